@@ -1,0 +1,80 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "PeerPull",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "peerpull", targets: ["PeerPullCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        // Image references, digests, media types, manifests, OCI layouts and the registry client.
+        .target(
+            name: "OCI",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Pieces, the peer protocol, discovery and the download scheduler (issue: swarm).
+        .target(name: "Swarm", dependencies: ["OCI"], swiftSettings: swiftSettings),
+        // The node agent: registry front end, verified cache, rate limit, authorization gate.
+        .target(name: "Agent", dependencies: ["OCI", "Swarm"], swiftSettings: swiftSettings),
+        // The admission webhook, rewrite rules, pull-secret mirror and Kubernetes client.
+        .target(name: "Controller", dependencies: ["OCI"], swiftSettings: swiftSettings),
+        // Argument parsing and configuration only: every behaviour lives in the modules above.
+        .executableTarget(
+            name: "PeerPullCLI",
+            dependencies: [
+                "OCI", "Agent", "Controller",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Real registries, a JWT token server and loopback servers for tests and the demo.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "OCI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OCITests",
+            dependencies: ["OCI", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PeerPullCLITests",
+            dependencies: ["OCI", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,97 @@
+/// A container image reference, parsed and normalised the way containerd and Kubernetes
+/// do (`github.com/distribution/reference`, `ParseNormalizedNamed` + `TagNameOnly`).
+///
+/// `nginx` becomes `docker.io/library/nginx:latest`; `index.docker.io` becomes
+/// `docker.io`; a reference with a digest keeps it, and keeps its tag if it had one.
+/// `description` prints the normalised form, which parses back to an equal value.
+public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
+    /// Registry host with optional port, e.g. `docker.io`, `localhost:5000`, `[::1]:5000`.
+    public let domain: String
+    /// Repository path inside the registry, e.g. `library/nginx`.
+    public let repository: String
+    /// The tag; `latest` when the input had neither tag nor digest.
+    public let tag: String?
+    public let digest: Digest?
+
+    /// The registry every name without a domain belongs to.
+    public static let defaultDomain = "docker.io"
+    static let legacyDefaultDomain = "index.docker.io"
+    static let officialRepositoryPrefix = "library/"
+    /// distribution/reference `RepositoryNameTotalLengthMax`: the path, without the domain.
+    public static let maxRepositoryLength = 255
+    public static let maxTagLength = 128
+
+    public init(domain: String, repository: String, tag: String?, digest: Digest?) {
+        self.domain = domain
+        self.repository = repository
+        self.tag = tag
+        self.digest = digest
+    }
+
+    /// Parses and normalises `text`.
+    public init(parsing text: String) throws(ImageReferenceError) {
+        self = try ImageReferenceParser(text).parse()
+    }
+
+    /// `domain/repository`.
+    public var name: String { "\(domain)/\(repository)" }
+
+    /// What to ask the registry's manifest endpoint for: the digest if present, else the tag.
+    public var manifestReference: String {
+        if let digest { return digest.description }
+        return tag ?? "latest"
+    }
+
+    public var description: String {
+        var s = name
+        if let tag { s += ":\(tag)" }
+        if let digest { s += "@\(digest)" }
+        return s
+    }
+
+    /// The same image under another registry domain, path, tag and digest unchanged.
+    public func withDomain(_ newDomain: String) -> ImageReference {
+        ImageReference(domain: newDomain, repository: repository, tag: tag, digest: digest)
+    }
+}
+
+/// Why an image reference was refused, and where in the input.
+public struct ImageReferenceError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Problem: Equatable, Sendable {
+        case empty
+        case hexIdentifier
+        case uppercaseRepository(String)
+        case invalidDomain(String)
+        case invalidPort(String)
+        case invalidPathComponent(String)
+        case repositoryTooLong(Int)
+        case invalidTag(String)
+        case tagTooLong(Int)
+        case invalidDigest(DigestError)
+        case invalidCharacter(Character)
+    }
+
+    public let input: String
+    public let problem: Problem
+    /// Character offset in `input` where the problem starts.
+    public let offset: Int
+
+    public var description: String {
+        let shown = input.count > 100 ? String(input.prefix(100)) + "…" : input
+        let what: String
+        switch problem {
+        case .empty: what = "reference is empty"
+        case .hexIdentifier: what = "a 64-character hex string is an image ID, not a repository name"
+        case .uppercaseRepository(let r): what = "repository name \"\(r)\" must be lowercase"
+        case .invalidDomain(let d): what = "registry domain \"\(d)\" is not a valid host name, IPv4 address or bracketed IPv6 address"
+        case .invalidPort(let p): what = "port \"\(p)\" must be decimal digits"
+        case .invalidPathComponent(let c): what = "path component \"\(c)\" must be lower-case letters and digits separated by '.', '_', '__' or '-'"
+        case .repositoryTooLong(let n): what = "repository name is \(n) characters; at most \(ImageReference.maxRepositoryLength) are allowed"
+        case .invalidTag(let t): what = "tag \"\(t)\" must start with a letter, digit or '_' and contain only letters, digits, '_', '.' and '-'"
+        case .tagTooLong(let n): what = "tag is \(n) characters; at most \(ImageReference.maxTagLength) are allowed"
+        case .invalidDigest(let e): what = e.description
+        case .invalidCharacter(let c): what = "unexpected character \(String(reflecting: String(c)))"
+        }
+        return "invalid image reference \"\(shown)\" at offset \(offset): \(what)"
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+import OCI
+
+/// `peerpull`: one binary, one subcommand per role.
+@main
+struct PeerPull: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peerpull",
+        abstract: "Peer-to-peer container image distribution for Kubernetes nodes.",
+        version: PeerPullVersion.current,
+        subcommands: [PullCommand.self]
+    )
+}

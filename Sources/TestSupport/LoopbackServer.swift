@@ -1,0 +1,45 @@
+import Hummingbird
+import Logging
+import NIOCore
+
+/// A Hummingbird server on 127.0.0.1 with a kernel-chosen port, for tests: token
+/// servers, redirecting storage hosts, misbehaving registries.
+public final class LoopbackServer: Sendable {
+    public let port: Int
+    private let task: Task<Void, any Error>
+
+    public static func start(router: Router<BasicRequestContext>) async throws -> LoopbackServer {
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "peerpull.test.loopback")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "peerpull-test"),
+            onServerRunning: { channel in
+                continuation.yield(channel.localAddress?.port ?? 0)
+                continuation.finish()
+            },
+            logger: logger
+        )
+        let task = Task { try await app.run() }
+        var port = 0
+        for await p in stream { port = p }
+        guard port > 0 else {
+            task.cancel()
+            throw TestSupportError("loopback server did not start")
+        }
+        return LoopbackServer(port: port, task: task)
+    }
+
+    private init(port: Int, task: Task<Void, any Error>) {
+        self.port = port
+        self.task = task
+    }
+
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    public func stop() async {
+        task.cancel()
+        _ = try? await task.value
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+
+/// A real CNCF distribution registry (Debian's `docker-registry`) on 127.0.0.1 with a
+/// port chosen by the kernel, its own storage folder, and one of three auth setups.
+public final class RegistryServer: @unchecked Sendable {
+    public enum Auth: Sendable {
+        case open
+        /// htpasswd Basic auth with these users.
+        case basic(users: [String: String])
+        /// Bearer tokens from `TokenServer`, verified by the registry with its certificate.
+        case token(TokenServer)
+    }
+
+    public let directory: TemporaryDirectory
+    public let port: Int
+    public let auth: Auth
+    private let process: Process
+
+    /// `127.0.0.1:<port>`: the registry domain in image references.
+    public var domain: String { "127.0.0.1:\(port)" }
+    public var storagePath: String { directory.file("storage") }
+    public var logPath: String { directory.file("registry.log") }
+
+    public static let binary = "/usr/bin/docker-registry"
+
+    public static func start(auth: Auth = .open) async throws -> RegistryServer {
+        let dir = try TemporaryDirectory(prefix: "peerpull-registry")
+        do {
+            return try await RegistryServer(directory: dir, auth: auth)
+        } catch {
+            dir.remove()
+            throw error
+        }
+    }
+
+    private init(directory: TemporaryDirectory, auth: Auth) async throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            throw TestSupportError("\(Self.binary) is missing: run scripts/install-test-deps.sh (apt-get install docker-registry)")
+        }
+        self.directory = directory
+        self.auth = auth
+        var config = """
+        version: 0.1
+        log:
+          level: info
+          accesslog:
+            disabled: false
+        storage:
+          filesystem:
+            rootdirectory: \(directory.file("storage"))
+          delete:
+            enabled: true
+          maintenance:
+            uploadpurging:
+              enabled: false
+        http:
+          addr: 127.0.0.1:0
+          secret: peerpull-test-secret
+
+        """
+        switch auth {
+        case .open:
+            break
+        case .basic(let users):
+            var lines: [String] = []
+            for (user, password) in users.sorted(by: { $0.key < $1.key }) {
+                let out = try await Command.run(["htpasswd", "-Bbn", user, password])
+                lines.append(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            try lines.joined(separator: "\n").write(toFile: directory.file("htpasswd"), atomically: true, encoding: .utf8)
+            config += """
+            auth:
+              htpasswd:
+                realm: peerpull-test
+                path: \(directory.file("htpasswd"))
+
+            """
+        case .token(let server):
+            try server.certificatePEM.write(toFile: directory.file("token-ca.pem"), atomically: true, encoding: .utf8)
+            config += """
+            auth:
+              token:
+                realm: \(server.realm)
+                service: \(server.service)
+                issuer: \(server.issuer)
+                rootcertbundle: \(directory.file("token-ca.pem"))
+
+            """
+        }
+        try config.write(toFile: directory.file("config.yml"), atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: directory.file("registry.log"), contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.file("registry.log")))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve", directory.file("config.yml")]
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? log.close()
+        self.process = process
+
+        // The registry logs "listening on 127.0.0.1:PORT" once its socket is bound.
+        let deadline = ContinuousClock.now + .seconds(15)
+        var found: Int?
+        while found == nil {
+            let text = (try? String(contentsOfFile: directory.file("registry.log"), encoding: .utf8)) ?? ""
+            if let range = text.range(of: "listening on 127.0.0.1:") {
+                let digits = text[range.upperBound...].prefix { $0.isNumber }
+                found = Int(digits)
+            } else if !process.isRunning || ContinuousClock.now > deadline {
+                process.terminate()
+                throw TestSupportError("docker-registry did not start: \(text.suffix(1500))")
+            } else {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        self.port = found!
+    }
+
+    /// Stops the registry and deletes its storage.
+    public func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()  // docker-registry exits at once on SIGTERM
+        }
+        directory.remove()
+    }
+
+    /// The on-disk path of a blob in the registry's filesystem storage driver.
+    public func blobDataPath(_ digest: String) -> String {
+        let hex = digest.split(separator: ":").last.map(String.init) ?? digest
+        return "\(storagePath)/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data"
+    }
+
+    /// Access-log lines (`"GET /v2/... HTTP/1.1" 200 …`) written so far.
+    public func accessLog() -> [String] {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").filter { $0.contains("\"GET ") || $0.contains("\"HEAD ") }.map(String.init)
+    }
+}
+
+public struct TestSupportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
