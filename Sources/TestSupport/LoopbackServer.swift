@@ -11,7 +11,7 @@ public final class LoopbackServer: Sendable {
     public static func start(router: Router<BasicRequestContext>) async throws -> LoopbackServer {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "peerpull.test.loopback")
-        logger.logLevel = .warning
+        logger.logLevel = .critical  // cancellation at stop() is logged as an error
         let app = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "peerpull-test"),

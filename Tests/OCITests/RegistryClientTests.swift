@@ -205,15 +205,21 @@ struct RegistryClientFailureTests {
     }
 
     @Test func connectionRefusedIsTransportError() async throws {
-        let server = try await LoopbackServer.start(router: Router())
-        await server.stop()
-        let (client, http) = client(for: server, attempts: 2)
+        // Nothing listens on port 1. AsyncHTTPClient's pool keeps retrying a refused
+        // connection until the connect timeout, so that timeout bounds each attempt.
+        let http = RegistryClient.makeHTTPClient(connectTimeout: .milliseconds(300))
+        var config = RegistryClientConfiguration()
+        config.plainHTTPRegistries = ["127.0.0.1:1"]
+        config.retry = RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(1))
+        let attempts = Atomic<Int>(0)
+        let client = RegistryClient(httpClient: http, configuration: config, sleep: { _ in attempts.add(1, ordering: .relaxed) })
         do {
-            _ = try await client.manifest(Repository(domain: "127.0.0.1:\(server.port)", path: "x"), reference: "v1")
+            _ = try await client.manifest(Repository(domain: "127.0.0.1:1", path: "x"), reference: "v1")
             Issue.record("reached a stopped server")
         } catch {
             guard case .transport = error else { Issue.record("\(error)"); return }
         }
+        #expect(attempts.load(ordering: .relaxed) == 1)  // one backoff between two attempts
         try await http.shutdown()
     }
 

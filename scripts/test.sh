@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, builds, runs every test, prints phase times.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+phase_start=$SECONDS
+phases=()
+phase() { phases+=("$(printf '%-8s %4ds' "$1" $((SECONDS - phase_start)))"); phase_start=$SECONDS; }
+cleanup() {
+  # Registries belong to the test process; if it died they may be left behind.
+  pkill -f 'docker-registry serve /tmp/peerpull-registry-' 2>/dev/null || true
+  rm -rf /tmp/peerpull-registry-* /tmp/peerpull-image-* /tmp/peerpull-out-* /tmp/peerpull-test-* 2>/dev/null || true
+  echo "phase times:"; for p in "${phases[@]}"; do echo "  $p"; done
+}
+trap cleanup EXIT
+
+scripts/install-deps.sh
+phase deps
+swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare|CMakeLists.txt$' || true
+test "${PIPESTATUS[0]}" -eq 0
+phase build
+swift test --skip-build 2>&1 | grep -vE '^(◇|↳ Test|✔ Test case)' 
+test "${PIPESTATUS[0]}" -eq 0
+phase test
