@@ -10,7 +10,6 @@ cleanup() {
   # Registries belong to the test process; if it died they may be left behind.
   pkill -f 'docker-registry serve /tmp/peerpull-registry-' 2>/dev/null || true
   rm -rf /tmp/peerpull-registry-* /tmp/peerpull-image-* /tmp/peerpull-out-* /tmp/peerpull-test-* 2>/dev/null || true
-  echo "phase times:"; for p in "${phases[@]}"; do echo "  $p"; done
 }
 trap cleanup EXIT
 
@@ -19,6 +18,19 @@ phase deps
 swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare|CMakeLists.txt$' || true
 test "${PIPESTATUS[0]}" -eq 0
 phase build
-swift test --skip-build 2>&1 | grep -vE '^(◇|↳ Test|✔ Test case)' 
-test "${PIPESTATUS[0]}" -eq 0
+log=$(mktemp /tmp/peerpull-test-log.XXXXXX)
+set +e
+swift test --skip-build 2>&1 | tee "$log" | grep -vE '^(◇|↳ Test|✔ Test case)'
+status=${PIPESTATUS[0]}
+set -e
 phase test
+echo "phase times:"; for p in "${phases[@]}"; do echo "  $p"; done
+# Swift Testing's summary, restated as the plain closing line CI reads.
+total=$(grep -oE 'Test run with [0-9]+ tests' "$log" | grep -oE '[0-9]+' | tail -1 || true)
+rm -f "$log"
+if [ "$status" -eq 0 ] && [ -n "$total" ]; then
+  echo "tests: $total passed, 0 failed"
+else
+  echo "tests: swift test exited $status"
+  exit 1
+fi

@@ -96,7 +96,7 @@ public final class RegistryClient: Sendable {
         let url = baseURL(for: repository?.domain ?? "") + "/v2/" + path
         let domain = repository?.domain ?? ""
         let scope = repository?.pullScope ?? ""
-        var cacheKey = TokenCache.Key(domain: domain, scope: scope, identity: authorization.cacheIdentity)
+        let cacheKey = TokenCache.Key(domain: domain, scope: scope, identity: authorization.cacheIdentity)
         var authHeader: String?
         switch authorization {
         case .passThrough(let header): authHeader = header
@@ -120,7 +120,6 @@ public final class RegistryClient: Sendable {
             let challenges = AuthChallenge.parse(challengeHeader ?? "")
             if let bearer = challenges.first(where: { $0.scheme == "bearer" }) {
                 let tokenScope = bearer.scope ?? scope
-                cacheKey.scope = scope
                 let (token, lifetime) = try await fetchToken(challenge: bearer, scope: tokenScope, credentials: authorization.credentials, registry: domain)
                 authHeader = "Bearer \(token)"
                 await tokens.store(authHeader!, for: cacheKey, lifetime: lifetime)
