@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // Image references, digests, media types, manifests, OCI layouts and the registry client.
@@ -39,7 +40,16 @@ let package = Package(
         // Pieces, the peer protocol, discovery and the download scheduler (issue: swarm).
         .target(name: "Swarm", dependencies: ["OCI"], swiftSettings: swiftSettings),
         // The node agent: registry front end, verified cache, rate limit, authorization gate.
-        .target(name: "Agent", dependencies: ["OCI", "Swarm"], swiftSettings: swiftSettings),
+        .target(
+            name: "Agent",
+            dependencies: [
+                "OCI", "Swarm",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The admission webhook, rewrite rules, pull-secret mirror and Kubernetes client.
         .target(name: "Controller", dependencies: ["OCI"], swiftSettings: swiftSettings),
         // Argument parsing and configuration only: every behaviour lives in the modules above.
@@ -48,6 +58,7 @@ let package = Package(
             dependencies: [
                 "OCI", "Agent", "Controller",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -69,6 +80,11 @@ let package = Package(
         .testTarget(
             name: "OCITests",
             dependencies: ["OCI", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "OCI", "TestSupport", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

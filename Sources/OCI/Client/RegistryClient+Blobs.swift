@@ -75,7 +75,7 @@ extension RegistryClient {
         headers.add(name: "Accept", value: "*/*")
         if let range { headers.add(name: "Range", value: range.headerValue) }
         let response = try await send(
-            .GET, repository: repository, path: "\(repository.path)/blobs/\(digest)",
+            .GET, domain: repository.domain, repository: repository, path: "\(repository.path)/blobs/\(digest)",
             headers: headers, authorization: authorization, timeout: configuration.blobTimeout)
         if response.status.code == 416, let range {
             _ = await Self.errorDetail(of: response)
@@ -92,7 +92,7 @@ extension RegistryClient {
         authorization: RegistryAuthorization = .anonymous
     ) async throws(RegistryError) -> BlobResponse {
         let response = try await send(
-            .HEAD, repository: repository, path: "\(repository.path)/blobs/\(digest)",
+            .HEAD, domain: repository.domain, repository: repository, path: "\(repository.path)/blobs/\(digest)",
             authorization: authorization, timeout: configuration.requestTimeout)
         try await Self.check(response, repository: repository, reference: digest.description)
         return try Self.blobResponse(response, registry: repository.domain)

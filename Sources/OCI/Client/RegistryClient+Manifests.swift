@@ -32,7 +32,7 @@ extension RegistryClient {
         var headers = HTTPHeaders()
         headers.add(name: "Accept", value: accept.joined(separator: ", "))
         let response = try await send(
-            method, repository: repository, path: "\(repository.path)/manifests/\(reference)",
+            method, domain: repository.domain, repository: repository, path: "\(repository.path)/manifests/\(reference)",
             headers: headers, authorization: authorization, timeout: configuration.requestTimeout)
         try await Self.check(response, repository: repository, reference: reference)
 

@@ -87,14 +87,14 @@ public final class RegistryClient: Sendable {
     /// every other status is returned for the caller to interpret.
     func send(
         _ method: HTTPMethod,
+        domain: String,
         repository: Repository?,
         path: String,
         headers: HTTPHeaders = [:],
         authorization: RegistryAuthorization,
         timeout: Duration
     ) async throws(RegistryError) -> HTTPClientResponse {
-        let url = baseURL(for: repository?.domain ?? "") + "/v2/" + path
-        let domain = repository?.domain ?? ""
+        let url = baseURL(for: domain) + "/v2/" + path
         let scope = repository?.pullScope ?? ""
         let cacheKey = TokenCache.Key(domain: domain, scope: scope, identity: authorization.cacheIdentity)
         var authHeader: String?
@@ -245,6 +245,15 @@ public final class RegistryClient: Sendable {
     }
 
     private struct RetryableTokenError: Error {}
+
+    /// `GET /v2/`: whether the registry speaks the distribution API, and whether it wants
+    /// credentials. With `.passThrough`, a 401 comes back as `unauthorized` carrying the
+    /// registry's challenge, for the caller to hand to its own client.
+    public func ping(_ domain: String, authorization: RegistryAuthorization) async throws(RegistryError) -> Int {
+        let response = try await send(.GET, domain: domain, repository: nil, path: "", authorization: authorization, timeout: configuration.requestTimeout)
+        _ = await Self.errorDetail(of: response)
+        return Int(response.status.code)
+    }
 
     /// A short summary of an error response body (OCI error JSON where present).
     static func errorDetail(of response: HTTPClientResponse) async -> String? {

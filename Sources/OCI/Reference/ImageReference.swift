@@ -33,6 +33,20 @@ public struct ImageReference: Hashable, Sendable, CustomStringConvertible {
         self = try ImageReferenceParser(text).parse()
     }
 
+    /// Whether `path` is a valid repository path (`[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` components
+    /// joined by `/`, at most 255 characters), as a registry route must check it.
+    public static func isValidRepository(_ path: some StringProtocol) -> Bool {
+        guard !path.isEmpty, path.count <= maxRepositoryLength else { return false }
+        return path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { ImageReferenceParser.isPathComponent(Substring($0)) }
+    }
+
+    /// Whether `tag` is a valid tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
+    public static func isValidTag(_ tag: some StringProtocol) -> Bool {
+        guard let first = tag.first, tag.count <= maxTagLength else { return false }
+        func word(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber || c == "_") }
+        return word(first) && tag.allSatisfy { word($0) || $0 == "." || $0 == "-" }
+    }
+
     /// `domain/repository`.
     public var name: String { "\(domain)/\(repository)" }
 

@@ -1,0 +1,32 @@
+import OCI
+
+/// Decides which origin registry a request is for, in the order the agent trusts them:
+/// containerd's `?ns=` (mirror mode), then the P2P host the client dialled, then the
+/// single configured origin. Only configured origins are ever contacted: an unknown
+/// registry is a 404, never an open proxy.
+public struct OriginResolver: Sendable {
+    public var origins: Set<String>
+    public var rule: P2PHostRule
+
+    public init(origins: some Sequence<String>, rule: P2PHostRule) {
+        self.origins = Set(origins.map { $0.lowercased() })
+        self.rule = rule
+    }
+
+    public func origin(host: String?, namespace: String?) -> Result<String, OCIErrorResponse> {
+        if let ns = namespace?.lowercased(), !ns.isEmpty {
+            let origin = ns == "index.docker.io" ? ImageReference.defaultDomain : ns
+            return origins.contains(origin) ? .success(origin) : .failure(unknown(ns))
+        }
+        if let host, let origin = rule.origin(forP2PDomain: host) {
+            return origins.contains(origin) ? .success(origin) : .failure(unknown(origin))
+        }
+        if origins.count == 1, let only = origins.first { return .success(only) }
+        return .failure(unknown(host ?? "?"))
+    }
+
+    private func unknown(_ registry: String) -> OCIErrorResponse {
+        OCIErrorResponse(status: 404, code: "NAME_UNKNOWN",
+                         message: "registry \(registry.prefix(255)) is not accelerated by this agent; add it to the agent's origins")
+    }
+}

@@ -1,0 +1,41 @@
+/// The one rule, shared by the controller (which rewrites pod images) and the agent
+/// (which maps requests back to their origin): the origin registry `R.Y` is reached
+/// through the node-local P2P host `R.distributed.Y:<port>`, path, tag and digest unchanged.
+///
+/// `test-registry-vpc.cn-hangzhou.cr.aliyuncs.com` ↔
+/// `test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com:65001`.
+public struct P2PHostRule: Sendable, Hashable {
+    public static let marker = "distributed"
+    public static let defaultPort = 65001
+    public var port: Int
+
+    public init(port: Int = P2PHostRule.defaultPort) {
+        self.port = port
+    }
+
+    /// The P2P host for an origin domain, or nil when the rule cannot express it: an IP
+    /// address, a single-label host, a host that already is a P2P host, or an origin
+    /// with an explicit port (the port could not be recovered from the P2P host).
+    public func p2pDomain(forOrigin origin: String) -> String? {
+        let host = origin.lowercased()
+        guard !host.contains(":"), !host.hasPrefix("[") else { return nil }
+        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2, !labels.contains(Substring(Self.marker)),
+              !labels.allSatisfy({ $0.allSatisfy(\.isNumber) })
+        else { return nil }
+        return ([labels[0], Substring(Self.marker)] + labels[1...]).joined(separator: ".") + ":\(port)"
+    }
+
+    /// The origin domain for a P2P host (`Host` header, with or without the port), or nil
+    /// when `host` is not a P2P host of this rule.
+    public func origin(forP2PDomain host: String) -> String? {
+        var name = Substring(host.lowercased())
+        if let colon = name.lastIndex(of: ":"), !name.hasPrefix("[") {
+            guard Int(name[name.index(after: colon)...]) == port else { return nil }
+            name = name[..<colon]
+        }
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 3, labels[1] == Substring(Self.marker), !labels.contains("") else { return nil }
+        return ([labels[0]] + labels[2...]).joined(separator: ".")
+    }
+}

@@ -1,0 +1,69 @@
+import Agent
+import ArgumentParser
+import Hummingbird
+import Logging
+import OCI
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the node agent: the OCI pull API for the accelerated registries (pass-through stage: no cache or peers yet)."
+    )
+
+    @Option(help: "Address to listen on.")
+    var listen = "0.0.0.0"
+
+    @Option(help: "Port of the registry API (the P2P host port).")
+    var port = P2PHostRule.defaultPort
+
+    @Option(name: .customLong("origin"), help: "An origin registry domain to accelerate (repeat for several).")
+    var origins: [String] = []
+
+    @Option(name: .customLong("plain-http-origin"), help: "An origin reached over plain HTTP (test registries only; repeatable).")
+    var plainHTTPOrigins: [String] = []
+
+    @Option(help: "PEM file of a CA to trust for origins, in addition to the system roots.")
+    var originCaCert: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (1...65535).contains(port) else { throw ValidationError("--port \(port) must be between 1 and 65535") }
+        guard !origins.isEmpty else { throw ValidationError("--origin: name at least one origin registry to accelerate") }
+        for o in origins + plainHTTPOrigins {
+            guard (try? ImageReference(parsing: "\(o)/x")).map({ $0.domain == o }) == true else {
+                throw ValidationError("--origin \"\(o)\" is not a registry domain like registry.example.com or host:5000")
+            }
+        }
+        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level \"\(logLevel)\" is not a log level") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "peerpull.agent")
+        var configuration = RegistryClientConfiguration()
+        configuration.userAgent = "peerpull-agent/\(PeerPullVersion.current)"
+        configuration.plainHTTPRegistries = Set(plainHTTPOrigins)
+        let http = RegistryClient.makeHTTPClient(trustRootsPEMFile: originCaCert)
+        let frontEnd = RegistryFrontEnd(
+            resolver: OriginResolver(origins: origins, rule: P2PHostRule(port: port)),
+            client: RegistryClient(httpClient: http, configuration: configuration, logger: logger),
+            logger: logger)
+        let router = Router()
+        frontEnd.register(on: router)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(listen, port: port), serverName: "peerpull-agent"),
+            logger: logger)
+        let result: Result<Void, any Error>
+        do { try await app.runService(); result = .success(()) } catch { result = .failure(error) }
+        try? await http.shutdown()
+        try result.get()
+    }
+}

@@ -1,0 +1,85 @@
+import Agent
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import OCI
+import TestSupport
+import Testing
+
+/// skopeo, a real pulling client, copies images through the agent's front end from
+/// real registries in the three auth setups; the agent holds no credentials.
+@Suite("Agent front end (pass-through)", .serialized)
+struct FrontEndPassThroughTests {
+    static let image = SyntheticImage(layerSizes: [150_000, 700_000], seed: 11)
+
+    @Test("skopeo copy through the agent", arguments: ["open", "basic", "token"])
+    func skopeoThroughAgent(kind: String) async throws {
+        let users = ["alice": "wonderland"]
+        var token: TokenServer?
+        let auth: RegistryServer.Auth
+        switch kind {
+        case "basic": auth = .basic(users: users)
+        case "token":
+            token = try await TokenServer.start(users: users)
+            auth = .token(token!)
+        default: auth = .open
+        }
+        let registry = try await RegistryServer.start(auth: auth)
+        let http = RegistryClient.makeHTTPClient()
+        let out = try TemporaryDirectory(prefix: "peerpull-out")
+        var agent: LoopbackServer?
+        do {
+            let creds = kind == "open" ? nil : ("alice", "wonderland")
+            let pushed = try await TestImages.push(Self.image, to: registry, repository: "team/app", tag: "v1", credentials: creds)
+            var config = RegistryClientConfiguration()
+            config.plainHTTPRegistries = [registry.domain]
+            let frontEnd = RegistryFrontEnd(
+                resolver: OriginResolver(origins: [registry.domain], rule: P2PHostRule()),
+                client: RegistryClient(httpClient: http, configuration: config))
+            let router = Router()
+            frontEnd.register(on: router)
+            agent = try await LoopbackServer.start(router: router)
+
+            var args = ["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false"]
+            if let (u, p) = creds { args += ["--src-creds", "\(u):\(p)"] }
+            args += ["docker://127.0.0.1:\(agent!.port)/team/app:v1", "oci:\(out.path):v1"]
+            try await Command.run(args)
+            let layout = try OCILayout(root: out.path)
+            #expect(try layout.index().manifests.first?.digest == pushed.digest)
+
+            if kind != "open" {
+                // Without credentials the agent answers with the origin's own challenge.
+                let noCreds = try await Command.run(["skopeo", "--insecure-policy", "inspect", "--tls-verify=false", "--no-creds",
+                                                     "docker://127.0.0.1:\(agent!.port)/team/app:v1"], check: false)
+                #expect(noCreds.status != 0)
+                #expect(noCreds.stderr.lowercased().contains("unauthorized") || noCreds.stderr.contains("401"), "\(noCreds.stderr)")
+            }
+        } catch {
+            await agent?.stop(); try? await http.shutdown(); registry.stop(); await token?.stop(); out.remove()
+            throw error
+        }
+        await agent?.stop(); try? await http.shutdown(); registry.stop(); await token?.stop(); out.remove()
+    }
+
+    @Test func badRequestsGetOCIErrors() async throws {
+        let http = RegistryClient.makeHTTPClient()
+        let frontEnd = RegistryFrontEnd(
+            resolver: OriginResolver(origins: ["127.0.0.1:1"], rule: P2PHostRule()),
+            client: RegistryClient(httpClient: http))
+        let router = Router()
+        frontEnd.register(on: router)
+        let agent = try await LoopbackServer.start(router: router)
+        let base = "http://127.0.0.1:\(agent.port)"
+        for (method, path, status) in [
+            ("GET", "/v2/team/app/blobs/sha256:..%2F..%2Fetc", 400),
+            ("GET", "/v2/team/app/manifests/v1?ns=evil.example.com", 404),
+            ("PUT", "/v2/team/app/manifests/v1", 405),
+            ("DELETE", "/v2/team/app/blobs/sha256:\(String(repeating: "a", count: 64))", 405),
+        ] {
+            let r = try await Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, base + path], check: false)
+            #expect(r.stdout == String(status), "\(method) \(path)")
+        }
+        await agent.stop()
+        try await http.shutdown()
+    }
+}

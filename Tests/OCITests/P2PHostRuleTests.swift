@@ -1,0 +1,33 @@
+import OCI
+import Testing
+
+@Suite("P2PHostRule")
+struct P2PHostRuleTests {
+    let rule = P2PHostRule()
+
+    @Test func aliyunExample() throws {
+        let origin = "test-registry-vpc.cn-hangzhou.cr.aliyuncs.com"
+        let p2p = "test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com:65001"
+        #expect(rule.p2pDomain(forOrigin: origin) == p2p)
+        #expect(rule.origin(forP2PDomain: p2p) == origin)
+        #expect(rule.origin(forP2PDomain: "test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com") == origin)
+        let image = try ImageReference(parsing: "\(origin)/docker-builder/nginx:latest")
+        #expect(image.withDomain(p2p).description == "\(p2p)/docker-builder/nginx:latest")
+    }
+
+    @Test("not expressible", arguments: ["localhost", "127.0.0.1", "[::1]", "harbor.example.com:8443", "a.distributed.b", "registry"])
+    func notExpressible(_ origin: String) {
+        #expect(rule.p2pDomain(forOrigin: origin) == nil)
+    }
+
+    @Test("not a P2P host", arguments: ["ghcr.io", "a.distributed.b:65002", "distributed.b:65001", "a.b.distributed.c:65001", "a.distributed.:65001"])
+    func notP2P(_ host: String) {
+        #expect(rule.origin(forP2PDomain: host) == nil)
+    }
+
+    @Test func otherPort() {
+        let r = P2PHostRule(port: 5001)
+        #expect(r.p2pDomain(forOrigin: "ghcr.io") == "ghcr.distributed.io:5001")
+        #expect(r.origin(forP2PDomain: "ghcr.distributed.io:5001") == "ghcr.io")
+    }
+}
