@@ -22,6 +22,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("plain-http-origin"), help: "An origin reached over plain HTTP (test registries only; repeatable).")
     var plainHTTPOrigins: [String] = []
 
+    @Option(help: "Total upload+download rate for the node: 512M means 512 MB/s (K/M/G decimal, Ki/Mi/Gi binary).")
+    var ratelimit = "512M"
+
     @Option(help: "PEM file of a CA to trust for origins, in addition to the system roots.")
     var originCaCert: String?
 
@@ -37,6 +40,7 @@ struct AgentCommand: AsyncParsableCommand {
             }
         }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level \"\(logLevel)\" is not a log level") }
+        do { _ = try RateLimit(parsing: ratelimit) } catch { throw ValidationError("--ratelimit: \(error.description)") }
     }
 
     func run() async throws {
@@ -54,6 +58,7 @@ struct AgentCommand: AsyncParsableCommand {
         let frontEnd = RegistryFrontEnd(
             resolver: OriginResolver(origins: origins, rule: P2PHostRule(port: port)),
             client: RegistryClient(httpClient: http, configuration: configuration, logger: logger),
+            bucket: TokenBucket(rate: try RateLimit(parsing: ratelimit)),
             logger: logger)
         let router = Router()
         frontEnd.register(on: router)

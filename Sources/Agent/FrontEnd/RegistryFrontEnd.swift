@@ -11,16 +11,22 @@ import OCI
 public struct RegistryFrontEnd: Sendable {
     public var resolver: OriginResolver
     public var client: RegistryClient
+    /// The node's one rate limit for blob bytes; nil for none.
+    public var bucket: TokenBucket?
     var logger: Logger
 
-    public init(resolver: OriginResolver, client: RegistryClient, logger: Logger = Logger(label: "peerpull.agent")) {
+    public init(resolver: OriginResolver, client: RegistryClient, bucket: TokenBucket? = nil, logger: Logger = Logger(label: "peerpull.agent")) {
         self.resolver = resolver
         self.client = client
+        self.bucket = bucket
         self.logger = logger
     }
 
     /// Registers the routes on `router`.
     public func register(on router: Router<some RequestContext>) {
+        // Liveness and readiness for the DaemonSet's probes; the cache will add its own check.
+        router.get("/healthz") { _, _ in "ok" }
+        router.get("/readyz") { _, _ in "ok" }
         for path: RouterPath in ["/v2", "/v2/**"] {
             router.get(path) { request, _ in await self.handle(request, head: false) }
             router.head(path) { request, _ in await self.handle(request, head: true) }
@@ -71,7 +77,11 @@ public struct RegistryFrontEnd: Sendable {
                 if let length = blob.contentLength { headers[.contentLength] = String(length) }
                 if let cr = blob.contentRange { headers[.contentRange] = cr.description }
                 let status: HTTPResponse.Status = blob.status == 206 ? .partialContent : .ok
-                return Response(status: status, headers: headers, body: head ? .init() : .init(asyncSequence: blob.body))
+                if head { return Response(status: status, headers: headers, body: .init()) }
+                if let bucket {
+                    return Response(status: status, headers: headers, body: .init(asyncSequence: RateLimitedStream(base: blob.body, bucket: bucket)))
+                }
+                return Response(status: status, headers: headers, body: .init(asyncSequence: blob.body))
             }
         } catch {
             return Self.response(for: error, route: route)

@@ -1,0 +1,52 @@
+/// One token bucket for every byte the agent moves, shared by all transfers.
+///
+/// Each caller reserves its bytes at once, letting the balance go negative, and then
+/// waits until the debt ahead of it (its own included) has been paid back at `rate`.
+/// Reservations are served in arrival order, so transfers that ask for chunks of the
+/// same size share the rate evenly, and no waiter queue is needed.
+public actor TokenBucket {
+    public let rate: RateLimit
+    /// Bytes that may pass at once after a quiet period.
+    public let burst: Double
+    private var balance: Double
+    private var last: Double
+    private let now: @Sendable () -> Double
+    private let sleep: @Sendable (Duration) async throws -> Void
+
+    /// - Parameters:
+    ///   - now: seconds on a monotonic clock (injected so tests need no real time).
+    ///   - sleep: how to wait (injected for the same reason).
+    public init(
+        rate: RateLimit,
+        burst: Double? = nil,
+        now: @escaping @Sendable () -> Double = { TokenBucket.monotonicSeconds() },
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+    ) {
+        self.rate = rate
+        // A tenth of a second of traffic, at least 256 KiB, so one chunk always fits.
+        self.burst = burst ?? max(rate.bytesPerSecond / 10, 256 * 1024)
+        self.balance = self.burst
+        self.now = now
+        self.last = now()
+        self.sleep = sleep
+    }
+
+    /// Waits until `bytes` may pass.
+    public func acquire(_ bytes: Int) async throws {
+        let t = now()
+        balance = min(burst, balance + (t - last) * rate.bytesPerSecond)
+        last = t
+        balance -= Double(bytes)
+        if balance < 0 {
+            let wait = -balance / rate.bytesPerSecond
+            try await sleep(.nanoseconds(Int64(wait * 1e9)))
+        }
+    }
+
+    public static func monotonicSeconds() -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    private static let start = ContinuousClock.now
+}
