@@ -28,6 +28,12 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "PEM file of a CA to trust for origins, in addition to the system roots.")
     var originCaCert: String?
 
+    @Option(help: "containerd's registry config_path (e.g. /etc/containerd/certs.d): write hosts.toml there for each origin and its P2P host.")
+    var containerdConfigPath: String?
+
+    @Flag(help: "Remove the hosts.toml files the agent wrote under --containerd-config-path, restore what was there, and exit.")
+    var undoContainerdConfig = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -51,6 +57,21 @@ struct AgentCommand: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "peerpull.agent")
+        if let containerdConfigPath {
+            let host = listen == "0.0.0.0" ? "127.0.0.1" : listen
+            let hosts = ContainerdHostsConfig(
+                configPath: containerdConfigPath, agentEndpoint: "http://\(host):\(port)",
+                rule: P2PHostRule(port: port), plainHTTPOrigins: Set(plainHTTPOrigins))
+            if undoContainerdConfig {
+                try hosts.remove(origins: origins)
+                logger.info("removed containerd host configuration", metadata: ["path": "\(containerdConfigPath)"])
+                return
+            }
+            try hosts.write(origins: origins)
+            logger.info("wrote containerd host configuration", metadata: ["path": "\(containerdConfigPath)"])
+        } else if undoContainerdConfig {
+            throw ValidationError("--undo-containerd-config needs --containerd-config-path")
+        }
         var configuration = RegistryClientConfiguration()
         configuration.userAgent = "peerpull-agent/\(PeerPullVersion.current)"
         configuration.plainHTTPRegistries = Set(plainHTTPOrigins)
