@@ -1,6 +1,9 @@
 import Agent
 import ArgumentParser
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import OCI
 
@@ -27,6 +30,9 @@ struct AgentCommand: AsyncParsableCommand {
 
     @Option(help: "PEM file of a CA to trust for origins, in addition to the system roots.")
     var originCaCert: String?
+
+    @Option(help: "Serve HTTPS with ca.crt, tls.crt and tls.key from this directory, generating them when missing (the CA is written next to each hosts.toml).")
+    var tlsDir: String?
 
     @Option(help: "containerd's registry config_path (e.g. /etc/containerd/certs.d): write hosts.toml there for each origin and its P2P host.")
     var containerdConfigPath: String?
@@ -57,11 +63,15 @@ struct AgentCommand: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "peerpull.agent")
+        let rule = P2PHostRule(port: port)
+        let certificate = try tlsDir.map { dir in
+            try AgentCertificate.loadOrGenerate(in: dir, dnsNames: origins.compactMap { rule.p2pDomain(forOrigin: $0) }.map { String($0.split(separator: ":")[0]) })
+        }
         if let containerdConfigPath {
             let host = listen == "0.0.0.0" ? "127.0.0.1" : listen
             let hosts = ContainerdHostsConfig(
-                configPath: containerdConfigPath, agentEndpoint: "http://\(host):\(port)",
-                rule: P2PHostRule(port: port), plainHTTPOrigins: Set(plainHTTPOrigins))
+                configPath: containerdConfigPath, agentEndpoint: "\(certificate == nil ? "http" : "https")://\(host):\(port)",
+                rule: rule, plainHTTPOrigins: Set(plainHTTPOrigins), agentCAPEM: certificate?.caPEM)
             if undoContainerdConfig {
                 try hosts.remove(origins: origins)
                 logger.info("removed containerd host configuration", metadata: ["path": "\(containerdConfigPath)"])
@@ -77,14 +87,22 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.plainHTTPRegistries = Set(plainHTTPOrigins)
         let http = RegistryClient.makeHTTPClient(trustRootsPEMFile: originCaCert)
         let frontEnd = RegistryFrontEnd(
-            resolver: OriginResolver(origins: origins, rule: P2PHostRule(port: port)),
+            resolver: OriginResolver(origins: origins, rule: rule),
             client: RegistryClient(httpClient: http, configuration: configuration, logger: logger),
             bucket: TokenBucket(rate: try RateLimit(parsing: ratelimit)),
             logger: logger)
         let router = Router()
         frontEnd.register(on: router)
+        var server: HTTPServerBuilder = .http1()
+        if let certificate {
+            let tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(certificate.certificatePEM.utf8)).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(certificate.privateKeyPEM.utf8), format: .pem)))
+            server = try .tls(.http1(), tlsConfiguration: tls)
+        }
         let app = Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname(listen, port: port), serverName: "peerpull-agent"),
             logger: logger)
         let result: Result<Void, any Error>

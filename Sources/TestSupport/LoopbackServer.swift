@@ -1,4 +1,7 @@
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 
@@ -8,12 +11,21 @@ public final class LoopbackServer: Sendable {
     public let port: Int
     private let task: Task<Void, any Error>
 
-    public static func start(router: Router<BasicRequestContext>) async throws -> LoopbackServer {
+    /// Starts the server; with `tls` (PEM certificate chain and key) it speaks HTTPS.
+    public static func start(router: Router<BasicRequestContext>, tls: (certificatePEM: String, keyPEM: String)? = nil) async throws -> LoopbackServer {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "peerpull.test.loopback")
         logger.logLevel = .critical  // cancellation at stop() is logged as an error
+        var server: HTTPServerBuilder = .http1()
+        if let tls {
+            let config = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(tls.certificatePEM.utf8)).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(tls.keyPEM.utf8), format: .pem)))
+            server = try .tls(.http1(), tlsConfiguration: config)
+        }
         let app = Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "peerpull-test"),
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)

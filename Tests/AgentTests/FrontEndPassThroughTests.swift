@@ -12,8 +12,8 @@ import Testing
 struct FrontEndPassThroughTests {
     static let image = SyntheticImage(layerSizes: [150_000, 700_000], seed: 11)
 
-    @Test("skopeo copy through the agent", arguments: ["open", "basic", "token"])
-    func skopeoThroughAgent(kind: String) async throws {
+    @Test("skopeo copy through the agent", arguments: ["open", "basic", "token"], [false, true])
+    func skopeoThroughAgent(kind: String, tls: Bool) async throws {
         let users = ["alice": "wonderland"]
         var token: TokenServer?
         let auth: RegistryServer.Auth
@@ -38,13 +38,22 @@ struct FrontEndPassThroughTests {
                 client: RegistryClient(httpClient: http, configuration: config))
             let router = Router()
             frontEnd.register(on: router)
-            agent = try await LoopbackServer.start(router: router)
-
-            var args = ["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false"]
+            var args = ["skopeo", "--insecure-policy", "copy"]
+            if tls {
+                // The agent's generated CA is the only trust skopeo gets: verification is on.
+                let certificate = try AgentCertificate.loadOrGenerate(in: out.file("tls"), dnsNames: ["team.distributed.example.com"])
+                agent = try await LoopbackServer.start(router: router, tls: (certificate.certificatePEM, certificate.privateKeyPEM))
+                try FileManager.default.createDirectory(atPath: out.file("certs"), withIntermediateDirectories: true)
+                try certificate.caPEM.write(toFile: out.file("certs/ca.crt"), atomically: true, encoding: .utf8)
+                args += ["--src-cert-dir", out.file("certs")]
+            } else {
+                agent = try await LoopbackServer.start(router: router)
+                args += ["--src-tls-verify=false"]
+            }
             if let (u, p) = creds { args += ["--src-creds", "\(u):\(p)"] }
-            args += ["docker://127.0.0.1:\(agent!.port)/team/app:v1", "oci:\(out.path):v1"]
+            args += ["docker://127.0.0.1:\(agent!.port)/team/app:v1", "oci:\(out.file("image")):v1"]
             try await Command.run(args)
-            let layout = try OCILayout(root: out.path)
+            let layout = try OCILayout(root: out.file("image"))
             #expect(try layout.index().manifests.first?.digest == pushed.digest)
 
             if kind != "open" {
