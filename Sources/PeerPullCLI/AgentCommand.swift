@@ -3,7 +3,6 @@ import ArgumentParser
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import NIOSSL
 import Logging
 import OCI
 
@@ -40,8 +39,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Flag(help: "Remove the hosts.toml files the agent wrote under --containerd-config-path, restore what was there, and exit.")
     var undoContainerdConfig = false
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port \(port) must be between 1 and 65535") }
@@ -51,17 +49,11 @@ struct AgentCommand: AsyncParsableCommand {
                 throw ValidationError("--origin \"\(o)\" is not a registry domain like registry.example.com or host:5000")
             }
         }
-        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level \"\(logLevel)\" is not a log level") }
         do { _ = try RateLimit(parsing: ratelimit) } catch { throw ValidationError("--ratelimit: \(error.description)") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        logging.bootstrap()
         let logger = Logger(label: "peerpull.agent")
         let rule = P2PHostRule(port: port)
         let certificate = try tlsDir.map { dir in
@@ -95,10 +87,8 @@ struct AgentCommand: AsyncParsableCommand {
         frontEnd.register(on: router)
         var server: HTTPServerBuilder = .http1()
         if let certificate {
-            let tls = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(certificate.certificatePEM.utf8)).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(certificate.privateKeyPEM.utf8), format: .pem)))
-            server = try .tls(.http1(), tlsConfiguration: tls)
+            server = try .tls(.http1(), tlsConfiguration: TLSServerIdentity.configuration(
+                certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM))
         }
         let app = Application(
             router: router,

@@ -39,8 +39,7 @@ struct PullCommand: AsyncParsableCommand {
     @Option(help: "Blobs downloaded at once.")
     var concurrency = 3
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         if username != nil && password == nil && !passwordStdin {
@@ -51,17 +50,11 @@ struct PullCommand: AsyncParsableCommand {
         if let platform, Platform(parsing: platform) == nil {
             throw ValidationError("--platform \"\(platform)\" must look like os/arch or os/arch/variant, e.g. linux/arm64")
         }
-        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical") }
         if !(1...32).contains(concurrency) { throw ValidationError("--concurrency must be between 1 and 32") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        logging.bootstrap()
         let logger = Logger(label: "peerpull.pull")
         let reference: ImageReference
         do { reference = try ImageReference(parsing: image) } catch {

@@ -1,7 +1,7 @@
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import NIOSSL
+import OCI
 import Logging
 import NIOCore
 
@@ -18,10 +18,7 @@ public final class LoopbackServer: Sendable {
         logger.logLevel = .critical  // cancellation at stop() is logged as an error
         var server: HTTPServerBuilder = .http1()
         if let tls {
-            let config = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(tls.certificatePEM.utf8)).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(tls.keyPEM.utf8), format: .pem)))
-            server = try .tls(.http1(), tlsConfiguration: config)
+            server = try .tls(.http1(), tlsConfiguration: TLSServerIdentity.configuration(certificatePEM: tls.certificatePEM, privateKeyPEM: tls.keyPEM))
         }
         let app = Application(
             router: router,
