@@ -57,7 +57,7 @@ struct AgentCommand: AsyncParsableCommand {
         let logger = Logger(label: "peerpull.agent")
         let rule = P2PHostRule(port: port)
         let certificate = try tlsDir.map { dir in
-            try AgentCertificate.loadOrGenerate(in: dir, dnsNames: origins.compactMap { rule.p2pDomain(forOrigin: $0) }.map { String($0.split(separator: ":")[0]) })
+            try AgentCertificate.loadOrGenerate(in: dir, dnsNames: origins.compactMap(rule.p2pHostName(forOrigin:)))
         }
         if let containerdConfigPath {
             let host = listen == "0.0.0.0" ? "127.0.0.1" : listen

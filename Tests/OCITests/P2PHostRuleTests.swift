@@ -10,6 +10,7 @@ struct P2PHostRuleTests {
         let p2p = "test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com:65001"
         #expect(rule.p2pDomain(forOrigin: origin) == p2p)
         #expect(rule.origin(forP2PDomain: p2p) == origin)
+        #expect(rule.p2pHostName(forOrigin: origin) == "test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com")
         #expect(rule.origin(forP2PDomain: "test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com") == origin)
         let image = try ImageReference(parsing: "\(origin)/docker-builder/nginx:latest")
         #expect(image.withDomain(p2p).description == "\(p2p)/docker-builder/nginx:latest")

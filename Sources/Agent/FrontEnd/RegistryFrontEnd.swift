@@ -53,7 +53,10 @@ public struct RegistryFrontEnd: Sendable {
         do {
             switch route {
             case .base:
-                _ = try await client.ping(origin, authorization: authorization)
+                let status = try await client.ping(origin, authorization: authorization)
+                guard status == 200 else {
+                    return Self.error(.init(status: 502, code: "UNAVAILABLE", message: "origin \(origin) answered /v2/ with HTTP \(status)"))
+                }
                 return Response(status: .ok, headers: Self.apiHeaders([.contentType: "application/json"]), body: .init(byteBuffer: ByteBuffer(string: "{}")))
             case .manifest(let repository, let reference):
                 let accept = request.headers[values: .accept].joined(separator: ", ")

@@ -83,9 +83,7 @@ struct ImageReferenceParser {
 
     private func validateTag(_ tag: String, at offset: Int) throws(ImageReferenceError) {
         guard tag.count <= ImageReference.maxTagLength else { throw fail(.tagTooLong(tag.count), at: offset) }
-        guard let first = tag.first, Self.isWord(first),
-              tag.allSatisfy({ Self.isWord($0) || $0 == "." || $0 == "-" })
-        else { throw fail(.invalidTag(tag), at: offset) }
+        guard ImageReference.isValidTag(tag) else { throw fail(.invalidTag(tag), at: offset) }
     }
 
     private func validateDomain(_ domain: String, at offset: Int) throws(ImageReferenceError) {
@@ -160,5 +158,4 @@ struct ImageReferenceParser {
     }
 
     private static func isAlnum(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber) }
-    private static func isWord(_ c: Character) -> Bool { isAlnum(c) || c == "_" }
 }

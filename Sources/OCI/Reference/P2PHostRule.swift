@@ -17,13 +17,18 @@ public struct P2PHostRule: Sendable, Hashable {
     /// address, a single-label host, a host that already is a P2P host, or an origin
     /// with an explicit port (the port could not be recovered from the P2P host).
     public func p2pDomain(forOrigin origin: String) -> String? {
+        p2pHostName(forOrigin: origin).map { "\($0):\(port)" }
+    }
+
+    /// `p2pDomain(forOrigin:)` without the port: the name a TLS certificate must carry.
+    public func p2pHostName(forOrigin origin: String) -> String? {
         let host = origin.lowercased()
         guard !host.contains(":"), !host.hasPrefix("[") else { return nil }
         let labels = host.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= 2, !labels.contains(Substring(Self.marker)),
               !labels.allSatisfy({ $0.allSatisfy(\.isNumber) })
         else { return nil }
-        return ([labels[0], Substring(Self.marker)] + labels[1...]).joined(separator: ".") + ":\(port)"
+        return ([labels[0], Substring(Self.marker)] + labels[1...]).joined(separator: ".")
     }
 
     /// The origin domain for a P2P host (`Host` header, with or without the port), or nil
