@@ -9,14 +9,24 @@ import OCI
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
-        abstract: "Run the node agent: the OCI pull API for the accelerated registries (pass-through stage: no cache or peers yet)."
+        abstract: "Run the node agent: the OCI pull API for the accelerated registries, with a verified blob cache.",
+        discussion: "Settings come from --config (YAML, same names as below in camelCase) and are overridden by flags."
     )
 
-    @Option(help: "Address to listen on.")
-    var listen = "0.0.0.0"
+    @Option(help: "YAML file with the agent's settings (flags override it).")
+    var config: String?
 
-    @Option(help: "Port of the registry API (the P2P host port).")
-    var port = P2PHostRule.defaultPort
+    @Option(help: "Address to listen on (default 0.0.0.0).")
+    var listen: String?
+
+    @Option(help: "Port of the registry API, the P2P host port (default 65001).")
+    var port: Int?
+
+    @Option(help: "Directory for the blob cache and generated TLS files (default /var/lib/peerpull).")
+    var dataDir: String?
+
+    @Option(help: "Cache size limit, e.g. 20Gi (the default), 500Mi, 10G; 0 turns the cache off.")
+    var cacheSize: String?
 
     @Option(name: .customLong("origin"), help: "An origin registry domain to accelerate (repeat for several).")
     var origins: [String] = []
@@ -24,8 +34,8 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("plain-http-origin"), help: "An origin reached over plain HTTP (test registries only; repeatable).")
     var plainHTTPOrigins: [String] = []
 
-    @Option(help: "Total upload+download rate for the node: 512M means 512 MB/s (K/M/G decimal, Ki/Mi/Gi binary).")
-    var ratelimit = "512M"
+    @Option(help: "Total rate for bytes crossing the network: 512M (the default) means 512 MB/s (K/M/G decimal, Ki/Mi/Gi binary).")
+    var ratelimit: String?
 
     @Option(help: "PEM file of a CA to trust for origins, in addition to the system roots.")
     var originCaCert: String?
@@ -36,65 +46,111 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "containerd's registry config_path (e.g. /etc/containerd/certs.d): write hosts.toml there for each origin and its P2P host.")
     var containerdConfigPath: String?
 
+    @Option(help: "Seconds an allowed authorization check at the origin is remembered (default 60; 0 checks every request).")
+    var authCacheSeconds: Int?
+
+    @Option(help: "Log level: trace, debug, info (the default), notice, warning, error, critical.")
+    var logLevel: String?
+
     @Flag(help: "Remove the hosts.toml files the agent wrote under --containerd-config-path, restore what was there, and exit.")
     var undoContainerdConfig = false
 
-    @OptionGroup var logging: LoggingOptions
+    /// Defaults, then the file, then flags; validated.
+    func settings() throws -> AgentSettings {
+        var s = AgentSettings()
+        if let config { try AgentConfigFile.load(config).apply(to: &s) }
+        if let listen { s.listen = listen }
+        if let port { s.port = port }
+        if let dataDir { s.dataDir = dataDir }
+        if let cacheSize {
+            do { s.cacheSize = try ByteSize(parsing: cacheSize) } catch { throw ValidationError("--cache-size: \(error.description)") }
+        }
+        if !origins.isEmpty { s.origins = origins }
+        if !plainHTTPOrigins.isEmpty { s.plainHTTPOrigins = plainHTTPOrigins }
+        if let ratelimit {
+            do { s.rateLimit = try RateLimit(parsing: ratelimit) } catch { throw ValidationError("--ratelimit: \(error.description)") }
+        }
+        if let originCaCert { s.originCACert = originCaCert }
+        if let tlsDir { s.tlsDir = tlsDir }
+        if let containerdConfigPath { s.containerdConfigPath = containerdConfigPath }
+        if let authCacheSeconds { s.authCacheSeconds = authCacheSeconds }
+        if let logLevel {
+            guard let level = Logger.Level(rawValue: logLevel) else {
+                throw ValidationError("--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical")
+            }
+            s.logLevel = level
+        }
+        // Plain-HTTP origins are origins too, so tests can name each once.
+        for p in s.plainHTTPOrigins where !s.origins.contains(p) { s.origins.append(p) }
+        try s.validate()
+        return s
+    }
 
     func validate() throws {
-        guard (1...65535).contains(port) else { throw ValidationError("--port \(port) must be between 1 and 65535") }
-        guard !origins.isEmpty else { throw ValidationError("--origin: name at least one origin registry to accelerate") }
-        for o in origins + plainHTTPOrigins {
-            guard (try? ImageReference(parsing: "\(o)/x")).map({ $0.domain == o }) == true else {
-                throw ValidationError("--origin \"\(o)\" is not a registry domain like registry.example.com or host:5000")
-            }
-        }
-        do { _ = try RateLimit(parsing: ratelimit) } catch { throw ValidationError("--ratelimit: \(error.description)") }
+        do { _ = try settings() } catch let e as AgentSettingsError { throw ValidationError(e.description) }
     }
 
     func run() async throws {
-        logging.bootstrap()
+        let s = try settings()
+        LoggingOptions.bootstrap(level: s.logLevel)
         let logger = Logger(label: "peerpull.agent")
-        let rule = P2PHostRule(port: port)
-        let certificate = try tlsDir.map { dir in
-            try AgentCertificate.loadOrGenerate(in: dir, dnsNames: origins.compactMap(rule.p2pHostName(forOrigin:)))
+        let rule = P2PHostRule(port: s.port)
+        let certificate = try s.tlsDir.map { dir in
+            try AgentCertificate.loadOrGenerate(in: dir, dnsNames: s.origins.compactMap(rule.p2pHostName(forOrigin:)))
         }
-        if let containerdConfigPath {
-            let host = listen == "0.0.0.0" ? "127.0.0.1" : listen
+        if let path = s.containerdConfigPath {
+            let host = s.listen == "0.0.0.0" ? "127.0.0.1" : s.listen
             let hosts = ContainerdHostsConfig(
-                configPath: containerdConfigPath, agentEndpoint: "\(certificate == nil ? "http" : "https")://\(host):\(port)",
-                rule: rule, plainHTTPOrigins: Set(plainHTTPOrigins), agentCAPEM: certificate?.caPEM)
+                configPath: path, agentEndpoint: "\(certificate == nil ? "http" : "https")://\(host):\(s.port)",
+                rule: rule, plainHTTPOrigins: Set(s.plainHTTPOrigins), agentCAPEM: certificate?.caPEM)
             if undoContainerdConfig {
-                try hosts.remove(origins: origins)
-                logger.info("removed containerd host configuration", metadata: ["path": "\(containerdConfigPath)"])
+                try hosts.remove(origins: s.origins)
+                logger.info("removed containerd host configuration", metadata: ["path": "\(path)"])
                 return
             }
-            try hosts.write(origins: origins)
-            logger.info("wrote containerd host configuration", metadata: ["path": "\(containerdConfigPath)"])
+            try hosts.write(origins: s.origins)
+            logger.info("wrote containerd host configuration", metadata: ["path": "\(path)"])
         } else if undoContainerdConfig {
             throw ValidationError("--undo-containerd-config needs --containerd-config-path")
         }
         var configuration = RegistryClientConfiguration()
         configuration.userAgent = "peerpull-agent/\(PeerPullVersion.current)"
-        configuration.plainHTTPRegistries = Set(plainHTTPOrigins)
-        let http = RegistryClient.makeHTTPClient(trustRootsPEMFile: originCaCert)
+        configuration.plainHTTPRegistries = Set(s.plainHTTPOrigins)
+        let http = RegistryClient.makeHTTPClient(trustRootsPEMFile: s.originCACert)
+        let client = RegistryClient(httpClient: http, configuration: configuration, logger: logger)
+        let metrics = AgentMetrics()
+        let bucket = TokenBucket(rate: s.rateLimit)
+        var cache: BlobCache?
+        var manifests: ManifestCache?
+        if s.cacheSize.bytes > 0 {
+            let root = s.dataDir + "/cache"
+            cache = try BlobCache(configuration: .init(root: root, quota: s.cacheSize.bytes), bucket: bucket, metrics: metrics, logger: logger)
+            manifests = try ManifestCache(root: root)
+        }
         let frontEnd = RegistryFrontEnd(
-            resolver: OriginResolver(origins: origins, rule: rule),
-            client: RegistryClient(httpClient: http, configuration: configuration, logger: logger),
-            bucket: TokenBucket(rate: try RateLimit(parsing: ratelimit)),
+            resolver: OriginResolver(origins: s.origins, rule: rule),
+            client: client,
+            bucket: bucket,
+            cache: cache,
+            manifests: manifests,
+            gate: AuthorizationGate(client: client, ttl: .seconds(s.authCacheSeconds), metrics: metrics),
+            metrics: metrics,
             logger: logger)
         let router = Router()
         frontEnd.register(on: router)
-        var server: HTTPServerBuilder = .http1()
+        var server: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(60)))
         if let certificate {
-            server = try .tls(.http1(), tlsConfiguration: TLSServerIdentity.configuration(
+            server = try .tls(.http1(configuration: .init(idleTimeout: .seconds(60))), tlsConfiguration: TLSServerIdentity.configuration(
                 certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM))
         }
         let app = Application(
             router: router,
             server: server,
-            configuration: .init(address: .hostname(listen, port: port), serverName: "peerpull-agent"),
+            configuration: .init(address: .hostname(s.listen, port: s.port), serverName: "peerpull-agent"),
             logger: logger)
+        logger.info("agent starting", metadata: [
+            "listen": "\(s.listen):\(s.port)", "origins": "\(s.origins.joined(separator: ","))",
+            "cache": "\(s.cacheSize)", "ratelimit": "\(s.rateLimit)", "tls": "\(certificate != nil)"])
         let result: Result<Void, any Error>
         do { try await app.runService(); result = .success(()) } catch { result = .failure(error) }
         try? await http.shutdown()

@@ -14,7 +14,10 @@ struct LoggingOptions: ParsableArguments {
 
     /// Sends logs to standard error at the chosen level.
     func bootstrap() {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        Self.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
+    }
+
+    static func bootstrap(level: Logger.Level) {
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level

@@ -4,32 +4,53 @@ import Logging
 import NIOCore
 import OCI
 
-/// The agent's registry API (the pull half of the OCI distribution spec). This first
-/// version passes every request through to the origin with the caller's own
-/// `Authorization`, so the origin decides who may pull; the verified cache and the
-/// peers plug in behind it.
+/// The agent's registry API: the pull half of the OCI distribution spec.
+///
+/// Tags are always resolved at the origin with the caller's own `Authorization`.
+/// Blobs and by-digest manifests come from the verified cache once the
+/// `AuthorizationGate` has confirmed, at the origin, that the caller may read them.
 public struct RegistryFrontEnd: Sendable {
     public var resolver: OriginResolver
     public var client: RegistryClient
-    /// The node's one rate limit for blob bytes; nil for none.
+    /// The node's one rate limit for bytes crossing the network; nil for none.
     public var bucket: TokenBucket?
+    public var cache: BlobCache?
+    public var manifests: ManifestCache?
+    public var gate: AuthorizationGate
+    public var metrics: AgentMetrics
     var logger: Logger
 
-    public init(resolver: OriginResolver, client: RegistryClient, bucket: TokenBucket? = nil, logger: Logger = Logger(label: "peerpull.agent")) {
+    public init(
+        resolver: OriginResolver,
+        client: RegistryClient,
+        bucket: TokenBucket? = nil,
+        cache: BlobCache? = nil,
+        manifests: ManifestCache? = nil,
+        gate: AuthorizationGate? = nil,
+        metrics: AgentMetrics = AgentMetrics(),
+        logger: Logger = Logger(label: "peerpull.agent")
+    ) {
         self.resolver = resolver
         self.client = client
         self.bucket = bucket
+        self.cache = cache
+        self.manifests = manifests
+        self.gate = gate ?? AuthorizationGate(client: client, metrics: metrics)
+        self.metrics = metrics
         self.logger = logger
     }
 
     /// Registers the routes on `router`.
     public func register(on router: Router<some RequestContext>) {
-        // Liveness and readiness for the DaemonSet's probes; the cache will add its own check.
         router.get("/healthz") { _, _ in "ok" }
         router.get("/readyz") { _, _ in "ok" }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+        }
         for path: RouterPath in ["/v2", "/v2/**"] {
-            router.get(path) { request, _ in await self.handle(request, head: false) }
-            router.head(path) { request, _ in await self.handle(request, head: true) }
+            router.get(path) { request, _ in await self.timed(request, head: false) }
+            router.head(path) { request, _ in await self.timed(request, head: true) }
             for method in [HTTPRequest.Method.post, .put, .patch, .delete] {
                 router.on(path, method: method) { _, _ in
                     Self.error(.init(status: 405, code: "UNSUPPORTED", message: "this agent serves pulls only; push to the origin registry"))
@@ -38,56 +59,52 @@ public struct RegistryFrontEnd: Sendable {
         }
     }
 
-    func handle(_ request: Request, head: Bool) async -> Response {
+    func timed(_ request: Request, head: Bool) async -> Response {
+        let start = ContinuousClock.now
+        let (response, kind) = await handle(request, head: head)
+        metrics.requestFinished(kind: kind, method: head ? "HEAD" : "GET", status: response.status.code,
+                                duration: ContinuousClock.now - start)
+        return response
+    }
+
+    func handle(_ request: Request, head: Bool) async -> (Response, AgentMetrics.Kind) {
         let route: RegistryRoute
         switch RegistryRoute.parse(path: request.uri.path) {
         case .success(let r): route = r
-        case .failure(let e): return Self.error(e)
+        case .failure(let e): return (Self.error(e), .base)
+        }
+        let kind: AgentMetrics.Kind = switch route {
+        case .base: .base
+        case .manifest: .manifest
+        case .blob: .blob
         }
         let origin: String
         switch resolver.origin(host: request.head.authority, namespace: request.uri.queryParameters.get("ns")) {
         case .success(let o): origin = o
-        case .failure(let e): return Self.error(e)
+        case .failure(let e): return (Self.error(e), kind)
         }
-        let authorization = RegistryAuthorization.passThrough(request.headers[.authorization])
+        let authorization = request.headers[.authorization]
         do {
             switch route {
             case .base:
-                let status = try await client.ping(origin, authorization: authorization)
+                let status = try await client.ping(origin, authorization: .passThrough(authorization))
                 guard status == 200 else {
-                    return Self.error(.init(status: 502, code: "UNAVAILABLE", message: "origin \(origin) answered /v2/ with HTTP \(status)"))
+                    return (Self.error(.init(status: 502, code: "UNAVAILABLE", message: "origin \(origin) answered /v2/ with HTTP \(status)")), kind)
                 }
-                return Response(status: .ok, headers: Self.apiHeaders([.contentType: "application/json"]), body: .init(byteBuffer: ByteBuffer(string: "{}")))
+                return (Response(status: .ok, headers: Self.apiHeaders([.contentType: "application/json"]), body: .init(byteBuffer: ByteBuffer(string: "{}"))), kind)
             case .manifest(let repository, let reference):
-                let accept = request.headers[values: .accept].joined(separator: ", ")
-                let m = try await client.manifest(
-                    Repository(domain: origin, path: repository), reference: reference.description,
-                    method: head ? .HEAD : .GET, accept: accept.isEmpty ? MediaType.manifestAccept : [accept],
-                    authorization: authorization)
-                var headers = Self.apiHeaders([.contentType: m.contentType])
-                if let d = m.digest { headers[.dockerContentDigest] = d.description }
-                if let size = m.size { headers[.contentLength] = String(size) }
-                return Response(status: .ok, headers: headers, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: m.bytes)))
+                return (try await manifest(Repository(domain: origin, path: repository), reference: reference,
+                                           request: request, head: head, authorization: authorization), kind)
             case .blob(let repository, let digest):
-                let repo = Repository(domain: origin, path: repository)
-                var range: ByteRange?
-                if let header = request.headers[.range], case .single(let r) = ByteRange.parse(header) { range = r }
-                let blob = head
-                    ? try await client.headBlob(repo, digest: digest, authorization: authorization)
-                    : try await client.blob(repo, digest: digest, range: range, authorization: authorization)
-                var headers = Self.apiHeaders([.contentType: blob.contentType ?? "application/octet-stream", .acceptRanges: "bytes"])
-                headers[.dockerContentDigest] = digest.description
-                if let length = blob.contentLength { headers[.contentLength] = String(length) }
-                if let cr = blob.contentRange { headers[.contentRange] = cr.description }
-                let status: HTTPResponse.Status = blob.status == 206 ? .partialContent : .ok
-                if head { return Response(status: status, headers: headers, body: .init()) }
-                if let bucket {
-                    return Response(status: status, headers: headers, body: .init(asyncSequence: RateLimitedStream(base: blob.body, bucket: bucket)))
-                }
-                return Response(status: status, headers: headers, body: .init(asyncSequence: blob.body))
+                return (try await blob(Repository(domain: origin, path: repository), digest: digest,
+                                       request: request, head: head, authorization: authorization), kind)
             }
         } catch {
-            return Self.response(for: error, route: route)
+            if case .unauthorized = error {} else {
+                logger.info("request refused or failed at the origin", metadata: [
+                    "path": "\(request.uri.path.prefix(300))", "origin": "\(origin)", "error": "\(error)"])
+            }
+            return (Self.response(for: error, route: route), kind)
         }
     }
 
@@ -113,10 +130,12 @@ public struct RegistryFrontEnd: Sendable {
         }
     }
 
-    static func error(_ e: OCIErrorResponse) -> Response {
-        Response(
+    static func error(_ e: OCIErrorResponse, headers: HTTPFields = [:]) -> Response {
+        var fields = apiHeaders(headers)
+        fields[.contentType] = "application/json"
+        return Response(
             status: .init(code: e.status),
-            headers: apiHeaders([.contentType: "application/json"]),
+            headers: fields,
             body: .init(byteBuffer: ByteBuffer(string: e.body)))
     }
 

@@ -14,6 +14,16 @@ public struct BlobResponse: Sendable {
     public var contentType: String?
     /// The body, streamed as it arrives.
     public var body: ByteStream
+
+    public init(status: Int, contentLength: Int64?, contentRange: ContentRange? = nil, announcedDigest: Digest? = nil,
+                contentType: String? = nil, body: ByteStream) {
+        self.status = status
+        self.contentLength = contentLength
+        self.contentRange = contentRange
+        self.announcedDigest = announcedDigest
+        self.contentType = contentType
+        self.body = body
+    }
 }
 
 /// A stream of byte buffers that arrives over the network: iterate it once.

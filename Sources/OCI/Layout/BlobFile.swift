@@ -7,27 +7,27 @@ import NIOCore
 
 /// A file being written with POSIX calls, so a buffer goes to disk without a copy
 /// through `Data`.
-final class BlobFile {
-    let path: String
+package final class BlobFile {
+    package let path: String
     private var fd: Int32
 
     /// Creates (or truncates) `path` with mode 0644.
-    init(creating path: String) throws(LayoutError) {
+    package init(creating path: String) throws(LayoutError) {
         self.path = path
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LayoutError.io(path: path, operation: "create", errno: errno) }
         self.fd = fd
     }
 
-    func write(_ buffer: ByteBuffer) throws(LayoutError) {
+    package func write(_ buffer: ByteBuffer) throws(LayoutError) {
         try buffer.withUnsafeReadableBytes { raw in Result { () throws(LayoutError) in try write(raw) } }.get()
     }
 
-    func write(_ bytes: [UInt8]) throws(LayoutError) {
+    package func write(_ bytes: [UInt8]) throws(LayoutError) {
         try bytes.withUnsafeBytes { raw in Result { () throws(LayoutError) in try write(raw) } }.get()
     }
 
-    func write(_ raw: UnsafeRawBufferPointer) throws(LayoutError) {
+    package func write(_ raw: UnsafeRawBufferPointer) throws(LayoutError) {
         var offset = 0
         while offset < raw.count {
             let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
@@ -39,18 +39,18 @@ final class BlobFile {
         }
     }
 
-    func truncate() throws(LayoutError) {
+    package func truncate() throws(LayoutError) {
         guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
             throw LayoutError.io(path: path, operation: "truncate", errno: errno)
         }
     }
 
     /// Flushes to stable storage, so a rename after it never exposes a short file after a crash.
-    func sync() throws(LayoutError) {
+    package func sync() throws(LayoutError) {
         guard fsync(fd) == 0 else { throw LayoutError.io(path: path, operation: "fsync", errno: errno) }
     }
 
-    func close() {
+    package func close() {
         if fd >= 0 { _ = Glibc.close(fd) }
         fd = -1
     }
@@ -59,8 +59,8 @@ final class BlobFile {
 }
 
 /// Filesystem helpers shared by the layout and, later, the agent's blob cache.
-enum FileSystem {
-    static func makeDirectories(_ path: String) throws(LayoutError) {
+package enum FileSystem {
+    package static func makeDirectories(_ path: String) throws(LayoutError) {
         var current = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             current += "/" + part
@@ -70,22 +70,22 @@ enum FileSystem {
         }
     }
 
-    static func rename(_ from: String, _ to: String) throws(LayoutError) {
+    package static func rename(_ from: String, _ to: String) throws(LayoutError) {
         guard Glibc.rename(from, to) == 0 else { throw LayoutError.io(path: to, operation: "rename", errno: errno) }
     }
 
-    static func remove(_ path: String) { unlink(path) }
+    package static func remove(_ path: String) { unlink(path) }
 
-    static func removeDirectoryIfEmpty(_ path: String) { rmdir(path) }
+    package static func removeDirectoryIfEmpty(_ path: String) { rmdir(path) }
 
     /// Size of a regular file, or nil when there is none.
-    static func fileSize(_ path: String) -> Int64? {
+    package static func fileSize(_ path: String) -> Int64? {
         var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         return Int64(st.st_size)
     }
 
-    static func readFile(_ path: String, limit: Int = 16 << 20) throws(LayoutError) -> [UInt8]? {
+    package static func readFile(_ path: String, limit: Int = 16 << 20) throws(LayoutError) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
@@ -108,7 +108,7 @@ enum FileSystem {
     }
 
     /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(LayoutError) {
+    package static func writeAtomically(_ bytes: [UInt8], to path: String) throws(LayoutError) {
         let tmp = path + ".tmp-\(UInt32.random(in: 0...UInt32.max))"
         do throws(LayoutError) {
             let file = try BlobFile(creating: tmp)

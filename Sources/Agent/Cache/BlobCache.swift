@@ -1,0 +1,309 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOCore
+import OCI
+
+/// The node's content-addressed, verified blob cache.
+///
+/// Layout under `root`: `blobs/<alg>/<hex>` holds complete blobs, each renamed there
+/// only after its bytes hashed to its name; `ingest/` holds downloads in progress and is
+/// emptied at start, so a crash leaves nothing half-written that could be served.
+/// Space is kept within `quota` by evicting the least recently used blobs that no
+/// request is reading; a blob that cannot get room (or a disk short of free space) is
+/// passed through from the origin uncached, with a warning, rather than failing the pull.
+public actor BlobCache {
+    public struct Configuration: Sendable {
+        public var root: String
+        /// Bytes of complete and in-flight blobs the cache may hold.
+        public var quota: Int64
+        /// Free bytes to leave on the filesystem beyond a new blob's size.
+        public var minimumFreeBytes: Int64 = 64 << 20
+        /// Free bytes of the filesystem holding a path (injected so tests can pretend a full disk is empty).
+        public var freeBytes: @Sendable (String) -> Int64? = BlobCache.filesystemFreeBytes
+
+        public init(root: String, quota: Int64) {
+            self.root = root
+            self.quota = quota
+        }
+    }
+
+    /// How a request for a blob can be served.
+    enum Lookup: Sendable {
+        case complete(BlobLease)
+        case downloading(BlobLease, BlobDownload)
+    }
+
+    private struct Entry {
+        var size: Int64
+        var lastUse: UInt64
+    }
+
+    public nonisolated let configuration: Configuration
+    private let blobsRoot: String
+    private let ingestRoot: String
+    private var entries: [Digest: Entry]
+    private var downloads: [Digest: BlobDownload] = [:]
+    private var readers: [Digest: Int] = [:]
+    private var usedBytes: Int64
+    private var reservedBytes: Int64 = 0
+    private var clock: UInt64
+    private let metrics: AgentMetrics?
+    private let bucket: TokenBucket?
+    private let logger: Logger
+
+    /// Opens the cache, discarding partial downloads and indexing complete blobs
+    /// (oldest modification first in the eviction order).
+    public init(configuration: Configuration, bucket: TokenBucket? = nil, metrics: AgentMetrics? = nil, logger: Logger) throws(CacheError) {
+        self.configuration = configuration
+        let blobsRoot = configuration.root + "/blobs"
+        let ingestRoot = configuration.root + "/ingest"
+        self.blobsRoot = blobsRoot
+        self.ingestRoot = ingestRoot
+        for dir in [configuration.root, blobsRoot, ingestRoot] + Digest.Algorithm.allCases.map({ blobsRoot + "/" + $0.rawValue }) {
+            if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw .io(path: dir, operation: "mkdir", errno: errno) }
+        }
+        var discarded = 0
+        for name in Self.list(ingestRoot) {
+            unlink(ingestRoot + "/" + name)
+            discarded += 1
+        }
+        var found: [(Digest, Int64, Int)] = []
+        for algorithm in Digest.Algorithm.allCases {
+            let dir = blobsRoot + "/" + algorithm.rawValue
+            for name in Self.list(dir) {
+                let path = dir + "/" + name
+                var st = stat()
+                guard let digest = try? Digest(parsing: "\(algorithm.rawValue):\(name)"),
+                      stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                    // Not ours (or not a blob): never serve it, never count it.
+                    continue
+                }
+                found.append((digest, Int64(st.st_size), st.st_mtim.tv_sec))
+            }
+        }
+        var index: [Digest: Entry] = [:]
+        var used: Int64 = 0
+        var tick: UInt64 = 0
+        var evicted = 0
+        let oldestFirst = found.sorted(by: { $0.2 < $1.2 })
+        var total = oldestFirst.reduce(Int64(0)) { $0 + $1.1 }
+        for (digest, size, _) in oldestFirst {
+            // A smaller quota than last time: drop the oldest blobs until the rest fit.
+            if total > configuration.quota {
+                unlink("\(blobsRoot)/\(digest.algorithm.rawValue)/\(digest.hex)")
+                total -= size
+                evicted += 1
+                continue
+            }
+            tick += 1
+            index[digest] = Entry(size: size, lastUse: tick)
+            used += size
+        }
+        entries = index
+        usedBytes = used
+        clock = tick
+        self.metrics = metrics
+        self.bucket = bucket
+        self.logger = logger
+        if discarded > 0 || !found.isEmpty {
+            logger.info("opened blob cache", metadata: [
+                "root": "\(configuration.root)", "blobs": "\(index.count)", "bytes": "\(used)",
+                "discardedPartial": "\(discarded)", "evictedOverQuota": "\(evicted)"])
+        }
+        metrics?.cacheQuota.set(Double(configuration.quota))
+        metrics?.cacheSize.set(Double(used))
+        metrics?.cacheBlobs.set(Double(index.count))
+    }
+
+    func path(of digest: Digest) -> String { "\(blobsRoot)/\(digest.algorithm.rawValue)/\(digest.hex)" }
+
+    /// Complete blobs and their sizes.
+    public var contents: [Digest: Int64] { entries.mapValues(\.size) }
+
+    /// The complete blob, or nil when it is not cached.
+    func open(_ digest: Digest) -> BlobLease? {
+        guard var entry = entries[digest] else { return nil }
+        let file: CacheFile
+        do { file = try CacheFile.openForReading(path(of: digest)) } catch {
+            // Removed behind our back: forget it and fetch again.
+            logger.warning("a cached blob vanished from disk", metadata: ["digest": "\(digest)", "error": "\(error)"])
+            forget(digest)
+            return nil
+        }
+        clock += 1
+        entry.lastUse = clock
+        entries[digest] = entry
+        return lease(digest, size: entry.size, file: file)
+    }
+
+    /// The blob from the cache if it is complete; otherwise joins its download, or starts
+    /// one with `fetch`. Nil when the blob cannot be cached: the caller passes it through.
+    func lookup(
+        _ digest: Digest,
+        size: Int64,
+        fetch: @escaping @Sendable () async throws -> BlobResponse
+    ) -> (Lookup?, AgentMetrics.CacheResult) {
+        if let lease = open(digest) { return (.complete(lease), .hit) }
+        if let download = downloads[digest] {
+            do {
+                let file = try CacheFile.openForReading(download.file.path)
+                return (.downloading(lease(digest, size: download.size, file: file), download), .joined)
+            } catch {
+                return (nil, .bypass)
+            }
+        }
+        guard size > 0 else { return (nil, .bypass) }
+        guard reserve(size, for: digest) else { return (nil, .bypass) }
+        let temp = "\(ingestRoot)/\(digest.algorithm.rawValue)-\(digest.hex)-\(UInt64.random(in: 0...UInt64.max))"
+        let writer: CacheFile, reader: CacheFile
+        do {
+            writer = try CacheFile.create(temp)
+            reader = try CacheFile.openForReading(temp)
+        } catch {
+            unlink(temp)
+            reservedBytes -= size
+            logger.warning("cannot create a cache file; passing the blob through", metadata: ["digest": "\(digest)", "error": "\(error)"])
+            return (nil, .bypass)
+        }
+        let download = BlobDownload(digest: digest, size: size, file: writer)
+        downloads[digest] = download
+        let metrics = self.metrics, bucket = self.bucket, logger = self.logger
+        // Detached from the request that started it: if that client goes away, the others
+        // (and the next pull) still get the blob.
+        Task.detached {
+            var ok = await download.run(fetch: fetch, bucket: bucket, metrics: metrics, logger: logger)
+            if ok {
+                do { try await writer.sync() } catch {
+                    ok = false
+                    logger.warning("cannot flush a downloaded blob; it will not be kept", metadata: ["digest": "\(digest)", "error": "\(error)"])
+                }
+            }
+            await self.finish(download, temp: temp, keep: ok)
+        }
+        return (.downloading(lease(digest, size: size, file: reader), download), .miss)
+    }
+
+    private func finish(_ download: BlobDownload, temp: String, keep: Bool) {
+        let digest = download.digest
+        downloads[digest] = nil
+        reservedBytes -= download.size
+        guard keep else {
+            unlink(temp)
+            return
+        }
+        guard rename(temp, path(of: digest)) == 0 else {
+            logger.warning("cannot move a verified blob into the cache", metadata: [
+                "digest": "\(digest)", "error": "\(String(cString: strerror(errno)))"])
+            unlink(temp)
+            return
+        }
+        clock += 1
+        entries[digest] = Entry(size: download.size, lastUse: clock)
+        usedBytes += download.size
+        publishSize()
+        logger.debug("cached blob", metadata: ["digest": "\(digest)", "bytes": "\(download.size)"])
+    }
+
+    /// Makes room for `size` more bytes within the quota and the disk's free space.
+    private func reserve(_ size: Int64, for digest: Digest) -> Bool {
+        guard size <= configuration.quota else {
+            logger.warning("blob is larger than the whole cache; passing it through", metadata: [
+                "digest": "\(digest)", "bytes": "\(size)", "quota": "\(configuration.quota)"])
+            return false
+        }
+        guard evict(toFit: size) else {
+            logger.warning("cache is full of blobs being read; passing this one through", metadata: [
+                "digest": "\(digest)", "bytes": "\(size)"])
+            return false
+        }
+        if let free = configuration.freeBytes(configuration.root), free - size < configuration.minimumFreeBytes {
+            logger.warning("the cache disk is nearly full; passing the blob through uncached (lower --cache-size or free space)", metadata: [
+                "digest": "\(digest)", "bytes": "\(size)", "freeBytes": "\(free)"])
+            return false
+        }
+        reservedBytes += size
+        return true
+    }
+
+    /// Evicts least recently used blobs nobody is reading until `size` more bytes fit.
+    private func evict(toFit size: Int64) -> Bool {
+        var victims: [(Digest, Entry)]?
+        while usedBytes + reservedBytes + size > configuration.quota {
+            if victims == nil {
+                victims = entries.filter { readers[$0.key, default: 0] == 0 }.sorted { $0.value.lastUse > $1.value.lastUse }
+            }
+            guard let (digest, entry) = victims!.popLast() else { return false }
+            unlink(path(of: digest))
+            entries[digest] = nil
+            usedBytes -= entry.size
+            metrics?.evictions.increment()
+            logger.debug("evicted blob", metadata: ["digest": "\(digest)", "bytes": "\(entry.size)"])
+        }
+        publishSize()
+        return true
+    }
+
+    private func forget(_ digest: Digest) {
+        if let entry = entries.removeValue(forKey: digest) { usedBytes -= entry.size }
+        publishSize()
+    }
+
+    private func lease(_ digest: Digest, size: Int64, file: CacheFile) -> BlobLease {
+        readers[digest, default: 0] += 1
+        return BlobLease(digest: digest, size: size, file: file, cache: self, metrics: metrics)
+    }
+
+    func release(_ digest: Digest) {
+        let n = readers[digest, default: 1] - 1
+        readers[digest] = n > 0 ? n : nil
+    }
+
+    private func publishSize() {
+        metrics?.cacheSize.set(Double(usedBytes))
+        metrics?.cacheBlobs.set(Double(entries.count))
+    }
+
+    public static func filesystemFreeBytes(_ path: String) -> Int64? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        return Int64(s.f_bavail) * Int64(s.f_frsize)
+    }
+
+    private static func list(_ dir: String) -> [String] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}
+
+/// A reader's hold on a cached blob: its open file, and a count that keeps the blob
+/// from being evicted until the reader is done.
+final class BlobLease: Sendable {
+    let digest: Digest
+    let size: Int64
+    let file: CacheFile
+    let cache: BlobCache
+    let metrics: AgentMetrics?
+
+    init(digest: Digest, size: Int64, file: CacheFile, cache: BlobCache, metrics: AgentMetrics?) {
+        self.digest = digest
+        self.size = size
+        self.file = file
+        self.cache = cache
+        self.metrics = metrics
+    }
+
+    deinit {
+        let cache = self.cache, digest = self.digest
+        Task { await cache.release(digest) }
+    }
+}

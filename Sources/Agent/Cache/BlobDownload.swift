@@ -1,0 +1,96 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import OCI
+
+/// One blob being fetched into the cache. Every request for the blob while it downloads
+/// shares this one upstream transfer: the writer appends to a temporary file and the
+/// readers stream from that file as it grows (see `DownloadProgress` for what they may read).
+final class BlobDownload: Sendable {
+    let digest: Digest
+    let size: Int64
+    let file: CacheFile
+
+    private struct State {
+        var progress: DownloadProgress
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state: NIOLockedValueBox<State>
+
+    init(digest: Digest, size: Int64, file: CacheFile) {
+        self.digest = digest
+        self.size = size
+        self.file = file
+        self.state = NIOLockedValueBox(State(progress: DownloadProgress(expectedSize: size)))
+    }
+
+    var progress: DownloadProgress { state.withLockedValue { $0.progress } }
+
+    /// What a reader at `offset` may do next, waiting while there is nothing new.
+    func decision(at offset: Int64) async -> DownloadProgress.ReadDecision {
+        while true {
+            let now = state.withLockedValue { $0.progress.decide(offset: offset) }
+            if now != .wait { return now }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Re-checked under the lock: the writer may have moved on since.
+                let ready = state.withLockedValue { s -> Bool in
+                    if s.progress.decide(offset: offset) != .wait { return true }
+                    s.waiters.append(continuation)
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        }
+    }
+
+    private func update(_ body: (inout DownloadProgress) -> Void) {
+        let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
+            body(&s.progress)
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    func fail(_ reason: String) { update { $0.fail(reason) } }
+
+    /// Fetches the blob and writes it, hashing as it goes; returns true when the file
+    /// holds exactly the blob. Never throws: failures are recorded in the progress, where
+    /// readers find them and continue from the origin.
+    func run(
+        fetch: @Sendable () async throws -> BlobResponse,
+        bucket: TokenBucket?,
+        metrics: AgentMetrics?,
+        logger: Logger
+    ) async -> Bool {
+        var verifier = DigestVerifier(for: digest)
+        do {
+            let response = try await fetch()
+            guard response.status == 200 else {
+                fail("the origin answered \(response.status) to a whole-blob GET")
+                return false
+            }
+            for try await buffer in response.body {
+                try await bucket?.acquire(buffer.readableBytes)
+                metrics?.received(buffer.readableBytes, from: .origin)
+                buffer.withUnsafeReadableBytes { verifier.update($0) }
+                try await file.append(buffer)
+                var ok = true
+                update { ok = $0.appended(Int64(buffer.readableBytes)) }
+                if !ok { return false }
+            }
+            let matches = verifier.count == size && verifier.finalize() == digest
+            update { $0.finished(digestMatches: matches) }
+            if !matches {
+                logger.warning("discarded a blob from the origin that did not match its digest", metadata: [
+                    "digest": "\(digest)", "bytes": "\(verifier.count)", "expectedBytes": "\(size)"])
+            }
+            return matches
+        } catch {
+            fail("\(error)")
+            logger.warning("blob download failed; its readers continue from the origin", metadata: [
+                "digest": "\(digest)", "error": "\(error)"])
+            return false
+        }
+    }
+}

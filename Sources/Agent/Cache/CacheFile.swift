@@ -1,0 +1,107 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import NIOPosix
+
+/// An open file of the cache. Reads and writes run on NIO's blocking-I/O thread pool:
+/// a disk stall must never block one of Swift's cooperative threads, which on a 2-core
+/// node would stall every request the agent serves.
+///
+/// The descriptor stays valid after the file is renamed or unlinked, which is what lets
+/// a reader finish a blob that was committed or evicted while it was streaming.
+final class CacheFile: Sendable {
+    let path: String
+    private let fd: Int32
+    private static let pool = NIOThreadPool.singleton
+
+    private init(path: String, fd: Int32) {
+        self.path = path
+        self.fd = fd
+    }
+
+    /// Opens an existing file for reading.
+    static func openForReading(_ path: String) throws(CacheError) -> CacheFile {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
+        return CacheFile(path: path, fd: fd)
+    }
+
+    /// Creates a new file for writing; fails if it exists.
+    static func create(_ path: String) throws(CacheError) -> CacheFile {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: path, operation: "create", errno: errno) }
+        return CacheFile(path: path, fd: fd)
+    }
+
+    /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
+    func read(at offset: Int64, count: Int) async throws -> ByteBuffer {
+        let fd = self.fd, path = self.path
+        return try await Self.pool.runIfActive { () throws -> ByteBuffer in
+            var buffer = ByteBufferAllocator().buffer(capacity: count)
+            var total = 0
+            while total < count {
+                let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - total) { raw in
+                    pread(fd, raw.baseAddress!, count - total, off_t(offset) + off_t(total))
+                }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw CacheError.io(path: path, operation: "read", errno: errno)
+                }
+                if n == 0 { break }
+                total += n
+            }
+            return buffer
+        }
+    }
+
+    /// Writes all of `buffer` at the file's current end.
+    func append(_ buffer: ByteBuffer) async throws {
+        let fd = self.fd, path = self.path
+        try await Self.pool.runIfActive { () throws in
+            try buffer.withUnsafeReadableBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw CacheError.io(path: path, operation: "write", errno: errno)
+                    }
+                    done += n
+                }
+            }
+        }
+    }
+
+    /// Flushes to stable storage, so a blob renamed into the cache is never short after a crash.
+    func sync() async throws {
+        let fd = self.fd, path = self.path
+        try await Self.pool.runIfActive { () throws in
+            guard fsync(fd) == 0 else { throw CacheError.io(path: path, operation: "fsync", errno: errno) }
+        }
+    }
+
+    deinit { close(fd) }
+}
+
+/// A failure of the cache's own disk; the request it hit falls back to the origin.
+public enum CacheError: Error, Sendable, CustomStringConvertible {
+    case io(path: String, operation: String, errno: Int32)
+    case readPastEnd(path: String, offset: Int64)
+
+    public var description: String {
+        switch self {
+        case .io(let path, let operation, let e):
+            let hint = e == ENOSPC ? ": the cache disk is full; lower --cache-size or free space" : ""
+            return "cache \(operation) \(path) failed: \(String(cString: strerror(e)))\(hint)"
+        case .readPastEnd(let path, let offset):
+            return "cache file \(path) ended early at offset \(offset); it was truncated outside the agent"
+        }
+    }
+
+    /// True when the disk is full (or over a filesystem quota).
+    public var isNoSpace: Bool {
+        if case .io(_, _, let e) = self { return e == ENOSPC || e == EDQUOT }
+        return false
+    }
+}

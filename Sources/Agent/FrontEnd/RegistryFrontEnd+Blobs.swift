@@ -1,0 +1,113 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import OCI
+
+extension RegistryFrontEnd {
+    /// Blobs: the gate first, then the cache (complete, or joining the one download in
+    /// flight), else the origin passed through and verified on the way.
+    func blob(
+        _ repository: Repository,
+        digest: Digest,
+        request: Request,
+        head: Bool,
+        authorization: String?
+    ) async throws(RegistryError) -> Response {
+        let verdict = try await gate.check(.blob(digest), in: repository, authorization: authorization)
+        let rangeHeader = request.headers[.range]
+        if head {
+            var headers = Self.blobHeaders(digest)
+            if let size = verdict.size { headers[.contentLength] = String(size) }
+            return Response(status: .ok, headers: headers, body: .init())
+        }
+        let fetch: @Sendable (ByteRange?) async throws -> BlobResponse = { [client] range in
+            try await client.blob(repository, digest: digest, range: range, authorization: .passThrough(authorization))
+        }
+        if let rangeHeader {
+            return try await rangeResponse(rangeHeader, digest: digest, size: verdict.size, fetch: fetch)
+        }
+        guard let cache, let size = verdict.size else {
+            metrics.cacheRequest(.bypass)
+            return try await passThrough(digest: digest, size: verdict.size, fetch: fetch)
+        }
+        let (lookup, result) = await cache.lookup(digest, size: size, fetch: { try await fetch(nil) })
+        metrics.cacheRequest(result)
+        logger.info("blob", metadata: ["repository": "\(repository)", "digest": "\(digest)", "cache": "\(result.rawValue)"])
+        var headers = Self.blobHeaders(digest)
+        headers[.contentLength] = String(size)
+        switch lookup {
+        case .complete(let lease):
+            return Response(status: .ok, headers: headers, body: .init(asyncSequence: CachedBlobStream(lease: lease, start: 0, end: size)))
+        case .downloading(let lease, let download):
+            let bucket = self.bucket
+            let stream = DownloadingBlobStream(lease: lease, download: download) { offset in
+                let response = try await fetch(offset > 0 ? .from(first: offset) : nil)
+                guard offset == 0 || response.contentRange?.first == offset else {
+                    throw RegistryError.invalidResponse(registry: repository.domain, detail: "ignored Range bytes=\(offset)- while the agent resumed a blob")
+                }
+                return ByteStream(RateLimitedStream(base: response.body, bucket: bucket))
+            }
+            return Response(status: .ok, headers: headers, body: .init(asyncSequence: stream))
+        case nil:
+            return try await passThrough(digest: digest, size: size, fetch: fetch)
+        }
+    }
+
+    /// A whole blob straight from the origin, hashed on the way (see `VerifyingBlobStream`).
+    private func passThrough(
+        digest: Digest, size: Int64?, fetch: @Sendable (ByteRange?) async throws -> BlobResponse
+    ) async throws(RegistryError) -> Response {
+        let blob = try await call { try await fetch(nil) }
+        var headers = Self.blobHeaders(digest)
+        guard let length = blob.contentLength ?? size else {
+            return Response(status: .ok, headers: headers, body: .init(asyncSequence: RateLimitedStream(base: blob.body, bucket: bucket)))
+        }
+        headers[.contentLength] = String(length)
+        let stream = VerifyingBlobStream(base: blob.body, digest: digest, size: length, metrics: metrics, bucket: bucket)
+        return Response(status: .ok, headers: headers, body: .init(asyncSequence: stream))
+    }
+
+    /// `Range` requests: served from a complete cached blob, else passed to the origin
+    /// (a part of a blob cannot be verified on its own; the client checks the whole).
+    private func rangeResponse(
+        _ header: String, digest: Digest, size: Int64?, fetch: @Sendable (ByteRange?) async throws -> BlobResponse
+    ) async throws(RegistryError) -> Response {
+        let range: ByteRange
+        switch ByteRange.parse(header) {
+        case .single(let r): range = r
+        case .invalid, .multiple:
+            // RFC 9110 §14.2: a Range the server does not understand is ignored.
+            return try await passThrough(digest: digest, size: size, fetch: fetch)
+        }
+        var headers = Self.blobHeaders(digest)
+        if let cache, let lease = await cache.open(digest) {
+            metrics.cacheRequest(.hit)
+            guard let span = range.resolve(size: lease.size) else {
+                headers[.contentRange] = "bytes */\(lease.size)"
+                return Self.error(.init(status: 416, code: "RANGE_INVALID", message: "range \(range) is outside the blob's \(lease.size) bytes"), headers: headers)
+            }
+            headers[.contentLength] = String(span.count)
+            headers[.contentRange] = ContentRange(first: span.lowerBound, last: span.upperBound, completeLength: lease.size).description
+            return Response(status: .partialContent, headers: headers,
+                            body: .init(asyncSequence: CachedBlobStream(lease: lease, start: span.lowerBound, end: span.upperBound + 1)))
+        }
+        metrics.cacheRequest(.bypass)
+        let blob = try await call { try await fetch(range) }
+        if let length = blob.contentLength { headers[.contentLength] = String(length) }
+        if let cr = blob.contentRange { headers[.contentRange] = cr.description }
+        let stream = RateLimitedStream(base: blob.body, bucket: bucket, metrics: metrics)
+        return Response(status: blob.status == 206 ? .partialContent : .ok, headers: headers, body: .init(asyncSequence: stream))
+    }
+
+    private func call(_ body: () async throws -> BlobResponse) async throws(RegistryError) -> BlobResponse {
+        do { return try await body() } catch let e as RegistryError { throw e } catch {
+            throw .transport(registry: "origin", detail: "\(error)")
+        }
+    }
+
+    static func blobHeaders(_ digest: Digest) -> HTTPFields {
+        var headers = apiHeaders([.contentType: "application/octet-stream", .acceptRanges: "bytes"])
+        headers[.dockerContentDigest] = digest.description
+        return headers
+    }
+}

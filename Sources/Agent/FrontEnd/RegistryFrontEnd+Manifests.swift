@@ -1,0 +1,48 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import OCI
+
+extension RegistryFrontEnd {
+    /// Tags: always the origin's current answer. Digests: the cache, after the gate.
+    func manifest(
+        _ repository: Repository,
+        reference: RegistryRoute.ManifestReference,
+        request: Request,
+        head: Bool,
+        authorization: String?
+    ) async throws(RegistryError) -> Response {
+        let accept = request.headers[values: .accept].joined(separator: ", ")
+        let acceptList = accept.isEmpty ? MediaType.manifestAccept : [accept]
+        if case .digest(let digest) = reference, let manifests {
+            let verdict = try await gate.check(.manifest(digest), in: repository, authorization: authorization)
+            if head, let size = verdict.size, let type = verdict.contentType {
+                return Self.manifestResponse(bytes: nil, contentType: type, digest: digest, size: size)
+            }
+            if let cached = await manifests.get(digest) {
+                return Self.manifestResponse(bytes: head ? nil : cached.bytes, contentType: cached.contentType,
+                                             digest: digest, size: Int64(cached.bytes.count))
+            }
+            // The client verifies the bytes against the digest (RegistryClient did too).
+            let m = try await client.manifest(repository, reference: digest.description, method: .GET,
+                                              accept: acceptList, authorization: .passThrough(authorization))
+            await manifests.put(digest, bytes: m.bytes, contentType: m.contentType)
+            return Self.manifestResponse(bytes: head ? nil : m.bytes, contentType: m.contentType, digest: digest, size: Int64(m.bytes.count))
+        }
+        let m = try await client.manifest(
+            repository, reference: reference.description, method: head ? .HEAD : .GET,
+            accept: acceptList, authorization: .passThrough(authorization))
+        if !head, let digest = m.digest, let manifests {
+            // A tag's bytes are also its digest's: a later by-digest request is a hit.
+            await manifests.put(digest, bytes: m.bytes, contentType: m.contentType)
+        }
+        return Self.manifestResponse(bytes: head ? nil : m.bytes, contentType: m.contentType, digest: m.digest, size: m.size)
+    }
+
+    static func manifestResponse(bytes: [UInt8]?, contentType: String, digest: Digest?, size: Int64?) -> Response {
+        var headers = apiHeaders([.contentType: contentType])
+        if let digest { headers[.dockerContentDigest] = digest.description }
+        if let size { headers[.contentLength] = String(size) }
+        return Response(status: .ok, headers: headers, body: bytes.map { .init(byteBuffer: ByteBuffer(bytes: $0)) } ?? .init())
+    }
+}

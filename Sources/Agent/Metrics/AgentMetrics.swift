@@ -1,0 +1,111 @@
+import Prometheus
+import Synchronization
+
+/// The agent's Prometheus metrics. Each agent owns its registry (rather than the
+/// process-wide `MetricsSystem`), so tests running several agents in one process read
+/// exactly their own numbers. Label sets are fixed and small.
+public final class AgentMetrics: Sendable {
+    /// Where served bytes came from. `peer` is registered now so dashboards need no
+    /// change when the swarm lands.
+    public enum Source: String, Sendable, CaseIterable { case origin, cache, peer }
+    public enum CacheResult: String, Sendable, CaseIterable {
+        /// The whole blob was on disk.
+        case hit
+        /// Fetched from the origin into the cache.
+        case miss
+        /// Joined a download another request had started.
+        case joined
+        /// Not cacheable (no room, range on a missing blob, empty blob): passed through.
+        case bypass
+    }
+    public enum Kind: String, Sendable, CaseIterable { case base, manifest, blob }
+
+    public let registry: PrometheusCollectorRegistry
+    private let received: [Source: Counter]
+    private let served: [Source: Counter]
+    private let cacheRequests: [CacheResult: Counter]
+    private let authChecks: [String: Counter]
+    private let hitRatio: Gauge
+    private let hitsAndLookups = Mutex<(hits: Int, lookups: Int)>((0, 0))
+    let cacheSize: Gauge
+    let cacheBlobs: Gauge
+    let cacheQuota: Gauge
+    let evictions: Counter
+    private let durations: Mutex<[String: DurationHistogram]> = Mutex([:])
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        func bytes(_ direction: String) -> [Source: Counter] {
+            Dictionary(uniqueKeysWithValues: Source.allCases.map { source in
+                (source, registry.makeCounter(
+                    descriptor: .init(namespace: "peerpull", subsystem: "agent", metricName: "bytes", unitName: "total",
+                                      helpText: "Blob bytes moved by the agent: direction in = received from origin or peers, out = served to clients, by where they came from."),
+                    labels: [("direction", direction), ("source", source.rawValue)]))
+            })
+        }
+        received = bytes("in")
+        served = bytes("out")
+        cacheRequests = Dictionary(uniqueKeysWithValues: CacheResult.allCases.map { result in
+            (result, registry.makeCounter(
+                descriptor: .init(namespace: "peerpull", subsystem: "agent", metricName: "cache_requests", unitName: "total",
+                                  helpText: "Blob GETs by how the cache answered them."),
+                labels: [("result", result.rawValue)]))
+        })
+        authChecks = Dictionary(uniqueKeysWithValues: ["allowed", "refused", "remembered", "error"].map { result in
+            (result, registry.makeCounter(
+                descriptor: .init(namespace: "peerpull", subsystem: "agent", metricName: "authorization_checks", unitName: "total",
+                                  helpText: "Checks of a caller's access at the origin before serving cached content: remembered = answered from the verdict cache."),
+                labels: [("result", result)]))
+        })
+        hitRatio = registry.makeGauge(descriptor: .init(
+            namespace: "peerpull", subsystem: "agent", metricName: "cache_hit", unitName: "ratio",
+            helpText: "Share of blob GETs since start that were served wholly from the cache."))
+        cacheSize = registry.makeGauge(descriptor: .init(
+            namespace: "peerpull", subsystem: "agent", metricName: "cache_size", unitName: "bytes",
+            helpText: "Bytes of complete, verified blobs in the cache."))
+        cacheBlobs = registry.makeGauge(descriptor: .init(
+            namespace: "peerpull", subsystem: "agent", metricName: "cache", unitName: "blobs",
+            helpText: "Complete, verified blobs in the cache."))
+        cacheQuota = registry.makeGauge(descriptor: .init(
+            namespace: "peerpull", subsystem: "agent", metricName: "cache_quota", unitName: "bytes",
+            helpText: "The cache's configured size limit."))
+        evictions = registry.makeCounter(descriptor: .init(
+            namespace: "peerpull", subsystem: "agent", metricName: "cache_evictions", unitName: "total",
+            helpText: "Blobs removed to keep the cache within its quota."))
+    }
+
+    func received(_ count: Int, from source: Source) { received[source]!.increment(by: Int64(count)) }
+    func served(_ count: Int, from source: Source) { served[source]!.increment(by: Int64(count)) }
+
+    func cacheRequest(_ result: CacheResult) {
+        cacheRequests[result]!.increment()
+        let ratio = hitsAndLookups.withLock { state -> Double in
+            state.lookups += 1
+            if result == .hit { state.hits += 1 }
+            return Double(state.hits) / Double(state.lookups)
+        }
+        hitRatio.set(to: ratio)
+    }
+
+    func authorizationCheck(_ result: String) { authChecks[result]?.increment() }
+
+    func requestFinished(kind: Kind, method: String, status: Int, duration: Duration) {
+        let statusClass = "\(status / 100)xx"
+        let key = "\(kind.rawValue) \(method) \(statusClass)"
+        let histogram = durations.withLock { map -> DurationHistogram in
+            if let h = map[key] { return h }
+            let h = registry.makeDurationHistogram(
+                descriptor: .init(namespace: "peerpull", subsystem: "agent", metricName: "request_duration", unitName: "seconds",
+                                  helpText: "Time to answer registry API requests, until the response head (blob bodies stream on)."),
+                labels: [("kind", kind.rawValue), ("method", method), ("status", statusClass)],
+                buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250),
+                          .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)])
+            map[key] = h
+            return h
+        }
+        histogram.record(duration)
+    }
+
+    /// The Prometheus text exposition.
+    public func render() -> String { registry.emitToString() }
+}

@@ -1,0 +1,55 @@
+import Logging
+import OCI
+
+/// Everything `peerpull agent` is configured with, validated. Built from flags and the
+/// YAML file by the CLI; every check here names the setting so an operator can fix it.
+public struct AgentSettings: Sendable, Equatable {
+    public var listen = "0.0.0.0"
+    public var port = P2PHostRule.defaultPort
+    /// Holds the blob cache and the generated TLS material.
+    public var dataDir = "/var/lib/peerpull"
+    /// Zero turns the cache off (every blob passes through).
+    public var cacheSize = ByteSize(bytes: 20 << 30)
+    public var rateLimit = RateLimit.productDefault
+    public var origins: [String] = []
+    public var plainHTTPOrigins: [String] = []
+    public var originCACert: String?
+    public var tlsDir: String?
+    public var containerdConfigPath: String?
+    /// How long an allowed authorization check is remembered.
+    public var authCacheSeconds = 60
+    public var logLevel = Logger.Level.info
+
+    public init() {}
+
+    /// Names the first invalid setting, as `field: problem`.
+    public func validate() throws(AgentSettingsError) {
+        guard (1...65535).contains(port) else { throw .init(field: "port", problem: "\(port) is not a port between 1 and 65535") }
+        guard !origins.isEmpty else { throw .init(field: "origins", problem: "name at least one origin registry to accelerate") }
+        for o in origins + plainHTTPOrigins {
+            guard (try? ImageReference(parsing: "\(o)/x")).map({ $0.domain == o }) == true else {
+                throw .init(field: origins.contains(o) ? "origins" : "plainHTTPOrigins",
+                            problem: "\"\(o.prefix(100))\" is not a registry domain like registry.example.com or host:5000")
+            }
+        }
+        for p in plainHTTPOrigins where !origins.contains(p) {
+            throw .init(field: "plainHTTPOrigins", problem: "\"\(p)\" is not one of the origins")
+        }
+        guard (0...86_400).contains(authCacheSeconds) else {
+            throw .init(field: "authCacheSeconds", problem: "\(authCacheSeconds) must be between 0 and 86400")
+        }
+        guard !dataDir.isEmpty else { throw .init(field: "dataDir", problem: "must not be empty") }
+    }
+}
+
+public struct AgentSettingsError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let field: String
+    public let problem: String
+
+    public init(field: String, problem: String) {
+        self.field = field
+        self.problem = problem
+    }
+
+    public var description: String { "invalid agent setting \(field): \(problem)" }
+}
