@@ -87,6 +87,18 @@ public final class TokenServer: Sendable {
         }
         let scopes = request.uri.queryParameters.getAll("scope").flatMap { $0.split(separator: " ").map(String.init) }
         requests.withLock { $0.append(([user ?? "-"] + scopes).joined(separator: " ")) }
+        guard let token = makeToken(user: user, scopes: scopes) else {
+            return Self.json(.internalServerError, #"{"errors":[{"code":"UNKNOWN","message":"signing failed"}]}"#)
+        }
+        return Self.json(.ok, #"{"token":"\#(token)","access_token":"\#(token)","expires_in":\#(lifetime)}"#)
+    }
+
+    /// A token for `user` to pull `repository`, as the realm would issue it to a client.
+    public func issue(user: String, repository: String) -> String {
+        makeToken(user: user, scopes: ["repository:\(repository):pull"]) ?? ""
+    }
+
+    private func makeToken(user: String?, scopes: [String]) -> String? {
         var access: [[String: Any]] = []
         for scope in scopes {
             let parts = scope.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
@@ -104,10 +116,7 @@ public final class TokenServer: Sendable {
             "jti": UUID().uuidString, "access": access,
         ]
         let header: [String: Any] = ["typ": "JWT", "alg": "ES256", "x5c": [Data(certificateDER).base64EncodedString()]]
-        guard let token = try? sign(header: header, claims: claims) else {
-            return Self.json(.internalServerError, #"{"errors":[{"code":"UNKNOWN","message":"signing failed"}]}"#)
-        }
-        return Self.json(.ok, #"{"token":"\#(token)","access_token":"\#(token)","expires_in":\#(lifetime)}"#)
+        return try? sign(header: header, claims: claims)
     }
 
     private func sign(header: [String: Any], claims: [String: Any]) throws -> String {
