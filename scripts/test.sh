@@ -9,7 +9,10 @@ phase() { phases+=("$(printf '%-8s %4ds' "$1" $((SECONDS - phase_start)))"); pha
 cleanup() {
   # Registries belong to the test process; if it died they may be left behind.
   pkill -f 'docker-registry serve /tmp/peerpull-registry-' 2>/dev/null || true
-  rm -rf /tmp/peerpull-registry-* /tmp/peerpull-image-* /tmp/peerpull-out-* /tmp/peerpull-test-* 2>/dev/null || true
+  pkill -f 'containerd --config /tmp/peerpull-ctrd-' 2>/dev/null || true
+  pkill -f 'peerpull agent .*--data-dir /tmp/peerpull-' 2>/dev/null || true
+  grep -oE '/tmp/peerpull-[^ ]*' /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf /tmp/peerpull-registry-* /tmp/peerpull-image-* /tmp/peerpull-out-* /tmp/peerpull-test-* /tmp/peerpull-ctr* /tmp/peerpull-cache-* 2>/dev/null || true
 }
 trap cleanup EXIT
 

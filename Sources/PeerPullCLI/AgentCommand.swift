@@ -113,11 +113,6 @@ struct AgentCommand: AsyncParsableCommand {
         } else if undoContainerdConfig {
             throw ValidationError("--undo-containerd-config needs --containerd-config-path")
         }
-        var configuration = RegistryClientConfiguration()
-        configuration.userAgent = "peerpull-agent/\(PeerPullVersion.current)"
-        configuration.plainHTTPRegistries = Set(s.plainHTTPOrigins)
-        let http = RegistryClient.makeHTTPClient(trustRootsPEMFile: s.originCACert)
-        let client = RegistryClient(httpClient: http, configuration: configuration, logger: logger)
         let metrics = AgentMetrics()
         let bucket = TokenBucket(rate: s.rateLimit)
         var cache: BlobCache?
@@ -127,6 +122,12 @@ struct AgentCommand: AsyncParsableCommand {
             cache = try BlobCache(configuration: .init(root: root, quota: s.cacheSize.bytes), bucket: bucket, metrics: metrics, logger: logger)
             manifests = try ManifestCache(root: root)
         }
+        var configuration = RegistryClientConfiguration()
+        configuration.userAgent = "peerpull-agent/\(PeerPullVersion.current)"
+        configuration.plainHTTPRegistries = Set(s.plainHTTPOrigins)
+        // Created last, so no error path above can drop it without a shutdown.
+        let http = RegistryClient.makeHTTPClient(trustRootsPEMFile: s.originCACert)
+        let client = RegistryClient(httpClient: http, configuration: configuration, logger: logger)
         let frontEnd = RegistryFrontEnd(
             resolver: OriginResolver(origins: s.origins, rule: rule),
             client: client,
@@ -138,6 +139,13 @@ struct AgentCommand: AsyncParsableCommand {
             logger: logger)
         let router = Router()
         frontEnd.register(on: router)
+        let result: Result<Void, any Error>
+        do { try await serve(router: router, settings: s, certificate: certificate, logger: logger); result = .success(()) } catch { result = .failure(error) }
+        try? await http.shutdown()
+        try result.get()
+    }
+
+    private func serve(router: Router<BasicRequestContext>, settings s: AgentSettings, certificate: AgentCertificate?, logger: Logger) async throws {
         var server: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(60)))
         if let certificate {
             server = try .tls(.http1(configuration: .init(idleTimeout: .seconds(60))), tlsConfiguration: TLSServerIdentity.configuration(
@@ -151,9 +159,6 @@ struct AgentCommand: AsyncParsableCommand {
         logger.info("agent starting", metadata: [
             "listen": "\(s.listen):\(s.port)", "origins": "\(s.origins.joined(separator: ","))",
             "cache": "\(s.cacheSize)", "ratelimit": "\(s.rateLimit)", "tls": "\(certificate != nil)"])
-        let result: Result<Void, any Error>
-        do { try await app.runService(); result = .success(()) } catch { result = .failure(error) }
-        try? await http.shutdown()
-        try result.get()
+        try await app.runService()
     }
 }

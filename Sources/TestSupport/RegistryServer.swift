@@ -12,33 +12,39 @@ public final class RegistryServer: @unchecked Sendable {
     }
 
     public let directory: TemporaryDirectory
+    public let host: String
     public let port: Int
     public let auth: Auth
     private let process: Process
 
     /// `127.0.0.1:<port>`: the registry domain in image references.
-    public var domain: String { "127.0.0.1:\(port)" }
+    public var domain: String { "\(host):\(port)" }
     public var storagePath: String { directory.file("storage") }
     public var logPath: String { directory.file("registry.log") }
 
     public static let binary = "/usr/bin/docker-registry"
 
-    public static func start(auth: Auth = .open) async throws -> RegistryServer {
+    /// - Parameters:
+    ///   - host: a loopback address; tests that need a registry on a well-known port
+    ///     (80, so a domain without a port reaches it) take a random one of 127.0.0.0/8.
+    ///   - port: 0 lets the kernel choose.
+    public static func start(auth: Auth = .open, host: String = "127.0.0.1", port: Int = 0) async throws -> RegistryServer {
         let dir = try TemporaryDirectory(prefix: "peerpull-registry")
         do {
-            return try await RegistryServer(directory: dir, auth: auth)
+            return try await RegistryServer(directory: dir, auth: auth, host: host, port: port)
         } catch {
             dir.remove()
             throw error
         }
     }
 
-    private init(directory: TemporaryDirectory, auth: Auth) async throws {
+    private init(directory: TemporaryDirectory, auth: Auth, host: String, port: Int) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw TestSupportError("\(Self.binary) is missing: run scripts/install-test-deps.sh (apt-get install docker-registry)")
         }
         self.directory = directory
         self.auth = auth
+        self.host = host
         var config = """
         version: 0.1
         log:
@@ -54,7 +60,7 @@ public final class RegistryServer: @unchecked Sendable {
             uploadpurging:
               enabled: false
         http:
-          addr: 127.0.0.1:0
+          addr: \(host):\(port)
           secret: peerpull-test-secret
 
         """
@@ -100,12 +106,12 @@ public final class RegistryServer: @unchecked Sendable {
         try? log.close()
         self.process = process
 
-        // The registry logs "listening on 127.0.0.1:PORT" once its socket is bound.
+        // The registry logs "listening on HOST:PORT" once its socket is bound.
         let deadline = ContinuousClock.now + .seconds(15)
         var found: Int?
         while found == nil {
             let text = (try? String(contentsOfFile: directory.file("registry.log"), encoding: .utf8)) ?? ""
-            if let range = text.range(of: "listening on 127.0.0.1:") {
+            if let range = text.range(of: "listening on \(host):") {
                 let digits = text[range.upperBound...].prefix { $0.isNumber }
                 found = Int(digits)
             } else if !process.isRunning || ContinuousClock.now > deadline {

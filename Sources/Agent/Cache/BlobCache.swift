@@ -61,8 +61,12 @@ public actor BlobCache {
         let ingestRoot = configuration.root + "/ingest"
         self.blobsRoot = blobsRoot
         self.ingestRoot = ingestRoot
-        for dir in [configuration.root, blobsRoot, ingestRoot] + Digest.Algorithm.allCases.map({ blobsRoot + "/" + $0.rawValue }) {
-            if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw .io(path: dir, operation: "mkdir", errno: errno) }
+        do {
+            for dir in [blobsRoot, ingestRoot] + Digest.Algorithm.allCases.map({ blobsRoot + "/" + $0.rawValue }) {
+                try FileSystem.makeDirectories(dir)
+            }
+        } catch {
+            throw .io(path: configuration.root, operation: "create", errno: { if case .io(_, _, let e) = error { return e } else { return EINVAL } }())
         }
         var discarded = 0
         for name in Self.list(ingestRoot) {
