@@ -146,9 +146,9 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     private func serve(router: Router<BasicRequestContext>, settings s: AgentSettings, certificate: AgentCertificate?, logger: Logger) async throws {
-        var server: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(60)))
+        var server: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(Int64(s.idleTimeoutSeconds))))
         if let certificate {
-            server = try .tls(.http1(configuration: .init(idleTimeout: .seconds(60))), tlsConfiguration: TLSServerIdentity.configuration(
+            server = try .tls(.http1(configuration: .init(idleTimeout: .seconds(Int64(s.idleTimeoutSeconds)))), tlsConfiguration: TLSServerIdentity.configuration(
                 certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM))
         }
         let app = Application(

@@ -27,11 +27,12 @@ struct AgentConfigFile: Decodable {
     var tlsDir: String?
     var containerdConfigPath: String?
     var authCacheSeconds: Int?
+    var idleTimeoutSeconds: Int?
     var logLevel: String?
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, port, dataDir, cacheSize, ratelimit, origins, plainHTTPOrigins, originCACert, tlsDir
-        case containerdConfigPath, authCacheSeconds, logLevel
+        case containerdConfigPath, authCacheSeconds, idleTimeoutSeconds, logLevel
     }
 
     private struct AnyKey: CodingKey {
@@ -60,6 +61,7 @@ struct AgentConfigFile: Decodable {
         tlsDir = try c.decodeIfPresent(String.self, forKey: .tlsDir)
         containerdConfigPath = try c.decodeIfPresent(String.self, forKey: .containerdConfigPath)
         authCacheSeconds = try c.decodeIfPresent(Int.self, forKey: .authCacheSeconds)
+        idleTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutSeconds)
         logLevel = try c.decodeIfPresent(String.self, forKey: .logLevel)
     }
 
@@ -77,6 +79,12 @@ struct AgentConfigFile: Decodable {
         } catch let DecodingError.typeMismatch(type, context) {
             throw AgentSettingsError(field: Self.path(context.codingPath), problem: "expected \(Self.name(of: type)) in \(path)")
         } catch let DecodingError.dataCorrupted(context) {
+            // Yams reports errors thrown by our own decoding (unknown fields) and YAML
+            // syntax errors this way; both carry the real cause underneath.
+            if let e = context.underlyingError as? AgentSettingsError { throw e }
+            if context.codingPath.isEmpty, let cause = context.underlyingError {
+                throw AgentSettingsError(field: "--config", problem: "\(path) is not valid YAML: \(cause)")
+            }
             throw AgentSettingsError(field: Self.path(context.codingPath), problem: "\(context.debugDescription) in \(path)")
         } catch let DecodingError.valueNotFound(type, context) {
             throw AgentSettingsError(field: Self.path(context.codingPath), problem: "expected \(Self.name(of: type)), found null in \(path)")
@@ -115,6 +123,7 @@ struct AgentConfigFile: Decodable {
         if let tlsDir { settings.tlsDir = tlsDir }
         if let containerdConfigPath { settings.containerdConfigPath = containerdConfigPath }
         if let authCacheSeconds { settings.authCacheSeconds = authCacheSeconds }
+        if let idleTimeoutSeconds { settings.idleTimeoutSeconds = idleTimeoutSeconds }
         if let logLevel {
             guard let level = Logger.Level(rawValue: logLevel) else {
                 throw .init(field: "logLevel", problem: "\"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical")

@@ -18,6 +18,8 @@ public struct AgentSettings: Sendable, Equatable {
     public var containerdConfigPath: String?
     /// How long an allowed authorization check is remembered.
     public var authCacheSeconds = 60
+    /// Seconds a client connection may stay silent before the agent closes it.
+    public var idleTimeoutSeconds = 60
     public var logLevel = Logger.Level.info
 
     public init() {}
@@ -37,6 +39,9 @@ public struct AgentSettings: Sendable, Equatable {
         }
         guard (0...86_400).contains(authCacheSeconds) else {
             throw .init(field: "authCacheSeconds", problem: "\(authCacheSeconds) must be between 0 and 86400")
+        }
+        guard (1...3600).contains(idleTimeoutSeconds) else {
+            throw .init(field: "idleTimeoutSeconds", problem: "\(idleTimeoutSeconds) must be between 1 and 3600")
         }
         guard !dataDir.isEmpty else { throw .init(field: "dataDir", problem: "must not be empty") }
     }

@@ -1,0 +1,161 @@
+import Foundation
+import OCI
+import TestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A raw TCP client for requests no well-behaved client sends.
+final class RawConnection: @unchecked Sendable {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0 else { close(fd); throw TestSupportError("connect: \(String(cString: strerror(errno)))") }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func send(_ text: String) { _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) } }
+
+    /// Everything until the server closes the connection (or the 10 s receive timeout).
+    func readUntilClosed() -> String {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            out += buf[..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    deinit { close(fd) }
+}
+
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// The `peerpull agent` binary: its configuration file, and requests meant to hurt it.
+@Suite("Agent binary", .serialized)
+struct AgentBinaryTests {
+    @Test("an invalid setting stops the agent with the field's name", arguments: [
+        ("port: abc\norigins: [r.example.com]", "port"),
+        ("cachesize: 10Gi\norigins: [r.example.com]", "cachesize"),
+        ("cacheSize: ten\norigins: [r.example.com]", "cacheSize"),
+        ("ratelimit: fast\norigins: [r.example.com]", "ratelimit"),
+        ("origins: r.example.com", "origins"),
+        ("origins: [\"not a domain!\"]", "origins"),
+        ("port: 70000\norigins: [r.example.com]", "port"),
+        ("origins: [r.example.com]\nidleTimeoutSeconds: 0", "idleTimeoutSeconds"),
+        ("origins: [r.example.com]\nlogLevel: loud", "logLevel"),
+        ("- just\n- a list", "(top level)"),
+        ("origins: [r.example.com\nport: 1", "--config"),
+    ])
+    func invalidConfig(yaml: String, field: String) async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try yaml.write(toFile: dir.file("agent.yaml"), atomically: true, encoding: .utf8)
+        let r = try await Command.run([TestImages.peerpullBinary, "agent", "--config", dir.file("agent.yaml"), "--data-dir", dir.file("data")], check: false)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(field), "\(r.stderr)")
+        #expect(r.stderr.count < 2000 && !r.stderr.contains("Fatal error"), "\(r.stderr)")
+    }
+
+    @Test func badInputGetsClearAnswersAndTheAgentKeepsServing() async throws {
+        let registry = try await RegistryServer.start()
+        let dir = try TemporaryDirectory()
+        var agent: BackgroundProcess?
+        defer { dir.remove() }
+        do {
+            let image = SyntheticImage(layerSizes: [100_000], seed: 5)
+            let pushed = try await TestImages.push(image, to: registry, repository: "team/app", tag: "v1")
+            let port = try freePort()
+            // Settings from the file, one overridden by a flag (the port).
+            try """
+            listen: 127.0.0.1
+            port: 1
+            dataDir: \(dir.file("data"))
+            cacheSize: 64Mi
+            origins: [\(registry.domain)]
+            plainHTTPOrigins: [\(registry.domain)]
+            idleTimeoutSeconds: 2
+            """.write(toFile: dir.file("agent.yaml"), atomically: true, encoding: .utf8)
+            agent = try BackgroundProcess([TestImages.peerpullBinary, "agent", "--config", dir.file("agent.yaml"), "--port", String(port)],
+                                          logPath: dir.file("agent.log"))
+            let base = "http://127.0.0.1:\(port)"
+            func status(_ extra: [String], _ path: String) async throws -> String {
+                try await Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"] + extra + [base + path], check: false).stdout
+            }
+            try await agent!.waitUntil { (try? await status([], "/healthz")) == "200" }
+
+            let manifest = try await Command.run(["curl", "-s", "-H", "Accept: \(MediaType.ociManifest)", base + "/v2/team/app/manifests/v1"]).stdout
+            let layer = try #require(manifest.matches(of: /sha256:[0-9a-f]{64}/).last.map { String($0.output) }, "\(manifest)")
+            #expect(try await status([], "/v2/team/app/blobs/\(layer)") == "200")
+
+            for (path, expected) in [
+                ("/v2/team/app/blobs/sha256:../../etc/passwd", "400"),
+                ("/v2/team/app/blobs/sha256:%2e%2e%2f%2e%2e", "400"),
+                ("/v2/Team/App/manifests/v1", "400"),
+                ("/v2/team/app/manifests/" + String(repeating: "t", count: 200), "400"),
+                ("/v2/team/app/manifests/v1?ns=elsewhere.example.com", "404"),
+            ] {
+                #expect(try await status([], path) == expected, "\(path)")
+            }
+            for (range, expected) in [
+                ("bytes=99999999999999999999999-", "200"),  // unparseable: ignored (RFC 9110 §14.2)
+                ("bytes=5-1", "200"),
+                ("bytes=0-1,5-6", "200"),
+                ("bytes=-0", "416"),
+                ("bytes=100000000-", "416"),
+                ("bytes=10-19", "206"),
+                ("pages=1-2", "200"),
+            ] {
+                #expect(try await status(["-H", "Range: \(range)"], "/v2/team/app/blobs/\(layer)") == expected, "\(range)")
+            }
+
+            // A header far beyond any real client's: refused, and the connection dropped.
+            let huge = try RawConnection(port: port)
+            huge.send("GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 200_000))\r\n\r\n")
+            let answer = huge.readUntilClosed()
+            #expect(answer.isEmpty || answer.hasPrefix("HTTP/1.1 4"), "\(answer.prefix(200))")
+
+            // Slowloris: many connections that never finish their headers. Others are
+            // still served at once, and the silent ones are closed after the idle timeout.
+            let slow = try (0..<64).map { _ in try RawConnection(port: port) }
+            for c in slow { c.send("GET /v2/team/app/manifests/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\n") }
+            let t0 = ContinuousClock.now
+            #expect(try await status(["-H", "Accept: \(MediaType.ociManifest)"], "/v2/team/app/manifests/v1") == "200")
+            #expect(ContinuousClock.now - t0 < .seconds(2))
+            let closed = await Command.blocking { [slow] in slow[0].readUntilClosed() }
+            #expect(ContinuousClock.now - t0 < .seconds(8), "a silent connection is closed after idleTimeoutSeconds")
+            _ = closed
+
+            // After all of it: still serving, the image still pulls, nothing crashed.
+            try await Command.run(["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
+                                   "docker://127.0.0.1:\(port)/team/app:v1", "oci:\(dir.file("pulled")):v1"])
+            #expect(try OCILayout(root: dir.file("pulled")).index().manifests.first?.digest == pushed.digest)
+            #expect(agent!.isRunning)
+            #expect(!agent!.log.contains("Fatal error"))
+        } catch {
+            await agent?.stop(); registry.stop()
+            throw error
+        }
+        await agent?.stop(); registry.stop()
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver v1.20.2 from Debian bookworm's `kubernetes` source package (the
+# full upstream tree with vendor/) with Debian's Go, and installs etcd-server and kubectl
+# from Debian. The binary is cached outside the repository, so this runs once per machine.
+#
+# Why the swap: the vendored modern-go/reflect2 1.0.1 crashes under Go >= 1.18; Debian's
+# golang-github-modern-go-reflect2-dev 1.0.2 and json-iterator 1.1.12 replace it.
+set -euo pipefail
+out="${PEERPULL_KUBE_DIR:-/var/cache/peerpull/kube-1.20.2}"
+if [ -x "$out/kube-apiserver" ]; then echo "$out/kube-apiserver"; exit 0; fi
+
+export DEBIAN_FRONTEND=noninteractive
+if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  cat > /etc/apt/sources.list.d/peerpull-deb-src.sources <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends golang-go rsync dpkg-dev make \
+  golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev etcd-server kubernetes-client >/dev/null
+
+work=$(mktemp -d /var/tmp/peerpull-kube-build.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+apt-get source -qq kubernetes >/dev/null 2>&1 || apt-get source kubernetes
+src=$(find . -maxdepth 1 -type d -name 'kubernetes-*' | head -1)
+cd "$src"
+for pkg in github.com/modern-go/reflect2 github.com/json-iterator/go; do
+  rm -rf "vendor/$pkg"
+  mkdir -p "vendor/$pkg"
+  cp -r "/usr/share/gocode/src/$pkg/." "vendor/$pkg/"
+done
+export CGO_ENABLED=0 GOFLAGS="-tags=providerless" GO111MODULE=on GOCACHE="$work/gocache"
+export KUBE_GIT_VERSION=v1.20.2 KUBE_GIT_TREE_STATE=clean
+make WHAT=cmd/kube-apiserver
+mkdir -p "$out"
+cp _output/bin/kube-apiserver "$out/kube-apiserver.tmp"
+mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"
+echo "$out/kube-apiserver"
