@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver v1.20.2 from Debian bookworm's `kubernetes` source package (the
-# full upstream tree with vendor/) with Debian's Go, and installs etcd-server and kubectl
-# from Debian. The binary is cached outside the repository, so this runs once per machine.
+# full upstream tree with vendor/) with Debian's Go, installs etcd-server, and unpacks
+# Debian's kubectl (kubernetes-client) next to it: not into /usr/bin, where another
+# kubectl (e.g. Google Cloud SDK's) may live. Cached outside the repository, so this
+# runs once per machine. Prints the directory holding kube-apiserver and kubectl.
 #
 # Why the swap: the vendored modern-go/reflect2 1.0.1 crashes under Go >= 1.18; Debian's
 # golang-github-modern-go-reflect2-dev 1.0.2 and json-iterator 1.1.12 replace it.
 set -euo pipefail
 out="${PEERPULL_KUBE_DIR:-/var/cache/peerpull/kube-1.20.2}"
-if [ -x "$out/kube-apiserver" ]; then echo "$out/kube-apiserver"; exit 0; fi
+if [ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ] && command -v etcd >/dev/null; then echo "$out"; exit 0; fi
 
 export DEBIAN_FRONTEND=noninteractive
 if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
@@ -21,7 +23,16 @@ SRC
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends golang-go rsync dpkg-dev make \
-  golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev etcd-server kubernetes-client >/dev/null
+  golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev etcd-server >/dev/null
+mkdir -p "$out"
+if [ ! -x "$out/kubectl" ]; then
+  (cd /tmp && rm -f kubernetes-client_*.deb && apt-get download -qq kubernetes-client >/dev/null)
+  rm -rf "$out/kubernetes-client"
+  dpkg-deb -x /tmp/kubernetes-client_*.deb "$out/kubernetes-client"
+  ln -sf "$out/kubernetes-client/usr/bin/kubectl" "$out/kubectl"
+  rm -f /tmp/kubernetes-client_*.deb
+fi
+[ -x "$out/kube-apiserver" ] && { echo "$out"; exit 0; }
 
 work=$(mktemp -d /var/tmp/peerpull-kube-build.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -37,7 +48,6 @@ done
 export CGO_ENABLED=0 GOFLAGS="-tags=providerless" GO111MODULE=on GOCACHE="$work/gocache"
 export KUBE_GIT_VERSION=v1.20.2 KUBE_GIT_TREE_STATE=clean
 make WHAT=cmd/kube-apiserver
-mkdir -p "$out"
 cp _output/bin/kube-apiserver "$out/kube-apiserver.tmp"
 mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"
-echo "$out/kube-apiserver"
+echo "$out"
