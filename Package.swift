@@ -36,6 +36,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -61,7 +63,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The admission webhook, rewrite rules, pull-secret mirror and Kubernetes client.
-        .target(name: "Controller", dependencies: ["OCI"], swiftSettings: swiftSettings),
+        .target(
+            name: "Controller",
+            dependencies: [
+                "OCI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Argument parsing and configuration only: every behaviour lives in the modules above.
         .executableTarget(
             name: "PeerPullCLI",

@@ -1,0 +1,84 @@
+/// The parts of Kubernetes objects the controller reads and writes. Decoding ignores
+/// every other field; objects the controller writes (Secrets) are complete as sent.
+public struct ObjectMeta: Codable, Sendable, Equatable {
+    public var name: String?
+    public var generateName: String?
+    public var namespace: String?
+    public var uid: String?
+    public var resourceVersion: String?
+    public var labels: [String: String]?
+    public var annotations: [String: String]?
+    public var ownerReferences: [OwnerReference]?
+
+    public init(name: String? = nil, namespace: String? = nil, labels: [String: String]? = nil, annotations: [String: String]? = nil) {
+        self.name = name
+        self.namespace = namespace
+        self.labels = labels
+        self.annotations = annotations
+    }
+}
+
+public struct OwnerReference: Codable, Sendable, Equatable {
+    public var apiVersion: String
+    public var kind: String
+    public var name: String
+    public var uid: String
+    public var controller: Bool?
+    public var blockOwnerDeletion: Bool?
+}
+
+public struct Container: Codable, Sendable, Equatable {
+    public var name: String
+    public var image: String?
+
+    public init(name: String, image: String?) {
+        self.name = name
+        self.image = image
+    }
+}
+
+public struct LocalObjectReference: Codable, Sendable, Equatable, Hashable {
+    public var name: String
+
+    public init(name: String) { self.name = name }
+}
+
+public struct PodSpec: Codable, Sendable, Equatable {
+    public var containers: [Container]
+    public var initContainers: [Container]?
+    public var imagePullSecrets: [LocalObjectReference]?
+    public var serviceAccountName: String?
+}
+
+public struct Pod: Codable, Sendable, Equatable {
+    public var metadata: ObjectMeta
+    public var spec: PodSpec
+}
+
+public struct Secret: Codable, Sendable, Equatable {
+    public var apiVersion: String? = "v1"
+    public var kind: String? = "Secret"
+    public var metadata: ObjectMeta
+    public var type: String?
+    /// Base64 values, as the API serves them.
+    public var data: [String: String]?
+
+    public init(metadata: ObjectMeta, type: String?, data: [String: String]?) {
+        self.metadata = metadata
+        self.type = type
+        self.data = data
+    }
+}
+
+public struct Namespace: Codable, Sendable, Equatable {
+    public var metadata: ObjectMeta
+}
+
+/// A `List` response: items and the resourceVersion to watch from.
+public struct ObjectList<Item: Codable & Sendable>: Codable, Sendable {
+    public struct ListMeta: Codable, Sendable {
+        public var resourceVersion: String?
+    }
+    public var metadata: ListMeta
+    public var items: [Item]
+}

@@ -1,0 +1,123 @@
+import OCI
+
+/// Decides, without I/O, how one pod is rewritten: which images move to their P2P
+/// host, which pull-secret copies it needs, and the JSON Patch that says so.
+///
+/// The patch is idempotent: a pod that was already rewritten yields no operation, so it
+/// is safe under `reinvocationPolicy: IfNeeded`, and containers added by a later webhook
+/// are rewritten on the next round.
+public struct PodMutator: Sendable {
+    public var policy: ControllerPolicy
+    public var version: String
+
+    public init(policy: ControllerPolicy, version: String = PeerPullVersion.current) {
+        self.policy = policy
+        self.version = version
+    }
+
+    public struct ImageRewrite: Sendable, Equatable {
+        /// `containers/<name>` or `initContainers/<name>`.
+        public var container: String
+        public var from: String
+        public var to: String
+    }
+
+    public struct SecretCopy: Sendable, Equatable {
+        public var source: String
+        public var copy: String
+        /// Origin registries whose entries move to their P2P hosts in the copy.
+        public var origins: Set<String>
+    }
+
+    public struct Plan: Sendable, Equatable {
+        public var rewrites: [ImageRewrite] = []
+        public var copies: [SecretCopy] = []
+        public var patch: [JSONPatchOperation] = []
+        /// Why some image kept its origin (shown to the user as admission warnings).
+        public var warnings: [String] = []
+        /// Why nothing was considered at all (logged), e.g. "not selected".
+        public var skipped: String?
+    }
+
+    /// - Parameters:
+    ///   - namespace: from the AdmissionReview request, never the pod's own field.
+    ///   - pullSecrets: the pod's pull secrets that exist and hold registry credentials.
+    public func plan(pod: Pod, namespace: String, namespaceLabels: [String: String]?, pullSecrets: [String: DockerConfig]) -> Plan {
+        var plan = Plan()
+        if policy.excludedNamespaces.contains(namespace) { plan.skipped = "namespace \(namespace) is excluded"; return plan }
+        if pod.metadata.annotations?[ControllerPolicy.mirrorPodAnnotation] != nil { plan.skipped = "mirror pod"; return plan }
+        guard policy.selects(podLabels: pod.metadata.labels, namespaceLabels: namespaceLabels) else {
+            plan.skipped = "neither the pod nor namespace \(namespace) has \(policy.labelKey)=\(policy.labelValue)"
+            return plan
+        }
+        let secretNames = (pod.spec.imagePullSecrets ?? []).map(\.name)
+        var copies: [String: SecretCopy] = [:]
+        var ops: [JSONPatchOperation] = []
+        let groups: [(field: String, containers: [Container])] = [
+            ("initContainers", pod.spec.initContainers ?? []), ("containers", pod.spec.containers),
+        ]
+        for (field, containers) in groups {
+            for (index, container) in containers.enumerated() {
+                guard let image = container.image, let target = rewrite(image) else { continue }
+                let (origin, repository, p2pImage) = target
+                let covering = secretNames.filter { name in
+                    pullSecrets[name]?.entries.contains { DockerConfig.key($0.key, covers: origin, repository: repository) } ?? false
+                }
+                guard !covering.isEmpty || policy.anonymousRegistries.contains(origin) else {
+                    plan.warnings.append("peerpull: \(container.name) keeps \(origin): no pull secret of the pod covers it")
+                    continue
+                }
+                for name in covering {
+                    copies[name, default: SecretCopy(source: name, copy: ControllerPolicy.copyName(of: name), origins: [])].origins.insert(origin)
+                }
+                plan.rewrites.append(ImageRewrite(container: "\(field)/\(container.name)", from: image, to: p2pImage))
+                ops.append(.replace("/spec/\(field)/\(index)/image", .string(p2pImage)))
+            }
+        }
+        plan.copies = secretNames.compactMap { copies[$0] }
+        guard !plan.rewrites.isEmpty else { return plan }
+
+        // imagePullSecrets: append the copies that are missing; create the array if absent.
+        let present = Set(secretNames)
+        let missing = plan.copies.map(\.copy).filter { !present.contains($0) }
+        if pod.spec.imagePullSecrets == nil {
+            if !missing.isEmpty { ops.append(.add("/spec/imagePullSecrets", .array(missing.map { .object(["name": .string($0)]) }))) }
+        } else {
+            for name in missing { ops.append(.add("/spec/imagePullSecrets/-", .object(["name": .string(name)]))) }
+        }
+
+        // Annotations: the mode, and the record of what was done (merged with an earlier round's).
+        let existing = pod.metadata.annotations
+        var record = existing?[ControllerPolicy.configAnnotation].flatMap(P2PConfigAnnotation.init(json:))
+            ?? P2PConfigAnnotation(controller: version, port: policy.rule.port)
+        record.controller = version
+        record.port = policy.rule.port
+        for r in plan.rewrites { record.images[r.container] = r.from }
+        for c in plan.copies { record.secrets[c.source] = c.copy }
+        let values: [(String, String)] = [
+            (ControllerPolicy.modeAnnotation, policy.labelValue), (ControllerPolicy.configAnnotation, record.json),
+        ]
+        if existing == nil {
+            ops.append(.add("/metadata/annotations", .object(Dictionary(uniqueKeysWithValues: values.map { ($0.0, JSONValue.string($0.1)) }))))
+        } else {
+            for (key, value) in values where existing?[key] != value {
+                ops.append(.add("/metadata/annotations/\(JSONPatchOperation.escape(key))", .string(value)))
+            }
+        }
+        plan.patch = ops
+        return plan
+    }
+
+    /// The origin, repository and rewritten image text when `image` names an accelerated
+    /// registry; the text after the domain (path, tag, digest) is kept byte for byte.
+    func rewrite(_ image: String) -> (origin: String, repository: String, image: String)? {
+        guard let reference = try? ImageReference(parsing: image),
+              let slash = image.firstIndex(of: "/") else { return nil }
+        let written = image[..<slash].lowercased()
+        let origin = reference.domain.lowercased()
+        // Only images that name their registry: `nginx` means docker.io, never rewritten implicitly.
+        guard written == origin, policy.registries.contains(origin),
+              let p2p = policy.rule.p2pDomain(forOrigin: origin) else { return nil }
+        return (origin, reference.repository, p2p + image[slash...])
+    }
+}
