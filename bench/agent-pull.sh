@@ -12,7 +12,8 @@ layers="${1:-512M,256M,128M,64M,64M}"
 runs="${RUNS:-2}"
 scripts/install-deps.sh
 echo "building the release binary (about 10 minutes from clean)..."
-swift build -c release --scratch-path .build-release --product peerpull 2>&1 | grep -E 'error|Compiling PeerPullCLI|Build of product' || true
+swift build -c release --scratch-path .build-release --product peerpull 2>&1 | grep -E 'error|Build of product' || true
+test "${PIPESTATUS[0]}" -eq 0 || { echo "release build failed"; exit 1; }
 bin="$PWD/.build-release/release/peerpull"
 test -x "$bin"
 
@@ -27,7 +28,7 @@ trap cleanup EXIT
 
 cat > "$work/registry.yml" <<YAML
 version: 0.1
-log: {level: error, accesslog: {disabled: true}}
+log: {level: info, accesslog: {disabled: true}}
 storage: {filesystem: {rootdirectory: $work/storage}}
 http: {addr: 127.0.0.1:0, secret: bench}
 YAML
@@ -37,6 +38,7 @@ for _ in $(seq 100); do grep -q 'listening on' "$work/registry.log" && break; sl
 port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/registry.log" | grep -o '[0-9]*$')
 registry="127.0.0.1:$port"
 
+echo "generating and pushing the image..."
 "$bin" make-test-image --output "$work/src" --tag v1 --layers "$layers" --seed 42 >/dev/null
 skopeo --insecure-policy copy --dest-tls-verify=false -q "oci:$work/src:v1" "docker://$registry/bench/big:v1"
 rm -rf "$work/src"

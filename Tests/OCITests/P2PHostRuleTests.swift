@@ -16,7 +16,7 @@ struct P2PHostRuleTests {
         #expect(image.withDomain(p2p).description == "\(p2p)/docker-builder/nginx:latest")
     }
 
-    @Test("not expressible", arguments: ["localhost", "127.0.0.1", "[::1]", "harbor.example.com:8443", "a.distributed.b", "registry"])
+    @Test("not expressible", arguments: ["localhost", "127.0.0.1", "[::1]", "[::1]:5000", "127.0.0.1:5000", "a.distributed.b", "registry"])
     func notExpressible(_ origin: String) {
         #expect(rule.p2pDomain(forOrigin: origin) == nil)
     }
@@ -24,6 +24,11 @@ struct P2PHostRuleTests {
     @Test("not a P2P host", arguments: ["ghcr.io", "a.distributed.b:65002", "distributed.b:65001", "a.b.distributed.c:65001", "a.distributed.:65001"])
     func notP2P(_ host: String) {
         #expect(rule.origin(forP2PDomain: host) == nil)
+    }
+
+    @Test func originWithAPortKeepsTheAgentPort() {
+        #expect(rule.p2pDomain(forOrigin: "harbor.example.com:8443") == "harbor.distributed.example.com:65001")
+        #expect(P2PHostRule.host(of: "Harbor.Example.com:8443") == "harbor.example.com")
     }
 
     @Test func otherPort() {

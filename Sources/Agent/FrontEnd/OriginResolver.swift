@@ -19,7 +19,11 @@ public struct OriginResolver: Sendable {
             return origins.contains(origin) ? .success(origin) : .failure(unknown(ns))
         }
         if let host, let origin = rule.origin(forP2PDomain: host) {
-            return origins.contains(origin) ? .success(origin) : .failure(unknown(origin))
+            if origins.contains(origin) { return .success(origin) }
+            // An origin with its own port (harbor.example.com:8443): the P2P host names
+            // only the host, so it must be the one configured origin on that host.
+            let sameHost = origins.filter { P2PHostRule.host(of: $0) == origin }
+            return sameHost.count == 1 ? .success(sameHost.first!) : .failure(unknown(origin))
         }
         if origins.count == 1, let only = origins.first { return .success(only) }
         return .failure(unknown(host ?? "?"))

@@ -117,7 +117,10 @@ public struct PodMutator: Sendable {
         let origin = reference.domain.lowercased()
         // Only images that name their registry: `nginx` means docker.io, never rewritten implicitly.
         guard written == origin, policy.registries.contains(origin),
-              let p2p = policy.rule.p2pDomain(forOrigin: origin) else { return nil }
+              let p2p = policy.rule.p2pDomain(forOrigin: origin),
+              // The agent maps a P2P host back by host name: two origins on one host are ambiguous.
+              policy.registries.filter({ P2PHostRule.host(of: $0) == P2PHostRule.host(of: origin) }).count == 1
+        else { return nil }
         return (origin, reference.repository, p2p + image[slash...])
     }
 }

@@ -14,21 +14,33 @@ public struct P2PHostRule: Sendable, Hashable {
     }
 
     /// The P2P host for an origin domain, or nil when the rule cannot express it: an IP
-    /// address, a single-label host, a host that already is a P2P host, or an origin
-    /// with an explicit port (the port could not be recovered from the P2P host).
+    /// address, a single-label host, or a host that already is a P2P host.
+    ///
+    /// An origin's own port (`harbor.example.com:8443`) is not part of its P2P host, which
+    /// always carries the agent's port: the agent recovers it from its configured origins
+    /// (`OriginResolver`), so two origins on one host with different ports are ambiguous
+    /// and the controller leaves both alone.
     public func p2pDomain(forOrigin origin: String) -> String? {
         p2pHostName(forOrigin: origin).map { "\($0):\(port)" }
     }
 
     /// `p2pDomain(forOrigin:)` without the port: the name a TLS certificate must carry.
     public func p2pHostName(forOrigin origin: String) -> String? {
-        let host = origin.lowercased()
-        guard !host.contains(":"), !host.hasPrefix("[") else { return nil }
+        guard !origin.hasPrefix("[") else { return nil }
+        let host = Self.host(of: origin)
+        guard !host.contains(":") else { return nil }
         let labels = host.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= 2, !labels.contains(Substring(Self.marker)),
               !labels.allSatisfy({ $0.allSatisfy(\.isNumber) })
         else { return nil }
         return ([labels[0], Substring(Self.marker)] + labels[1...]).joined(separator: ".")
+    }
+
+    /// `origin` without its port, lower case.
+    public static func host(of origin: String) -> String {
+        let lower = origin.lowercased()
+        guard !lower.hasPrefix("["), let colon = lower.lastIndex(of: ":"), Int(lower[lower.index(after: colon)...]) != nil else { return lower }
+        return String(lower[..<colon])
     }
 
     /// The origin domain for a P2P host (`Host` header, with or without the port), or nil

@@ -1,0 +1,108 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+
+/// An object with `metadata`, as every watched kind has.
+public protocol KubernetesObject: Codable, Sendable {
+    var metadata: ObjectMeta { get }
+}
+
+extension Secret: KubernetesObject {}
+extension Namespace: KubernetesObject {}
+
+/// Keeps a handler in step with a collection: list, then watch from the list's
+/// `resourceVersion` with bookmarks; re-list when the server says the version is gone
+/// (410); back off and resume on any other failure. Runs until its task is cancelled.
+public struct Reflector<Object: KubernetesObject>: Sendable {
+    public enum Event: Sendable {
+        /// The full collection, after a (re-)list.
+        case replaced([Object])
+        case upserted(Object)
+        case deleted(Object)
+    }
+
+    let client: KubernetesClient
+    /// A collection path, e.g. `/api/v1/namespaces` (query parameters allowed).
+    let path: String
+    let logger: Logger
+
+    public init(client: KubernetesClient, path: String, logger: Logger) {
+        self.client = client
+        self.path = path
+        self.logger = logger
+    }
+
+    public func run(_ handle: @Sendable (Event) async -> Void) async {
+        var backoff = Duration.milliseconds(200)
+        while !Task.isCancelled {
+            do {
+                let list: ObjectList<Object> = try await client.list(path)
+                await handle(.replaced(list.items))
+                var version = list.metadata.resourceVersion ?? ""
+                backoff = .milliseconds(200)
+                while !Task.isCancelled {
+                    version = try await watch(from: version, handle)
+                }
+            } catch {
+                if case .status(410, _, _) = error {
+                    logger.debug("watch expired; listing again", metadata: ["path": "\(path)"])
+                    continue
+                }
+                logger.warning("watch failed; retrying", metadata: ["path": "\(path)", "error": "\(error)", "in": "\(backoff)"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(30))
+            }
+        }
+    }
+
+    private struct RawEvent: Decodable {
+        var type: String
+        var object: JSONValue
+    }
+
+    /// One watch request; returns the last resourceVersion seen when the server ends it.
+    private func watch(from version: String, _ handle: @Sendable (Event) async -> Void) async throws(KubernetesError) -> String {
+        let separator = path.contains("?") ? "&" : "?"
+        let url = "\(path)\(separator)watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=\(version)"
+        var last = version
+        do {
+            let response = try await client.http.execute(client.request(.GET, url, body: nil, contentType: ""), timeout: .seconds(330))
+            guard response.status.code == 200 else {
+                let body = try await response.body.collect(upTo: 1 << 20)
+                throw KubernetesClient.status(Data(body.readableBytesView), code: Int(response.status.code))
+            }
+            var pending = Data()
+            for try await chunk in response.body {
+                pending.append(contentsOf: chunk.readableBytesView)
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = pending[pending.startIndex..<newline]
+                    pending = Data(pending[pending.index(after: newline)...])
+                    guard !line.isEmpty else { continue }
+                    let event = try JSONDecoder().decode(RawEvent.self, from: line)
+                    let objectData = try JSONEncoder().encode(event.object)
+                    switch event.type {
+                    case "ERROR":
+                        throw KubernetesClient.status(objectData, code: Self.code(event.object))
+                    case "BOOKMARK":
+                        if let rv = (try? JSONDecoder().decode(Namespace.self, from: objectData))?.metadata.resourceVersion { last = rv }
+                    default:
+                        let object = try JSONDecoder().decode(Object.self, from: objectData)
+                        if let rv = object.metadata.resourceVersion { last = rv }
+                        await handle(event.type == "DELETED" ? .deleted(object) : .upserted(object))
+                    }
+                }
+            }
+            return last
+        } catch let e as KubernetesError {
+            throw e
+        } catch {
+            throw .transport("watch \(path): \(error)")
+        }
+    }
+
+    private static func code(_ status: JSONValue) -> Int {
+        if case .object(let o) = status, case .number(let n)? = o["code"] { return Int(n) }
+        return 500
+    }
+}

@@ -1,0 +1,61 @@
+import Logging
+import OCI
+
+/// Everything `peerpull controller` is configured with, validated; checks name the setting.
+public struct ControllerSettings: Sendable, Equatable {
+    /// Registry domains and ACR instance ids (`cri-…`), as `p2p.registryInstances` lists them.
+    public var registryInstances: [String] = []
+    public var anonymousRegistries: [String] = []
+    public var agentPort = P2PHostRule.defaultPort
+    public var labelKey = "k8s.aliyun.com/image-accelerate-mode"
+    public var labelValue = "p2p"
+    public var excludedNamespaces: [String] = ["kube-system"]
+    /// The controller's own namespace (always excluded; holds the webhook certificate).
+    public var namespace = "kube-system"
+    public var serviceName = "peerpull-controller"
+    public var webhookConfiguration = "peerpull-controller"
+    public var listen = "0.0.0.0"
+    public var port = 9443
+    /// A certificate mounted by cert-manager; otherwise one is generated and shared through a Secret.
+    public var tlsCertFile: String?
+    public var tlsKeyFile: String?
+    public var kubeconfig: String?
+    public var ramRole: String?
+    public var logLevel = Logger.Level.info
+
+    public init() {}
+
+    public func validate() throws(ControllerSettingsError) {
+        for (field, port) in [("agentPort", agentPort), ("port", port)] where !(1...65535).contains(port) {
+            throw .init(field: field, problem: "\(port) is not a port between 1 and 65535")
+        }
+        guard !registryInstances.isEmpty else {
+            throw .init(field: "registryInstances", problem: "name at least one registry domain or ACR instance id (cri-…)")
+        }
+        for r in registryInstances + anonymousRegistries where !Self.isInstanceID(r) {
+            guard (try? ImageReference(parsing: "\(r)/x")).map({ $0.domain.lowercased() == r.lowercased() }) == true else {
+                throw .init(field: registryInstances.contains(r) ? "registryInstances" : "anonymousRegistries",
+                            problem: "\"\(r.prefix(100))\" is neither a registry domain (registry.example.com, host:5000) nor an ACR instance id (cri-…)")
+            }
+        }
+        guard (tlsCertFile == nil) == (tlsKeyFile == nil) else {
+            throw .init(field: "tlsCertFile", problem: "tlsCertFile and tlsKeyFile go together")
+        }
+    }
+
+    public static func isInstanceID(_ s: String) -> Bool {
+        s.hasPrefix("cri-") && s.count > 4 && s.dropFirst(4).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+    }
+}
+
+public struct ControllerSettingsError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let field: String
+    public let problem: String
+
+    public init(field: String, problem: String) {
+        self.field = field
+        self.problem = problem
+    }
+
+    public var description: String { "invalid controller setting \(field): \(problem)" }
+}

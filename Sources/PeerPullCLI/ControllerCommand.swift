@@ -1,0 +1,149 @@
+import ArgumentParser
+import Controller
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import OCI
+
+struct ControllerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "controller",
+        abstract: "Run the mutating admission webhook that rewrites labelled pods to pull through the node agents.",
+        discussion: "Works in a pod (service-account token) or outside a cluster with --kubeconfig."
+    )
+
+    @Option(help: "Registry domains and ACR instance ids to accelerate, comma-separated (the chart's p2p.registryInstances).")
+    var registryInstances: String
+
+    @Option(help: "Registries whose images are rewritten even without a pull secret (public content); comma-separated.")
+    var anonymousRegistries: String = ""
+
+    @Option(help: "The agent port in the P2P host names (p2p.port).")
+    var agentPort = P2PHostRule.defaultPort
+
+    @Option(help: "Namespaces never touched, comma-separated (the controller's own is always added).")
+    var excludedNamespaces = "kube-system"
+
+    @Option(help: "The controller's namespace (defaults to the pod's, else kube-system).")
+    var namespace: String?
+
+    @Option(help: "The controller's Service name (certificate names).")
+    var serviceName = "peerpull-controller"
+
+    @Option(help: "The MutatingWebhookConfiguration whose caBundle the controller keeps current.")
+    var webhookConfiguration = "peerpull-controller"
+
+    @Option(help: "Address to listen on.")
+    var listen = "0.0.0.0"
+
+    @Option(help: "HTTPS port of the webhook.")
+    var port = 9443
+
+    @Option(help: "Serving certificate (PEM) mounted by cert-manager; the controller then leaves caBundle alone.")
+    var tlsCertFile: String?
+
+    @Option(help: "Key of --tls-cert-file.")
+    var tlsKeyFile: String?
+
+    @Option(help: "Extra IP address for the generated certificate (e.g. 127.0.0.1 when the API server calls a URL).")
+    var tlsIp: [String] = ["127.0.0.1"]
+
+    @Option(help: "kubeconfig file, when not running in a pod.")
+    var kubeconfig: String?
+
+    @Option(help: "RAM role for the ACR OpenAPI (controller.ramRole; resolves cri-… instance ids).")
+    var ramRole: String?
+
+    @OptionGroup var logging: LoggingOptions
+
+    func settings() throws -> ControllerSettings {
+        var s = ControllerSettings()
+        let list = { (text: String) in text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        s.registryInstances = list(registryInstances)
+        s.anonymousRegistries = list(anonymousRegistries)
+        s.agentPort = agentPort
+        s.excludedNamespaces = list(excludedNamespaces)
+        if let namespace { s.namespace = namespace }
+        s.serviceName = serviceName
+        s.webhookConfiguration = webhookConfiguration
+        s.listen = listen
+        s.port = port
+        s.tlsCertFile = tlsCertFile
+        s.tlsKeyFile = tlsKeyFile
+        s.kubeconfig = kubeconfig
+        s.ramRole = ramRole
+        do { try s.validate() } catch { throw ValidationError(error.description) }
+        return s
+    }
+
+    func validate() throws { _ = try settings() }
+
+    func run() async throws {
+        logging.bootstrap()
+        let logger = Logger(label: "peerpull.controller")
+        var s = try settings()
+        let connection = try kubeconfig.map { try KubernetesConnection.kubeconfig(path: $0) } ?? KubernetesConnection.inCluster()
+        if namespace == nil, let own = connection.namespace, kubeconfig == nil { s.namespace = own }
+        let client = try KubernetesClient(connection: connection, logger: logger)
+        let result: Result<Void, any Error>
+        do { try await serve(s, client: client, logger: logger); result = .success(()) } catch { result = .failure(error) }
+        await client.shutdown()
+        try result.get()
+    }
+
+    private func serve(_ s: ControllerSettings, client: KubernetesClient, logger: Logger) async throws {
+        var domains: [String] = []
+        for r in s.registryInstances {
+            if ControllerSettings.isInstanceID(r) {
+                logger.error("cannot resolve ACR instance id; it is skipped, the others keep working", metadata: [
+                    "instance": "\(r)", "why": "resolving cri-… ids through the ACR OpenAPI is not built yet; name the instance's registry domain instead"])
+            } else {
+                domains.append(r.lowercased())
+            }
+        }
+        var policy = ControllerPolicy(registries: domains)
+        policy.anonymousRegistries = Set(s.anonymousRegistries.map { $0.lowercased() })
+        policy.rule = P2PHostRule(port: s.agentPort)
+        policy.labelKey = s.labelKey
+        policy.labelValue = s.labelValue
+        policy.excludedNamespaces = Set(s.excludedNamespaces + [s.namespace])
+        let metrics = ControllerMetrics()
+        let mirror = PullSecretMirror(store: KubernetesSecretStore(client: client), policy: policy, logger: logger)
+        let namespaces = NamespaceLabelCache(client: client)
+        let webhook = AdmissionWebhook(mutator: PodMutator(policy: policy), mirror: mirror, namespaces: namespaces,
+                                       metrics: metrics, logger: logger)
+        let certificates = WebhookCertificates(client: client, namespace: s.namespace, secretName: "\(s.serviceName)-tls", logger: logger)
+        let certificate: GeneratedCertificate
+        if let cert = s.tlsCertFile, let key = s.tlsKeyFile {
+            certificate = GeneratedCertificate(caPEM: "", certificatePEM: try String(contentsOfFile: cert, encoding: .utf8),
+                                               privateKeyPEM: try String(contentsOfFile: key, encoding: .utf8))
+        } else {
+            certificate = try await certificates.loadOrCreate(
+                dnsNames: WebhookCertificates.serviceNames(s.serviceName, namespace: s.namespace), ipAddresses: tlsIp)
+        }
+        let router = Router()
+        webhook.register(on: router)
+        let app = Application(
+            router: router,
+            server: try .tls(.http1(), tlsConfiguration: TLSServerIdentity.configuration(
+                certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM)),
+            configuration: .init(address: .hostname(s.listen, port: s.port), serverName: "peerpull-controller"),
+            logger: logger)
+        logger.info("controller starting", metadata: [
+            "registries": "\(domains.sorted())", "agentPort": "\(s.agentPort)", "namespace": "\(s.namespace)",
+            "listen": "\(s.listen):\(s.port)"])
+        let resync = PullSecretResync(mirror: mirror, metrics: metrics, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await namespaces.follow(logger: logger) }
+            group.addTask { await resync.follow(client: client) }
+            if s.tlsCertFile == nil {
+                group.addTask { await certificates.keepCABundle(certificate.caPEM, configuration: s.webhookConfiguration) }
+            }
+            group.addTask { try await app.runService() }
+            // The server ends on SIGTERM; the watchers end with it.
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+}
