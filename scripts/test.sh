@@ -10,13 +10,18 @@ cleanup() {
   # Registries belong to the test process; if it died they may be left behind.
   pkill -f 'docker-registry serve /tmp/peerpull-registry-' 2>/dev/null || true
   pkill -f 'containerd --config /tmp/peerpull-ctrd-' 2>/dev/null || true
+  pkill -f 'kube-apiserver --etcd-servers' 2>/dev/null || true
+  pkill -f 'etcd --name test --data-dir /tmp/peerpull-kube-' 2>/dev/null || true
+  pkill -f 'peerpull controller --kubeconfig /tmp/peerpull-kube-' 2>/dev/null || true
   pkill -f 'peerpull agent .*--data-dir /tmp/peerpull-' 2>/dev/null || true
   grep -oE '/tmp/peerpull-[^ ]*' /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf /tmp/peerpull-registry-* /tmp/peerpull-image-* /tmp/peerpull-out-* /tmp/peerpull-test-* /tmp/peerpull-ctr* /tmp/peerpull-cache-* 2>/dev/null || true
+  rm -rf /tmp/peerpull-registry-* /tmp/peerpull-image-* /tmp/peerpull-out-* /tmp/peerpull-test-* /tmp/peerpull-ctr* /tmp/peerpull-cache-* /tmp/peerpull-kube-* 2>/dev/null || true
 }
 trap cleanup EXIT
 
 scripts/install-deps.sh
+# A real control plane for the controller's end-to-end test (cached after the first build).
+scripts/build-kube-apiserver.sh >/dev/null
 phase deps
 swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare|CMakeLists.txt$' || true
 test "${PIPESTATUS[0]}" -eq 0

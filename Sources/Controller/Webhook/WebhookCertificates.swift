@@ -104,13 +104,25 @@ public struct WebhookCertificates: Sendable {
         return changed
     }
 
-    /// Keeps the caBundle set, checking every `interval`, until cancelled.
+    /// Keeps the caBundle set, checking every `interval`, until cancelled. Until the
+    /// configuration exists (the chart may apply it after the controller starts) it
+    /// checks every 2 s, then every `interval` to undo resets by Helm or GitOps tools.
     public func keepCABundle(_ caPEM: String, configuration name: String, interval: Duration = .seconds(60)) async {
+        var wait = Duration.seconds(2)
+        var warned = false
         while !Task.isCancelled {
-            do { try await injectCABundle(caPEM, configuration: name) } catch {
-                logger.warning("cannot set the webhook caBundle", metadata: ["configuration": "\(name)", "error": "\(error)"])
+            do {
+                try await injectCABundle(caPEM, configuration: name)
+                wait = interval
+                warned = false
+            } catch {
+                if !warned {
+                    logger.warning("cannot set the webhook caBundle yet; retrying", metadata: ["configuration": "\(name)", "error": "\(error)"])
+                    warned = true
+                }
+                wait = min(wait, .seconds(2))
             }
-            try? await Task.sleep(for: interval)
+            try? await Task.sleep(for: wait)
         }
     }
 }
