@@ -73,7 +73,9 @@ public struct AdmissionWebhook: Sendable {
                 if let why = plan.skipped { logger.debug("pod left unchanged", metadata: ["pod": "\(namespace)/\(podName)", "why": "\(why)"]) }
                 return (Self.answer(AdmissionResponse(uid: request.uid, allowed: true, warnings: plan.warnings.isEmpty ? nil : plan.warnings)), "unchanged")
             }
-            let patch = (try? JSONEncoder().encode(plan.patch))?.base64EncodedString()
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            let patch = (try? encoder.encode(plan.patch))?.base64EncodedString()
             logger.info("rewrote pod images", metadata: [
                 "pod": "\(namespace)/\(podName)", "images": "\(plan.rewrites.map(\.to))", "secrets": "\(plan.copies.map(\.copy))",
                 "dryRun": "\(request.dryRun ?? false)"])

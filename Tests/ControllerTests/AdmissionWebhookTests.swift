@@ -1,0 +1,123 @@
+@testable import Controller
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import OCI
+import Testing
+
+/// The webhook on AdmissionReview documents in the v1 wire format, with the in-memory
+/// secret store standing in for the API server.
+@Suite("Admission webhook")
+struct AdmissionWebhookTests {
+    static let origin = "test-registry-vpc.cn-hangzhou.cr.aliyuncs.com"
+
+    static func regcred(_ namespace: String) -> Secret {
+        let json = #"{"auths":{"\#(origin)":{"username":"alice","password":"wonderland","auth":"YWxpY2U6d29uZGVybGFuZA=="}}}"#
+        return Secret(metadata: ObjectMeta(name: "regcred", namespace: namespace), type: "kubernetes.io/dockerconfigjson",
+                      data: [".dockerconfigjson": Data(json.utf8).base64EncodedString()])
+    }
+
+    static func review(uid: String = "705ab4f5-6393-11e8-b7cc-42010a800002", kind: String = "Pod", dryRun: Bool = false,
+                       labels: String = #"{"k8s.aliyun.com/image-accelerate-mode":"p2p"}"#, image: String = "\(origin)/docker-builder/nginx:latest") -> Data {
+        Data("""
+        {"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+         "request":{"uid":"\(uid)","kind":{"group":"","version":"v1","kind":"\(kind)"},
+          "resource":{"group":"","version":"v1","resource":"pods"},
+          "requestKind":{"group":"","version":"v1","kind":"\(kind)"},"requestResource":{"group":"","version":"v1","resource":"pods"},
+          "name":"","namespace":"team-a","operation":"CREATE",
+          "userInfo":{"username":"system:serviceaccount:kube-system:replicaset-controller","groups":["system:serviceaccounts"]},
+          "object":{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"web-7d9f-","namespace":"","labels":\(labels),"creationTimestamp":null},
+            "spec":{"containers":[{"name":"nginx","image":"\(image)","ports":[{"containerPort":80,"protocol":"TCP"}],"resources":{}}],
+              "imagePullSecrets":[{"name":"regcred"}],"restartPolicy":"Always"},"status":{}},
+          "oldObject":null,"dryRun":\(dryRun),"options":{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}}}
+        """.utf8)
+    }
+
+    func webhook(store: InMemorySecretStore, deadline: Duration = .milliseconds(900)) -> AdmissionWebhook {
+        let policy = ControllerPolicy(registries: [Self.origin])
+        return AdmissionWebhook(mutator: PodMutator(policy: policy, version: "0.1.0"),
+                                mirror: PullSecretMirror(store: store, policy: policy),
+                                namespaces: NamespaceLabelCache(client: nil), deadline: deadline)
+    }
+
+    func decode(_ response: Response) async throws -> (Int, [String: Any]) {
+        let body = Data(try await collectBody(response))
+        return (response.status.code, (try JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:])
+    }
+
+    @Test func aLabelledPodIsPatchedAfterItsSecretCopyExists() async throws {
+        let store = InMemorySecretStore([Self.regcred("team-a")])
+        let (response, result) = await webhook(store: store).review(Self.review())
+        #expect(result == "mutated")
+        let (status, json) = try await decode(response)
+        #expect(status == 200)
+        #expect(json["apiVersion"] as? String == "admission.k8s.io/v1" && json["kind"] as? String == "AdmissionReview")
+        let r = try #require(json["response"] as? [String: Any])
+        #expect(r["uid"] as? String == "705ab4f5-6393-11e8-b7cc-42010a800002")
+        #expect(r["allowed"] as? Bool == true && r["patchType"] as? String == "JSONPatch")
+        let patch = String(decoding: Data(base64Encoded: r["patch"] as? String ?? "") ?? Data(), as: UTF8.self)
+        #expect(patch.contains(#""path":"\/spec\/containers\/0\/image""#) || patch.contains(#""path":"/spec/containers/0/image""#))
+        #expect(patch.contains("test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com:65001/docker-builder/nginx:latest"))
+        let copy = try #require(await store.secret(namespace: "team-a", name: "acr-credential-regcred-p2p"))
+        let config = try #require(DockerConfig(secret: copy))
+        #expect(config.entries.map(\.key) == ["test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com:65001"])
+        #expect(config.entries.first?.entry == DockerConfig(secret: Self.regcred("team-a"))?.entries.first?.entry)
+        #expect(copy.metadata.ownerReferences?.first?.name == "regcred")
+    }
+
+    @Test func aDryRunCreatesNoSecret() async throws {
+        let store = InMemorySecretStore([Self.regcred("team-a")])
+        let (_, result) = await webhook(store: store).review(Self.review(dryRun: true))
+        #expect(result == "mutated")
+        #expect(await store.all.count == 1)
+    }
+
+    @Test func aSlowAPIServerAdmitsThePodUnchangedWithinTheDeadline() async throws {
+        let store = InMemorySecretStore([Self.regcred("team-a")], delay: .seconds(3))
+        let t0 = ContinuousClock.now
+        let (response, result) = await webhook(store: store, deadline: .milliseconds(300)).review(Self.review())
+        #expect(ContinuousClock.now - t0 < .seconds(1))
+        #expect(result == "error")
+        let (_, json) = try await decode(response)
+        let r = try #require(json["response"] as? [String: Any])
+        #expect(r["allowed"] as? Bool == true && r["patch"] == nil)
+        #expect((r["warnings"] as? [String])?.first?.contains("not accelerated") == true)
+    }
+
+    @Test func otherKindsAndUnselectedPodsPassUntouched() async throws {
+        let store = InMemorySecretStore([Self.regcred("team-a")])
+        #expect(await webhook(store: store).review(Self.review(kind: "ConfigMap")).1 == "ignored")
+        #expect(await webhook(store: store).review(Self.review(labels: "{}")).1 == "unchanged")
+        #expect(await webhook(store: store).review(Self.review(image: "nginx:1.25")).1 == "unchanged")
+    }
+
+    @Test("malformed input gets a 400 that says what is wrong", arguments: [
+        ("", "not an AdmissionReview"),
+        ("{", "not an AdmissionReview"),
+        (#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":null}"#, "admission.k8s.io/v1"),
+        (#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#, "with a request"),
+        (#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"n","object":{"metadata":{}}}}"#, "missing field spec"),
+        (#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"n","object":{"metadata":{},"spec":{"containers":"nginx"}}}}"#, "wrong type at spec.containers"),
+        (#"[1,2,3]"#, "not an AdmissionReview"),
+    ])
+    func malformed(body: String, message: String) async throws {
+        let (response, result) = await webhook(store: InMemorySecretStore()).review(Data(body.utf8))
+        #expect(result == "invalid")
+        let (status, json) = try await decode(response)
+        #expect(status == 400)
+        #expect((json["error"] as? String)?.contains(message) == true, "\(json)")
+    }
+}
+
+func collectBody(_ response: Response) async throws -> [UInt8] {
+    final class Collector: @unchecked Sendable { var bytes: [UInt8] = [] }
+    let c = Collector()
+    struct Writer: ResponseBodyWriter {
+        let c: Collector
+        mutating func write(_ buffer: ByteBuffer) async throws { c.bytes += buffer.readableBytesView }
+        consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
+    }
+    _ = try await response.body.write(Writer(c: c))
+    return c.bytes
+}
