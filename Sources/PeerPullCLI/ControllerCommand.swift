@@ -55,6 +55,15 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "RAM role for the ACR OpenAPI (controller.ramRole; resolves cri-… instance ids).")
     var ramRole: String?
 
+    @Option(help: "ACR region for instance ids (default: the node's, from the ECS metadata service).")
+    var acrRegion: String?
+
+    @Option(help: "ACR OpenAPI endpoint (default https://cr.<region>.aliyuncs.com).")
+    var acrEndpoint: String?
+
+    @Option(help: "ECS metadata service (default http://100.100.100.200).")
+    var ecsMetadataEndpoint: String?
+
     @OptionGroup var logging: LoggingOptions
 
     func settings() throws -> ControllerSettings {
@@ -93,15 +102,10 @@ struct ControllerCommand: AsyncParsableCommand {
     }
 
     private func serve(_ s: ControllerSettings, client: KubernetesClient, logger: Logger) async throws {
-        var domains: [String] = []
-        for r in s.registryInstances {
-            if ControllerSettings.isInstanceID(r) {
-                logger.error("cannot resolve ACR instance id; it is skipped, the others keep working", metadata: [
-                    "instance": "\(r)", "why": "resolving cri-… ids through the ACR OpenAPI is not built yet; name the instance's registry domain instead"])
-            } else {
-                domains.append(r.lowercased())
-            }
+        let resolver = s.ramRole.map {
+            ACRInstanceResolver(ramRole: $0, region: acrRegion, apiEndpoint: acrEndpoint, metadataEndpoint: ecsMetadataEndpoint, http: client.http)
         }
+        let domains = await resolveRegistryInstances(s.registryInstances, resolver: resolver, logger: logger)
         var policy = ControllerPolicy(registries: domains)
         policy.anonymousRegistries = Set(s.anonymousRegistries.map { $0.lowercased() })
         policy.rule = P2PHostRule(port: s.agentPort)

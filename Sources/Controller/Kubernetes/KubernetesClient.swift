@@ -10,7 +10,8 @@ import NIOSSL
 /// and 5xx, every call under a deadline.
 public final class KubernetesClient: Sendable {
     public let connection: KubernetesConnection
-    let http: HTTPClient
+    /// Also lent to other API clients of the controller (the ACR resolver).
+    public let http: HTTPClient
     let logger: Logger
 
     public init(connection: KubernetesConnection, logger: Logger = Logger(label: "peerpull.kubernetes")) throws {
