@@ -18,4 +18,6 @@ fi
 if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
   systemctl stop docker-registry || true
 fi
+# Helm's Go SDK for the chart tests, from PyPI (no helm binary).
+python3 -c "import helm_python" 2>/dev/null || python3 -m pip install -q --root-user-action=ignore helm-python-sdk==0.2.2
 command -v swift >/dev/null || { echo "swift is not on PATH: install the Swift 6 toolchain (/opt/swift/usr/bin)" >&2; exit 1; }

@@ -55,6 +55,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Flag(help: "Remove the hosts.toml files the agent wrote under --containerd-config-path, restore what was there, and exit.")
     var undoContainerdConfig = false
 
+    @Flag(help: "Write the node configuration (TLS files, hosts.toml) and exit: the DaemonSet's init step.")
+    var setupOnly = false
+
     /// Defaults, then the file, then flags; validated.
     func settings() throws -> AgentSettings {
         var s = AgentSettings()
@@ -110,9 +113,11 @@ struct AgentCommand: AsyncParsableCommand {
             }
             try hosts.write(origins: s.origins)
             logger.info("wrote containerd host configuration", metadata: ["path": "\(path)"])
+            if setupOnly { return }
         } else if undoContainerdConfig {
             throw ValidationError("--undo-containerd-config needs --containerd-config-path")
         }
+        if setupOnly { return }
         let metrics = AgentMetrics()
         let bucket = TokenBucket(rate: s.rateLimit)
         var cache: BlobCache?

@@ -9,38 +9,6 @@ struct ControllerEndToEndTests {
     static let p2p = "test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com:65001"
     static let label = "k8s.aliyun.com/image-accelerate-mode"
 
-    /// The two-entry configuration the chart installs: pod label, or namespace label with
-    /// no pod label; `failurePolicy: Ignore`, 5 s, `NoneOnDryRun`, `IfNeeded`.
-    static func webhookConfiguration(url: String) -> String {
-        func entry(_ name: String, _ selectors: String) -> String {
-            """
-            - name: \(name)
-              admissionReviewVersions: [v1]
-              sideEffects: NoneOnDryRun
-              failurePolicy: Ignore
-              timeoutSeconds: 5
-              reinvocationPolicy: IfNeeded
-              clientConfig: {url: "\(url)"}
-              rules: [{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods], scope: Namespaced}]
-            \(selectors)
-            """
-        }
-        return """
-        apiVersion: admissionregistration.k8s.io/v1
-        kind: MutatingWebhookConfiguration
-        metadata: {name: peerpull-controller}
-        webhooks:
-        \(entry("pod-label.p2p.peerpull.io", """
-          objectSelector: {matchLabels: {\(label): p2p}}
-          namespaceSelector: {matchExpressions: [{key: peerpull.io/system, operator: DoesNotExist}]}
-        """))
-        \(entry("namespace-label.p2p.peerpull.io", """
-          objectSelector: {matchExpressions: [{key: \(label), operator: DoesNotExist}]}
-          namespaceSelector: {matchExpressions: [{key: \(label), operator: In, values: [p2p]}, {key: peerpull.io/system, operator: DoesNotExist}]}
-        """))
-        """
-    }
-
     static func pod(_ name: String, namespace: String, labelled: Bool, secret: String? = "regcred") -> String {
         """
         apiVersion: v1
@@ -65,22 +33,32 @@ struct ControllerEndToEndTests {
         defer { dir.remove() }
         do {
             for ns in ["peerpull-system", "team-a", "team-b", "team-c"] { try await cluster.run(["create", "namespace", ns]) }
-            try await cluster.run(["label", "namespace", "peerpull-system", "peerpull.io/system=true"])
             try await cluster.run(["label", "namespace", "team-b", "\(Self.label)=p2p"])
             for ns in ["team-a", "team-b", "team-c"] {
                 try await cluster.run(["create", "secret", "docker-registry", "regcred", "-n", ns, "--docker-server=\(Self.origin)",
                                        "--docker-username=alice", "--docker-password=wonderland"])
             }
             let port = try Self.freePort()
+            // The chart's own objects, rendered by Helm for this 1.20 cluster, with the webhook
+            // pointing at the controller running outside the cluster. The server validates
+            // them in a dry run first, then stores them (no scheduler runs them here).
+            let manifests = try await HelmChart().manifests([
+                "p2p": ["registryInstances": "\(Self.origin),cri-unresolvable1"],
+                "webhook": ["url": "https://127.0.0.1:\(port)/mutate"],
+                "podDisruptionBudget": ["apiVersion": "policy/v1beta1"],
+            ], namespace: "peerpull-system")
+            let chartDryRun = try await cluster.run(["apply", "--dry-run=server", "-f", "-"], stdin: manifests)
+            #expect(chartDryRun.stdout.contains("daemonset.apps/p2p-ack-acr-acceleration-p2p-agent created (server dry run)"), "\(chartDryRun.stdout)")
+            try await cluster.run(["apply", "-f", "-"], stdin: manifests)
             controller = try BackgroundProcess([
                 TestImages.peerpullBinary, "controller", "--kubeconfig", cluster.kubeconfig,
                 "--registry-instances", "\(Self.origin),cri-unresolvable1", "--namespace", "peerpull-system",
+                "--service-name", "p2p-ack-acr-acceleration-p2p-controller", "--webhook-configuration", "p2p-ack-acr-acceleration-p2p",
                 "--listen", "127.0.0.1", "--port", String(port), "--log-level", "debug",
             ], logPath: dir.file("controller.log"))
-            try await cluster.run(["apply", "-f", "-"], stdin: Self.webhookConfiguration(url: "https://127.0.0.1:\(port)/mutate"))
             // The controller generates its certificate and writes the CA into the configuration.
             try await controller!.waitUntil(timeout: .seconds(30)) {
-                let out = try? await cluster.run(["get", "mutatingwebhookconfiguration", "peerpull-controller", "-o",
+                let out = try? await cluster.run(["get", "mutatingwebhookconfiguration", "p2p-ack-acr-acceleration-p2p", "-o",
                                                   "jsonpath={.webhooks[*].clientConfig.caBundle}"], check: false)
                 return (out?.stdout.split(separator: " ").count ?? 0) == 2
             }

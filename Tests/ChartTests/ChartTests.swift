@@ -1,0 +1,128 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The chart, rendered and linted by real Helm (its Go SDK through helm-python-sdk).
+@Suite("Helm chart ack-acr-acceleration-p2p")
+struct ChartTests {
+    let chart = HelmChart()
+    static var base: [String: Any] { ["p2p": ["registryInstances": "test-registry-vpc.cn-hangzhou.cr.aliyuncs.com,cri-abc123"]] }
+
+    func object(_ objects: [[String: Any]], _ kind: String, suffix: String = "") -> [String: Any]? {
+        objects.first { $0["kind"] as? String == kind && ((($0["metadata"] as? [String: Any])?["name"] as? String) ?? "").hasSuffix(suffix) }
+    }
+
+    static func dig(_ o: Any?, _ path: String) -> Any? {
+        var cur = o
+        for part in path.split(separator: ".") {
+            if let i = Int(part), let a = cur as? [Any] { cur = i < a.count ? a[i] : nil } else { cur = (cur as? [String: Any])?[String(part)] }
+        }
+        return cur
+    }
+
+    @Test func defaultsRenderTheProductsObjects() async throws {
+        let objects = try await chart.objects(Self.base)
+        let kinds = Set(objects.compactMap { $0["kind"] as? String })
+        #expect(kinds == ["ConfigMap", "DaemonSet", "Service", "ServiceAccount", "Role", "RoleBinding", "Deployment",
+                          "PodDisruptionBudget", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"])
+
+        let ds = try #require(object(objects, "DaemonSet"))
+        let pod = Self.dig(ds, "spec.template.spec")
+        #expect(Self.dig(pod, "hostNetwork") as? Bool == true)
+        #expect(Self.dig(pod, "priorityClassName") as? String == "system-node-critical")
+        #expect((Self.dig(pod, "tolerations") as? [[String: Any]])?.first?["operator"] as? String == "Exists")
+        #expect(Self.dig(ds, "spec.updateStrategy.rollingUpdate.maxUnavailable") as? Int == 1)
+        #expect(Self.dig(pod, "containers.0.ports.0.containerPort") as? Int == 65001)
+        #expect(Self.dig(pod, "containers.0.readinessProbe.httpGet.path") as? String == "/readyz")
+        #expect(Self.dig(pod, "initContainers.0.securityContext.privileged") as? Bool == true)
+        #expect((Self.dig(pod, "initContainers.0.args") as? [String])?.contains("--setup-only") == true)
+        #expect(Self.dig(pod, "volumes.1.hostPath.path") as? String == "/var/lib/peerpull")
+
+        let config = try #require((Self.dig(object(objects, "ConfigMap"), "data") as? [String: Any])?["agent.yaml"] as? String)
+        #expect(config.contains("port: 65001") && config.contains(#"ratelimit: "512M""#))
+        #expect(config.contains(#"origins: ["test-registry-vpc.cn-hangzhou.cr.aliyuncs.com"]"#))
+
+        let deploy = try #require(object(objects, "Deployment"))
+        #expect(Self.dig(deploy, "spec.replicas") as? Int == 2)
+        let args = try #require(Self.dig(deploy, "spec.template.spec.containers.0.args") as? [String])
+        #expect(args.contains("--registry-instances=test-registry-vpc.cn-hangzhou.cr.aliyuncs.com,cri-abc123"))
+        #expect(args.contains("--agent-port=65001"))
+        #expect(Self.dig(deploy, "spec.template.spec.securityContext.runAsNonRoot") as? Bool == true)
+        #expect(Self.dig(object(objects, "PodDisruptionBudget"), "spec.minAvailable") as? Int == 1)
+
+        let webhook = try #require(object(objects, "MutatingWebhookConfiguration"))
+        let hooks = try #require(webhook["webhooks"] as? [[String: Any]])
+        #expect(hooks.count == 2)
+        for h in hooks {
+            #expect(h["failurePolicy"] as? String == "Ignore")
+            #expect(h["timeoutSeconds"] as? Int == 5)
+            #expect(h["sideEffects"] as? String == "NoneOnDryRun")
+            #expect(h["reinvocationPolicy"] as? String == "IfNeeded")
+            #expect(h["admissionReviewVersions"] as? [String] == ["v1"])
+            #expect(Self.dig(h, "rules.0.operations") as? [String] == ["CREATE"])
+            #expect(Self.dig(h, "clientConfig.service.path") as? String == "/mutate")
+            let exprs = Self.dig(h, "namespaceSelector.matchExpressions") as? [[String: Any]] ?? []
+            #expect(exprs.contains { ($0["values"] as? [String]) == ["kube-system", "peerpull-system"] && $0["operator"] as? String == "NotIn" })
+        }
+        #expect(Self.dig(hooks[0], "objectSelector.matchLabels.k8s.aliyun.com/image-accelerate-mode") == nil)  // key has dots: read directly
+        #expect((Self.dig(hooks[0], "objectSelector.matchLabels") as? [String: String])?["k8s.aliyun.com/image-accelerate-mode"] == "p2p")
+
+        // RBAC: the controller may only touch namespaces, secrets and its own webhook configuration.
+        let rules = try #require(object(objects, "ClusterRole")?["rules"] as? [[String: Any]])
+        #expect(Set(rules.flatMap { $0["resources"] as? [String] ?? [] }) == ["namespaces", "secrets", "mutatingwebhookconfigurations"])
+        #expect(!rules.contains { ($0["verbs"] as? [String] ?? []).contains("delete") || ($0["resources"] as? [String] ?? []).contains("pods") })
+        let agentRules = try #require(object(objects, "Role")?["rules"] as? [[String: Any]])
+        #expect(agentRules.flatMap { $0["verbs"] as? [String] ?? [] }.allSatisfy { ["get", "list", "watch"].contains($0) })
+    }
+
+    @Test func valuesReachTheObjects() async throws {
+        let objects = try await chart.objects([
+            "p2p": ["port": 5001, "registryInstances": "harbor.example.com", "ratelimit": "1G", "cacheSize": "50Gi",
+                    "containerdConfig": ["enabled": false]],
+            "controller": ["ramRole": "acr-reader", "replicas": 3],
+            "metrics": ["serviceMonitor": ["enabled": true]],
+            "webhook": ["excludedNamespaces": ["kube-system", "monitoring"]],
+            "logLevel": "debug",
+        ])
+        let ds = try #require(object(objects, "DaemonSet"))
+        #expect(Self.dig(ds, "spec.template.spec.containers.0.ports.0.containerPort") as? Int == 5001)
+        #expect(Self.dig(ds, "spec.template.spec.initContainers") == nil)
+        let config = try #require((Self.dig(object(objects, "ConfigMap"), "data") as? [String: Any])?["agent.yaml"] as? String)
+        #expect(config.contains("port: 5001") && config.contains(#"ratelimit: "1G""#) && config.contains(#"cacheSize: "50Gi""#))
+        let args = try #require(Self.dig(object(objects, "Deployment"), "spec.template.spec.containers.0.args") as? [String])
+        #expect(args.contains("--ram-role=acr-reader") && args.contains("--agent-port=5001") && args.contains("--log-level=debug"))
+        #expect(args.contains("--excluded-namespaces=kube-system,monitoring,peerpull-system"))
+        #expect(Self.dig(object(objects, "Deployment"), "spec.replicas") as? Int == 3)
+        #expect(object(objects, "ServiceMonitor") != nil)
+    }
+
+    @Test("the schema refuses bad values with a message naming them", arguments: [
+        (#"{"p2p":{"port":70000}}"#, "/p2p/port"),
+        (#"{"p2p":{"port":"65001"}}"#, "/p2p/port"),
+        (#"{"p2p":{"ratelimit":"fast"}}"#, "/p2p/ratelimit"),
+        (#"{"p2p":{"cacheSize":"lots"}}"#, "/p2p/cacheSize"),
+        (#"{"webhook":{"timeoutSeconds":10}}"#, "/webhook/timeoutSeconds"),
+        (#"{"webhook":{"failurePolicy":"Maybe"}}"#, "/webhook/failurePolicy"),
+        (#"{"logLevel":"loud"}"#, "/logLevel"),
+    ])
+    func schemaRefusesBadValues(json: String, path: String) async throws {
+        let values = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        var merged = values
+        var p2p = (values["p2p"] as? [String: Any]) ?? [:]
+        p2p["registryInstances"] = p2p["registryInstances"] ?? "r.example.com"
+        merged["p2p"] = p2p
+        do {
+            _ = try await chart.render(merged)
+            Issue.record("Helm accepted \(values)")
+        } catch let refused as HelmChart.Refused {
+            #expect(refused.description.contains(path), "\(refused.description)")
+        }
+    }
+
+    @Test func lintsCleanly() async throws {
+        let report = try await chart.lint(Self.base)
+        #expect((report["errors"] as? [Any])?.isEmpty == true, "\(report)")
+        let messages = report["messages"] as? [[String: Any]] ?? []
+        #expect(!messages.contains { ($0["severity"] as? Int ?? 0) >= 2 }, "\(messages)")
+    }
+}

@@ -1,0 +1,29 @@
+{{- define "p2p.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}{{ .Release.Name | trunc 50 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+
+{{- define "p2p.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "p2p.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* Registry domains of p2p.registryInstances (instance ids are resolved by the controller only). */}}
+{{- define "p2p.registryDomains" -}}
+{{- $out := list -}}
+{{- range (splitList "," .Values.p2p.registryInstances) -}}
+{{- $r := trim . -}}
+{{- if and $r (not (hasPrefix "cri-" $r)) -}}{{- $out = append $out $r -}}{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{- define "p2p.excludedNamespaces" -}}
+{{- toJson (uniq (append .Values.webhook.excludedNamespaces .Release.Namespace)) -}}
+{{- end -}}
