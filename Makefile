@@ -1,6 +1,6 @@
-.PHONY: test demo build release clean
+.PHONY: test demo build release image bench clean
 
-# Installs dependencies (apt), builds and runs every test.
+# Installs dependencies (apt, PyPI), builds and runs every test.
 test:
 	scripts/test.sh
 
@@ -14,5 +14,18 @@ build:
 release:
 	swift build -c release --product peerpull
 
+IMAGE ?= peerpull:$(shell sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/OCI/Version.swift)
+
+# Builds the container image with whichever builder this machine has.
+image:
+	@if command -v podman >/dev/null; then podman build -f Containerfile -t $(IMAGE) .; \
+	elif command -v buildah >/dev/null; then buildah bud -f Containerfile -t $(IMAGE) .; \
+	elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then docker build -f Containerfile -t $(IMAGE) .; \
+	else echo "make image: no container builder here (podman, buildah, or docker with a running daemon)" >&2; exit 2; fi
+
+# The 1 GiB pull benchmark (release build; not a test).
+bench:
+	bench/agent-pull.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-release
