@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Benchmark: a 1 GiB image pulled by skopeo directly from a real registry on loopback,
-# and through the agent (release build) with a cold and then a warm cache.
+# Benchmark: a 1 GiB image pulled by skopeo directly from a real registry, and through
+# the agent (release build) with a cold and then a warm cache.
 #
-# Reports seconds, MB/s, the ratio to the direct pull, the ratio to the physical limit
-# (image size / loopback bandwidth, measured here with curl on the registry's biggest
-# blob) and the agent's peak RSS (VmHWM). Not a test: run it on a quiet machine.
-#   bench/agent-pull.sh [LAYERS]      (default 512M,256M,128M,64M,64M = 1 GiB)
+# Two settings:
+#   - default: the registry on loopback, as fast as the node's own disk;
+#   - LINK=1gbit (any tc rate): the registry in a network namespace behind a veth link
+#     shaped with tc, as an origin across the node's network link is. Addresses are in
+#     198.18.0.0/15; the namespace is deleted on exit.
+# Reports seconds, MiB/s, the ratio to the direct pull, the ratio to the physical limit
+# (image size / link bandwidth: the tc rate, or on loopback one curl stream from the
+# registry) and the agent's peak RSS (VmHWM). Not a test: run it on a quiet machine.
+#   [LINK=1gbit] [RUNS=2] [RATELIMIT=512M] bench/agent-pull.sh [LAYERS]   (default 1 GiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 layers="${1:-512M,256M,128M,64M,64M}"
@@ -18,25 +23,40 @@ bin="$PWD/.build-release/release/peerpull"
 test -x "$bin"
 
 work=$(mktemp -d /var/tmp/peerpull-bench-XXXXXX)
-registry_pid=""; agent_pid=""
+registry_pid=""; agent_pid=""; ns=""
 cleanup() {
   [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null || true
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
+  [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+listen=127.0.0.1:0; run=()
+if [ -n "${LINK:-}" ]; then
+  ns="ppbench$$"; host_if="ppb$$a"; ns_if="ppb$$b"
+  ip netns add "$ns"
+  ip link add "$host_if" type veth peer name "$ns_if"
+  ip link set "$ns_if" netns "$ns"
+  ip addr add 198.18.0.1/30 dev "$host_if"; ip link set "$host_if" up
+  ip netns exec "$ns" ip addr add 198.18.0.2/30 dev "$ns_if"
+  ip netns exec "$ns" ip link set "$ns_if" up; ip netns exec "$ns" ip link set lo up
+  # Shape both directions: the origin's uploads are the node's downloads.
+  tc qdisc add dev "$host_if" root tbf rate "$LINK" burst 1mb latency 50ms
+  ip netns exec "$ns" tc qdisc add dev "$ns_if" root tbf rate "$LINK" burst 1mb latency 50ms
+  listen=198.18.0.2:5000; run=(ip netns exec "$ns")
+fi
 
 cat > "$work/registry.yml" <<YAML
 version: 0.1
 log: {level: info, accesslog: {disabled: true}}
 storage: {filesystem: {rootdirectory: $work/storage}}
-http: {addr: 127.0.0.1:0, secret: bench}
+http: {addr: $listen, secret: bench}
 YAML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+"${run[@]}" docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
 for _ in $(seq 100); do grep -q 'listening on' "$work/registry.log" && break; sleep 0.1; done
-port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/registry.log" | grep -o '[0-9]*$')
-registry="127.0.0.1:$port"
+registry=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/registry.log" | awk '{print $3}')
 
 echo "generating and pushing the image..."
 "$bin" make-test-image --output "$work/src" --tag v1 --layers "$layers" --seed 42 >/dev/null
@@ -49,11 +69,19 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 echo "image: $(mib "$bytes") MiB in layers $layers, registry $registry"
 
 now() { date +%s.%N; }
-# The physical limit on this node: the loopback bandwidth of one HTTP stream from the registry.
-t0=$(now); curl -s -o /dev/null "http://$registry/v2/bench/big/blobs/$big_digest"; t1=$(now)
-link=$(awk -v b="$big_size" -v a="$t0" -v z="$t1" 'BEGIN { printf "%.0f", b / (z - a) }')
-limit=$(awk -v b="$bytes" -v r="$link" 'BEGIN { printf "%.3f", b / r }')
-echo "loopback bandwidth (curl, one stream): $(mib "$link") MiB/s -> physical limit for the image: ${limit}s"
+if [ -n "${LINK:-}" ]; then
+  # The physical limit: the shaped link's rate (tc units: bit, kbit, mbit, gbit).
+  link=$(echo "$LINK" | awk '{ v = $0 + 0; u = tolower($0); sub(/^[0-9.]+/, "", u)
+    m = (u == "gbit") ? 1e9 : (u == "mbit") ? 1e6 : (u == "kbit") ? 1e3 : 1; printf "%.0f", v * m / 8 }')
+  limit=$(awk -v b="$bytes" -v r="$link" 'BEGIN { printf "%.3f", b / r }')
+  echo "origin behind a $LINK link (198.18.0.2, tc tbf): $(mib "$link") MiB/s -> physical limit for the image: ${limit}s"
+else
+  # The physical limit on this node: the loopback bandwidth of one HTTP stream from the registry.
+  t0=$(now); curl -s -o /dev/null "http://$registry/v2/bench/big/blobs/$big_digest"; t1=$(now)
+  link=$(awk -v b="$big_size" -v a="$t0" -v z="$t1" 'BEGIN { printf "%.0f", b / (z - a) }')
+  limit=$(awk -v b="$bytes" -v r="$link" 'BEGIN { printf "%.3f", b / r }')
+  echo "loopback bandwidth (curl, one stream): $(mib "$link") MiB/s -> physical limit for the image: ${limit}s"
+fi
 
 pull() {  # $1 = source registry, $2 = output name; prints seconds
   rm -rf "$work/out-$2"

@@ -10,6 +10,7 @@ final class BlobDownload: Sendable {
     let digest: Digest
     let size: Int64
     let file: CacheFile
+    static let batchSize = 1 << 20
 
     private struct State {
         var progress: DownloadProgress
@@ -70,15 +71,27 @@ final class BlobDownload: Sendable {
                 fail("the origin answered \(response.status) to a whole-blob GET")
                 return false
             }
+            // Network reads arrive in small buffers; writing (and waking readers) once per
+            // MiB keeps thread-pool hops and reader wake-ups from dominating the transfer.
+            var pending = ByteBufferAllocator().buffer(capacity: Self.batchSize)
+            func flush() async throws -> Bool {
+                guard pending.readableBytes > 0 else { return true }
+                // The bucket is charged per batch too: one actor hop per MiB, not per packet.
+                try await bucket?.acquire(pending.readableBytes)
+                try await file.append(pending)
+                var ok = true
+                update { ok = $0.appended(Int64(pending.readableBytes)) }
+                pending.clear()
+                return ok
+            }
             for try await buffer in response.body {
-                try await bucket?.acquire(buffer.readableBytes)
                 metrics?.received(buffer.readableBytes, from: .origin)
                 buffer.withUnsafeReadableBytes { verifier.update($0) }
-                try await file.append(buffer)
-                var ok = true
-                update { ok = $0.appended(Int64(buffer.readableBytes)) }
-                if !ok { return false }
+                var b = buffer
+                pending.writeBuffer(&b)
+                if pending.readableBytes >= Self.batchSize, try await !flush() { return false }
             }
+            guard try await flush() else { return false }
             let matches = verifier.count == size && verifier.finalize() == digest
             update { $0.finished(digestMatches: matches) }
             if !matches {
