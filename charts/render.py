@@ -4,6 +4,8 @@
   render.py render CHART VALUES_JSON [NAMESPACE]  -> {"manifests": {path: yaml}} on stdout
   render.py lint CHART VALUES_JSON                -> the lint report
   render.py validate CHART VALUES_JSON            -> {"ok": true} or {"error": "..."}
+  render.py install|upgrade CHART VALUES_JSON NAMESPACE KUBECONFIG  -> the release (status, revision)
+  render.py uninstall - {} NAMESPACE KUBECONFIG                      -> {"ok": true}
 Exit 2 with {"error": "..."} when Helm refuses the values or a template fails.
 """
 import json
@@ -18,6 +20,18 @@ def main() -> int:
     try:
         if verb == "lint":
             print(json.dumps(helm.lint(chart_path, values, strict=True, namespace="peerpull-system", kube_version="v1.20.2")))
+            return 0
+        if verb in ("install", "upgrade", "uninstall"):
+            namespace, kubeconfig = sys.argv[4], sys.argv[5]
+            config = helm.Config(kubeconfig_path=kubeconfig, namespace=namespace)
+            if verb == "uninstall":
+                config.uninstall("p2p", timeout=60)
+                print(json.dumps({"ok": True}))
+                return 0
+            chart = helm.Chart.load(chart_path)
+            action = config.install if verb == "install" else config.upgrade
+            release = action(chart, "p2p", values, namespace=namespace, timeout=60)
+            print(json.dumps({"release": {k: release.get(k) for k in ("name", "namespace", "version", "info") if k in release}}, default=str))
             return 0
         chart = helm.Chart.load(chart_path)
         if verb == "validate":

@@ -61,7 +61,7 @@ struct AgentCommand: AsyncParsableCommand {
     /// Defaults, then the file, then flags; validated.
     func settings() throws -> AgentSettings {
         var s = AgentSettings()
-        if let config { try AgentConfigFile.load(config).apply(to: &s) }
+        if let config { try AgentConfigFile.apply(config, to: &s) }
         if let listen { s.listen = listen }
         if let port { s.port = port }
         if let dataDir { s.dataDir = dataDir }

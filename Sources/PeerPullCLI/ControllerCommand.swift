@@ -13,32 +13,35 @@ struct ControllerCommand: AsyncParsableCommand {
         discussion: "Works in a pod (service-account token) or outside a cluster with --kubeconfig."
     )
 
+    @Option(help: "YAML file with the controller's settings (flags override it).")
+    var config: String?
+
     @Option(help: "Registry domains and ACR instance ids to accelerate, comma-separated (the chart's p2p.registryInstances).")
-    var registryInstances: String
+    var registryInstances: String?
 
     @Option(help: "Registries whose images are rewritten even without a pull secret (public content); comma-separated.")
-    var anonymousRegistries: String = ""
+    var anonymousRegistries: String?
 
-    @Option(help: "The agent port in the P2P host names (p2p.port).")
-    var agentPort = P2PHostRule.defaultPort
+    @Option(help: "The agent port in the P2P host names (p2p.port; default 65001).")
+    var agentPort: Int?
 
-    @Option(help: "Namespaces never touched, comma-separated (the controller's own is always added).")
-    var excludedNamespaces = "kube-system"
+    @Option(help: "Namespaces never touched, comma-separated (default kube-system; the controller's own is always added).")
+    var excludedNamespaces: String?
 
     @Option(help: "The controller's namespace (defaults to the pod's, else kube-system).")
     var namespace: String?
 
-    @Option(help: "The controller's Service name (certificate names).")
-    var serviceName = "peerpull-controller"
+    @Option(help: "The controller's Service name (certificate names; default peerpull-controller).")
+    var serviceName: String?
 
-    @Option(help: "The MutatingWebhookConfiguration whose caBundle the controller keeps current.")
-    var webhookConfiguration = "peerpull-controller"
+    @Option(help: "The MutatingWebhookConfiguration whose caBundle the controller keeps current (default peerpull-controller).")
+    var webhookConfiguration: String?
 
-    @Option(help: "Address to listen on.")
-    var listen = "0.0.0.0"
+    @Option(help: "Address to listen on (default 0.0.0.0).")
+    var listen: String?
 
-    @Option(help: "HTTPS port of the webhook.")
-    var port = 9443
+    @Option(help: "HTTPS port of the webhook (default 9443).")
+    var port: Int?
 
     @Option(help: "Serving certificate (PEM) mounted by cert-manager; the controller then leaves caBundle alone.")
     var tlsCertFile: String?
@@ -64,46 +67,58 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "ECS metadata service (default http://100.100.100.200).")
     var ecsMetadataEndpoint: String?
 
-    @OptionGroup var logging: LoggingOptions
+    @Option(help: "Log level: trace, debug, info (the default), notice, warning, error, critical.")
+    var logLevel: String?
 
-    func settings() throws -> ControllerSettings {
+    /// Defaults, then the file, then flags; validated.
+    func settings() throws -> (ControllerSettings, region: String?, endpoint: String?) {
         var s = ControllerSettings()
+        var region: String?, endpoint: String?
+        do {
+            if let config { (region, endpoint) = try ControllerConfigFile.apply(config, to: &s) }
+        } catch { throw ValidationError(error.description) }
         let list = { (text: String) in text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-        s.registryInstances = list(registryInstances)
-        s.anonymousRegistries = list(anonymousRegistries)
-        s.agentPort = agentPort
-        s.excludedNamespaces = list(excludedNamespaces)
+        if let registryInstances { s.registryInstances = list(registryInstances) }
+        if let anonymousRegistries { s.anonymousRegistries = list(anonymousRegistries) }
+        if let agentPort { s.agentPort = agentPort }
+        if let excludedNamespaces { s.excludedNamespaces = list(excludedNamespaces) }
         if let namespace { s.namespace = namespace }
-        s.serviceName = serviceName
-        s.webhookConfiguration = webhookConfiguration
-        s.listen = listen
-        s.port = port
-        s.tlsCertFile = tlsCertFile
-        s.tlsKeyFile = tlsKeyFile
-        s.kubeconfig = kubeconfig
-        s.ramRole = ramRole
+        if let serviceName { s.serviceName = serviceName }
+        if let webhookConfiguration { s.webhookConfiguration = webhookConfiguration }
+        if let listen { s.listen = listen }
+        if let port { s.port = port }
+        if let tlsCertFile { s.tlsCertFile = tlsCertFile }
+        if let tlsKeyFile { s.tlsKeyFile = tlsKeyFile }
+        if let kubeconfig { s.kubeconfig = kubeconfig }
+        if let ramRole { s.ramRole = ramRole.isEmpty ? nil : ramRole }
+        if let logLevel {
+            guard let level = Logger.Level(rawValue: logLevel) else {
+                throw ValidationError("--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical")
+            }
+            s.logLevel = level
+        }
         do { try s.validate() } catch { throw ValidationError(error.description) }
-        return s
+        return (s, acrRegion ?? region, acrEndpoint ?? endpoint)
     }
 
     func validate() throws { _ = try settings() }
 
     func run() async throws {
-        logging.bootstrap()
+        var (s, region, endpoint) = try settings()
+        LoggingOptions.bootstrap(level: s.logLevel)
         let logger = Logger(label: "peerpull.controller")
-        var s = try settings()
-        let connection = try kubeconfig.map { try KubernetesConnection.kubeconfig(path: $0) } ?? KubernetesConnection.inCluster()
-        if namespace == nil, let own = connection.namespace, kubeconfig == nil { s.namespace = own }
+        let connection = try s.kubeconfig.map { try KubernetesConnection.kubeconfig(path: $0) } ?? KubernetesConnection.inCluster()
+        if namespace == nil, let own = connection.namespace, s.kubeconfig == nil { s.namespace = own }
         let client = try KubernetesClient(connection: connection, logger: logger)
         let result: Result<Void, any Error>
-        do { try await serve(s, client: client, logger: logger); result = .success(()) } catch { result = .failure(error) }
+        do { try await serve(s, region: region, endpoint: endpoint, client: client, logger: logger); result = .success(()) } catch { result = .failure(error) }
         await client.shutdown()
         try result.get()
     }
 
-    private func serve(_ s: ControllerSettings, client: KubernetesClient, logger: Logger) async throws {
+    private func serve(_ s: ControllerSettings, region: String?, endpoint: String?, client: KubernetesClient, logger: Logger) async throws {
         let resolver = s.ramRole.map {
-            ACRInstanceResolver(ramRole: $0, region: acrRegion, apiEndpoint: acrEndpoint, metadataEndpoint: ecsMetadataEndpoint, http: client.http)
+            ACRInstanceResolver(ramRole: $0, region: region, apiEndpoint: endpoint, metadataEndpoint: ecsMetadataEndpoint, http: client.http)
         }
         let domains = await resolveRegistryInstances(s.registryInstances, resolver: resolver, logger: logger)
         var policy = ControllerPolicy(registries: domains)

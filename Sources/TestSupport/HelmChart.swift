@@ -44,6 +44,17 @@ public struct HelmChart: Sendable {
             .map { try Yams.dump(object: $0) }.joined(separator: "---\n")
     }
 
+    /// `helm install` / `helm upgrade` of release `p2p` on a real cluster, through Helm's SDK.
+    @discardableResult
+    public func install(_ values: [String: Any], namespace: String, kubeconfig: String, upgrade: Bool = false) async throws -> [String: Any] {
+        try await call([upgrade ? "upgrade" : "install", path, try json(values), namespace, kubeconfig])
+    }
+
+    /// `helm uninstall p2p`.
+    public func uninstall(namespace: String, kubeconfig: String) async throws {
+        _ = try await call(["uninstall", "-", "{}", namespace, kubeconfig])
+    }
+
     public func lint(_ values: [String: Any]) async throws -> [String: Any] {
         try await call(["lint", path, try json(values)])
     }

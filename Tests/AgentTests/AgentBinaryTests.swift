@@ -59,7 +59,7 @@ struct AgentBinaryTests {
         ("cachesize: 10Gi\norigins: [r.example.com]", "cachesize"),
         ("cacheSize: ten\norigins: [r.example.com]", "cacheSize"),
         ("ratelimit: fast\norigins: [r.example.com]", "ratelimit"),
-        ("origins: r.example.com", "origins"),
+        ("origins: 5", "origins"),
         ("origins: [\"not a domain!\"]", "origins"),
         ("port: 70000\norigins: [r.example.com]", "port"),
         ("origins: [r.example.com]\nidleTimeoutSeconds: 0", "idleTimeoutSeconds"),
