@@ -1,4 +1,7 @@
 import Agent
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import Hummingbird
 import HummingbirdCore
@@ -89,11 +92,26 @@ struct AgentCommand: AsyncParsableCommand {
         return s
     }
 
+    /// glibc's `mallopt(M_MMAP_THRESHOLD, bytes)`; `<malloc.h>` is not in Swift's Glibc module.
+    static func setMallocMapThreshold(_ bytes: Int32) {
+        #if canImport(Glibc)
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        let M_MMAP_THRESHOLD: Int32 = -3
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") {
+            _ = unsafeBitCast(symbol, to: Mallopt.self)(M_MMAP_THRESHOLD, bytes)
+        }
+        #endif
+    }
+
     func validate() throws {
         do { _ = try settings() } catch let e as AgentSettingsError { throw ValidationError(e.description) }
     }
 
     func run() async throws {
+        // Transfer buffers are 1 MiB. Above this threshold glibc maps them individually and
+        // returns them on free; without it, its dynamic threshold rises to 1 MiB and freed
+        // buffers pile up in per-thread arenas (peak RSS 92 MiB vs 61 MiB for a 1 GiB pull).
+        Self.setMallocMapThreshold(256 * 1024)
         let s = try settings()
         LoggingOptions.bootstrap(level: s.logLevel)
         let logger = Logger(label: "peerpull.agent")

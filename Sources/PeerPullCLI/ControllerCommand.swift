@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Controller
 import Hummingbird
@@ -155,7 +156,10 @@ struct ControllerCommand: AsyncParsableCommand {
         let resync = PullSecretResync(mirror: mirror, metrics: metrics, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await namespaces.follow(logger: logger) }
-            group.addTask { await resync.follow(client: client) }
+            // One replica re-syncs secrets; every replica admits pods.
+            let identity = ProcessInfo.processInfo.environment["HOSTNAME"].map { "\($0)-\(UUID().uuidString.prefix(8))" } ?? UUID().uuidString
+            let election = LeaderElection(client: client, namespace: s.namespace, name: "\(s.serviceName)-resync", identity: identity, logger: logger)
+            group.addTask { await election.run { await resync.follow(client: client) } }
             if s.tlsCertFile == nil {
                 group.addTask { await certificates.keepCABundle(certificate.caPEM, configuration: s.webhookConfiguration) }
             }
