@@ -112,9 +112,19 @@ struct AgentCommand: AsyncParsableCommand {
         // returns them on free; without it, its dynamic threshold rises to 1 MiB and freed
         // buffers pile up in per-thread arenas (peak RSS 92 MiB vs 61 MiB for a 1 GiB pull).
         Self.setMallocMapThreshold(256 * 1024)
-        let s = try settings()
+        var s = try settings()
         LoggingOptions.bootstrap(level: s.logLevel)
         let logger = Logger(label: "peerpull.agent")
+        if s.origins.contains(where: isACRInstanceID) {
+            // ACR instance ids name registries by id; their domains come from the ACR OpenAPI.
+            let http = RegistryClient.makeHTTPClient()
+            let resolver = s.ramRole.map { ACRInstanceResolver(ramRole: $0, region: s.acrRegion, http: http) }
+            s.origins = await resolveRegistryInstances(s.origins, resolver: resolver, logger: logger)
+            try? await http.shutdown()
+            guard !s.origins.isEmpty else {
+                throw ValidationError("origins: no origin left after resolving ACR instance ids; set ramRole or name registry domains")
+            }
+        }
         let rule = P2PHostRule(port: s.port)
         let certificate = try s.tlsDir.map { dir in
             try AgentCertificate.loadOrGenerate(in: dir, dnsNames: s.origins.compactMap(rule.p2pHostName(forOrigin:)))

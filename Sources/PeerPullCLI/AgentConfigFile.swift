@@ -12,7 +12,7 @@ import Logging
 /// ```
 enum AgentConfigFile {
     static let fields = ["listen", "port", "dataDir", "cacheSize", "ratelimit", "origins", "plainHTTPOrigins", "originCACert",
-                         "tlsDir", "containerdConfigPath", "authCacheSeconds", "idleTimeoutSeconds", "logLevel"]
+                         "tlsDir", "containerdConfigPath", "authCacheSeconds", "idleTimeoutSeconds", "logLevel", "ramRole", "acrRegion"]
 
     /// Applies the file's values over `settings`; errors name the field.
     static func apply(_ path: String, to s: inout AgentSettings) throws(AgentSettingsError) {
@@ -34,6 +34,8 @@ enum AgentConfigFile {
             if let v = try f.string("containerdConfigPath") { s.containerdConfigPath = v }
             if let v = try f.int("authCacheSeconds") { s.authCacheSeconds = v }
             if let v = try f.int("idleTimeoutSeconds") { s.idleTimeoutSeconds = v }
+            if let v = try f.string("ramRole") { s.ramRole = v.isEmpty ? nil : v }
+            if let v = try f.string("acrRegion") { s.acrRegion = v.isEmpty ? nil : v }
             if let v = try f.string("logLevel") {
                 guard let level = Logger.Level(rawValue: v) else {
                     throw SettingsFile.Problem(field: "logLevel", problem: "\"\(v)\" is not one of trace, debug, info, notice, warning, error, critical")

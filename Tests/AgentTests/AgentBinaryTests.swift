@@ -39,18 +39,6 @@ final class RawConnection: @unchecked Sendable {
     deinit { close(fd) }
 }
 
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
-
 /// The `peerpull agent` binary: its configuration file, and requests meant to hurt it.
 @Suite("Agent binary", .serialized)
 struct AgentBinaryTests {
@@ -85,7 +73,7 @@ struct AgentBinaryTests {
         do {
             let image = SyntheticImage(layerSizes: [100_000], seed: 5)
             let pushed = try await TestImages.push(image, to: registry, repository: "team/app", tag: "v1")
-            let port = try freePort()
+            let port = try LoopbackPort.free()
             // Settings from the file, one overridden by a flag (the port).
             try """
             listen: 127.0.0.1
@@ -132,7 +120,7 @@ struct AgentBinaryTests {
             // A header far beyond any real client's: refused, and the connection dropped.
             let huge = try RawConnection(port: port)
             huge.send("GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 200_000))\r\n\r\n")
-            let answer = huge.readUntilClosed()
+            let answer = await Command.blocking { [huge] in huge.readUntilClosed() }
             #expect(answer.isEmpty || answer.hasPrefix("HTTP/1.1 4"), "\(answer.prefix(200))")
 
             // Slowloris: many connections that never finish their headers. Others are

@@ -123,31 +123,31 @@ struct BlobCacheTests {
         defer { dir.remove() }
         let metrics = AgentMetrics()
         let cache = try makeCache(dir, metrics: metrics)
-        let origin = ScriptedOrigin(size: 600_000)
-        let (first, r1) = await cache.lookup(origin.digest, size: 600_000) { origin.response() }
-        let (second, r2) = await cache.lookup(origin.digest, size: 600_000) { origin.response() }
+        let origin = ScriptedOrigin(size: 3_000_000)
+        let (first, r1) = await cache.lookup(origin.digest, size: 3_000_000) { origin.response() }
+        let (second, r2) = await cache.lookup(origin.digest, size: 3_000_000) { origin.response() }
         #expect(r1 == .miss && r2 == .joined)
-        origin.send(Array(origin.bytes[..<300_000]))
+        origin.send(Array(origin.bytes[..<1_500_000]))
         // Both readers get the first half while the rest has not been sent yet.
-        async let a = read(first, origin: origin, limit: 300_000)
-        async let b = read(second, origin: origin, limit: 300_000)
+        async let a = read(first, origin: origin, limit: 1 << 20)
+        async let b = read(second, origin: origin, limit: 1 << 20)
         let (headA, headB) = try await (a, b)
-        #expect(headA == Array(origin.bytes[..<300_000]) && headB == headA)
+        #expect(headA == Array(origin.bytes[..<(1 << 20)]) && headB == headA)
         // Whole streams, fed the rest.
-        let (third, r3) = await cache.lookup(origin.digest, size: 600_000) { origin.response() }
+        let (third, r3) = await cache.lookup(origin.digest, size: 3_000_000) { origin.response() }
         #expect(r3 == .joined)
         async let whole = read(third, origin: origin)
-        origin.send(Array(origin.bytes[300_000...]))
+        origin.send(Array(origin.bytes[1_500_000...]))
         origin.end()
         #expect(try await whole == origin.bytes)
         #expect(origin.fetchCount == 1)
         // Committed: the next request is a hit, from disk.
         for _ in 0..<100 where await cache.contents[origin.digest] == nil { try await Task.sleep(for: .milliseconds(10)) }
-        let (fourth, r4) = await cache.lookup(origin.digest, size: 600_000) { origin.response() }
+        let (fourth, r4) = await cache.lookup(origin.digest, size: 3_000_000) { origin.response() }
         #expect(r4 == .hit)
         #expect(try await read(fourth, origin: origin) == origin.bytes)
         #expect(FileManager.default.contents(atPath: dir.file("cache/blobs/sha256/\(origin.digest.hex)")) == Data(origin.bytes))
-        #expect(metrics.render().contains("peerpull_agent_cache_size_bytes 600000"))
+        #expect(metrics.render().contains("peerpull_agent_cache_size_bytes 3000000"))
     }
 
     @Test func aCorruptSourceNeverCompletesAStreamAndTheReaderRecoversFromTheOrigin() async throws {

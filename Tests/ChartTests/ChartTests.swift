@@ -40,7 +40,7 @@ struct ChartTests {
 
         let config = try #require((Self.dig(object(objects, "ConfigMap"), "data") as? [String: Any])?["agent.yaml"] as? String)
         #expect(config.contains("port: 65001") && config.contains(#"ratelimit: "512M""#))
-        #expect(config.contains(#"origins: ["test-registry-vpc.cn-hangzhou.cr.aliyuncs.com"]"#))
+        #expect(config.contains(#"origins: ["test-registry-vpc.cn-hangzhou.cr.aliyuncs.com","cri-abc123"]"#))
 
         let deploy = try #require(object(objects, "Deployment"))
         #expect(Self.dig(deploy, "spec.replicas") as? Int == 2)
@@ -89,6 +89,7 @@ struct ChartTests {
         #expect(Self.dig(ds, "spec.template.spec.initContainers") == nil)
         let config = try #require((Self.dig(object(objects, "ConfigMap"), "data") as? [String: Any])?["agent.yaml"] as? String)
         #expect(config.contains("port: 5001") && config.contains(#"ratelimit: "1G""#) && config.contains(#"cacheSize: "50Gi""#))
+        #expect(config.contains(#"ramRole: "acr-reader""#))
         let args = try #require(Self.dig(object(objects, "Deployment"), "spec.template.spec.containers.0.args") as? [String])
         #expect(args.contains("--ram-role=acr-reader") && args.contains("--agent-port=5001") && args.contains("--log-level=debug"))
         #expect(args.contains("--excluded-namespaces=kube-system,monitoring,peerpull-system"))

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 @testable import Controller
+@testable import OCI
 import Foundation
 import Hummingbird
 import Logging

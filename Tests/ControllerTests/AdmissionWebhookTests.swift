@@ -34,7 +34,9 @@ struct AdmissionWebhookTests {
         """.utf8)
     }
 
-    func webhook(store: InMemorySecretStore, deadline: Duration = .milliseconds(900)) -> AdmissionWebhook {
+    /// A generous deadline by default: tests run in parallel on two cores, and these check
+    /// what the webhook answers, not how fast (the slow-server test checks that).
+    func webhook(store: InMemorySecretStore, deadline: Duration = .seconds(20)) -> AdmissionWebhook {
         let policy = ControllerPolicy(registries: [Self.origin])
         return AdmissionWebhook(mutator: PodMutator(policy: policy, version: "0.1.0"),
                                 mirror: PullSecretMirror(store: store, policy: policy),
@@ -74,10 +76,12 @@ struct AdmissionWebhookTests {
     }
 
     @Test func aSlowAPIServerAdmitsThePodUnchangedWithinTheDeadline() async throws {
-        let store = InMemorySecretStore([Self.regcred("team-a")], delay: .seconds(3))
+        let store = InMemorySecretStore([Self.regcred("team-a")], delay: .seconds(8))
         let t0 = ContinuousClock.now
         let (response, result) = await webhook(store: store, deadline: .milliseconds(300)).review(Self.review())
-        #expect(ContinuousClock.now - t0 < .seconds(1))
+        // The API server takes 8 s; the answer comes at the 300 ms deadline (the margin is
+        // for a loaded two-core CI machine running every other test at once).
+        #expect(ContinuousClock.now - t0 < .seconds(4))
         #expect(result == "error")
         let (_, json) = try await decode(response)
         let r = try #require(json["response"] as? [String: Any])

@@ -38,7 +38,7 @@ struct ControllerEndToEndTests {
                 try await cluster.run(["create", "secret", "docker-registry", "regcred", "-n", ns, "--docker-server=\(Self.origin)",
                                        "--docker-username=alice", "--docker-password=wonderland"])
             }
-            let port = try Self.freePort()
+            let port = try LoopbackPort.free()
             // The chart's own objects, rendered by Helm for this 1.20 cluster, with the webhook
             // pointing at the controller running outside the cluster. The server validates
             // them in a dry run first, then stores them (no scheduler runs them here).
@@ -156,23 +156,4 @@ struct ControllerEndToEndTests {
         return json["auths"] as? [String: Any] ?? [:]
     }
 
-    static func freePort() throws -> Int {
-        let out = try Process.runSync(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-        guard let port = Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw TestSupportError("no free port") }
-        return port
-    }
-}
-
-extension Process {
-    static func runSync(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
 }

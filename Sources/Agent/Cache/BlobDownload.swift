@@ -74,6 +74,7 @@ final class BlobDownload: Sendable {
             // Network reads arrive in small buffers; writing (and waking readers) once per
             // MiB keeps thread-pool hops and reader wake-ups from dominating the transfer.
             var pending = ByteBufferAllocator().buffer(capacity: Self.batchSize)
+            var lastFlush = ContinuousClock.now
             func flush() async throws -> Bool {
                 guard pending.readableBytes > 0 else { return true }
                 // The bucket is charged per batch too: one actor hop per MiB, not per packet.
@@ -89,7 +90,11 @@ final class BlobDownload: Sendable {
                 buffer.withUnsafeReadableBytes { verifier.update($0) }
                 var b = buffer
                 pending.writeBuffer(&b)
-                if pending.readableBytes >= Self.batchSize, try await !flush() { return false }
+                // Readers lag the network by at most a batch or 10 ms of traffic.
+                if pending.readableBytes >= Self.batchSize || ContinuousClock.now - lastFlush > .milliseconds(10) {
+                    guard try await flush() else { return false }
+                    lastFlush = ContinuousClock.now
+                }
             }
             guard try await flush() else { return false }
             let matches = verifier.count == size && verifier.finalize() == digest

@@ -21,6 +21,9 @@ public struct AgentSettings: Sendable, Equatable {
     /// Seconds a client connection may stay silent before the agent closes it.
     public var idleTimeoutSeconds = 60
     public var logLevel = Logger.Level.info
+    /// RAM role whose credentials resolve ACR instance ids (`cri-…`) among the origins.
+    public var ramRole: String?
+    public var acrRegion: String?
 
     public init() {}
 
@@ -28,7 +31,7 @@ public struct AgentSettings: Sendable, Equatable {
     public func validate() throws(AgentSettingsError) {
         guard (1...65535).contains(port) else { throw .init(field: "port", problem: "\(port) is not a port between 1 and 65535") }
         guard !origins.isEmpty else { throw .init(field: "origins", problem: "name at least one origin registry to accelerate") }
-        for o in origins + plainHTTPOrigins {
+        for o in origins + plainHTTPOrigins where !isACRInstanceID(o) {
             guard (try? ImageReference(parsing: "\(o)/x")).map({ $0.domain == o }) == true else {
                 throw .init(field: origins.contains(o) ? "origins" : "plainHTTPOrigins",
                             problem: "\"\(o.prefix(100))\" is not a registry domain like registry.example.com or host:5000")

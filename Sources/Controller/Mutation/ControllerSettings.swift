@@ -43,9 +43,7 @@ public struct ControllerSettings: Sendable, Equatable {
         }
     }
 
-    public static func isInstanceID(_ s: String) -> Bool {
-        s.hasPrefix("cri-") && s.count > 4 && s.dropFirst(4).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
-    }
+    public static func isInstanceID(_ s: String) -> Bool { isACRInstanceID(s) }
 }
 
 public struct ControllerSettingsError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -17,12 +17,18 @@ public actor InMemorySecretStore: SecretStore {
         }
     }
 
+    static func sleepIgnoringCancellation(_ d: Duration) async {
+        let deadline = ContinuousClock.now + d
+        while ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+    }
+
     static func key(_ namespace: String?, _ name: String?) -> String { "\(namespace ?? "")/\(name ?? "")" }
 
     public var all: [Secret] { secrets.values.sorted { Self.key($0.metadata.namespace, $0.metadata.name) < Self.key($1.metadata.namespace, $1.metadata.name) } }
 
     public func secret(namespace: String, name: String) async throws(KubernetesError) -> Secret? {
-        if delay > .zero { try? await Task.sleep(for: delay) }
+        // An API server that does not notice the caller gave up: cancellation is ignored.
+        if delay > .zero { await withTaskCancellationHandler { await Self.sleepIgnoringCancellation(delay) } onCancel: {} }
         return secrets[Self.key(namespace, name)]
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import OCI
 
@@ -135,18 +136,23 @@ public struct AdmissionWebhook: Sendable {
     }
 }
 
-/// Runs `body`, giving up after `limit`.
+/// Runs `body`, giving up after `limit`. The answer comes at the deadline even if `body`
+/// is stuck in a call that ignores cancellation: the work is cancelled and left to finish
+/// on its own, and the caller is not held (a task group would wait for it).
 func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async -> Result<T, any Error> {
-    await withTaskGroup(of: Result<T, any Error>?.self) { group in
-        group.addTask {
-            do { return .success(try await body()) } catch { return .failure(error) }
+    let claimed = NIOLockedValueBox(false)
+    return await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>, Never>) in
+        let work = Task {
+            let result: Result<T, any Error>
+            do { result = .success(try await body()) } catch { result = .failure(error) }
+            if claimed.withLockedValue({ c in defer { c = true }; return !c }) { continuation.resume(returning: result) }
         }
-        group.addTask {
+        Task {
             try? await Task.sleep(for: limit)
-            return nil
+            if claimed.withLockedValue({ c in defer { c = true }; return !c }) {
+                work.cancel()
+                continuation.resume(returning: .failure(KubernetesError.timedOut("admission took longer than \(limit)")))
+            }
         }
-        let first = await group.next()!
-        group.cancelAll()
-        return first ?? .failure(KubernetesError.timedOut("admission took longer than \(limit)"))
     }
 }

@@ -14,12 +14,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
-{{/* Registry domains of p2p.registryInstances (instance ids are resolved by the controller only). */}}
+{{/* p2p.registryInstances as a list: domains, and cri-… ids the agent resolves with controller.ramRole. */}}
 {{- define "p2p.registryDomains" -}}
 {{- $out := list -}}
 {{- range (splitList "," .Values.p2p.registryInstances) -}}
 {{- $r := trim . -}}
-{{- if and $r (not (hasPrefix "cri-" $r)) -}}{{- $out = append $out $r -}}{{- end -}}
+{{- if $r -}}{{- $out = append $out $r -}}{{- end -}}
 {{- end -}}
 {{- toJson $out -}}
 {{- end -}}

@@ -9,19 +9,24 @@ public protocol RegistryInstanceResolver: Sendable {
     func domains(of instanceID: String) async throws -> [String]
 }
 
+/// True for an ACR Enterprise Edition instance id (`cri-` and letters or digits).
+public func isACRInstanceID(_ s: String) -> Bool {
+    s.hasPrefix("cri-") && s.count > 4 && s.dropFirst(4).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+}
+
 /// Resolves `registryInstances`: domains pass as they are; ACR instance ids (`cri-…`) go
 /// through the resolver. An id that cannot be resolved is reported and skipped, so one
 /// bad id never stops the others from being accelerated.
 public func resolveRegistryInstances(_ instances: [String], resolver: (any RegistryInstanceResolver)?, logger: Logger) async -> [String] {
     var domains: [String] = []
     for item in instances {
-        guard ControllerSettings.isInstanceID(item) else {
+        guard isACRInstanceID(item) else {
             domains.append(item.lowercased())
             continue
         }
         guard let resolver else {
             logger.error("cannot resolve an ACR instance id without controller.ramRole; it is skipped", metadata: [
-                "instance": "\(item)", "fix": "set --ram-role (controller.ramRole) or name the instance's registry domain"])
+                "instance": "\(item)", "fix": "set the RAM role (controller.ramRole) or name the instance's registry domain"])
             continue
         }
         do {
