@@ -17,8 +17,11 @@ layers="${1:-512M,256M,128M,64M,64M}"
 runs="${RUNS:-2}"
 scripts/install-deps.sh
 echo "building the release binary (about 10 minutes from clean)..."
-swift build -c release --scratch-path .build-release --product peerpull 2>&1 | grep -E 'error|Build of product' || true
-test "${PIPESTATUS[0]}" -eq 0 || { echo "release build failed"; exit 1; }
+build_log=$(mktemp)
+if ! swift build -c release --scratch-path .build-release --product peerpull >"$build_log" 2>&1; then
+  grep -E 'error' "$build_log" | head -20; rm -f "$build_log"; echo "release build failed"; exit 1
+fi
+grep -E 'Build of product' "$build_log"; rm -f "$build_log"
 bin="$PWD/.build-release/release/peerpull"
 test -x "$bin"
 

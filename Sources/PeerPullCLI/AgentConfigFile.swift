@@ -16,34 +16,25 @@ enum AgentConfigFile {
 
     /// Applies the file's values over `settings`; errors name the field.
     static func apply(_ path: String, to s: inout AgentSettings) throws(AgentSettingsError) {
-        do throws(SettingsFile.Problem) {
-            let f = try SettingsFile(path: path, known: fields)
-            if let v = try f.string("listen") { s.listen = v }
-            if let v = try f.int("port") { s.port = v }
-            if let v = try f.string("dataDir") { s.dataDir = v }
-            if let v = try f.string("cacheSize") {
-                do { s.cacheSize = try ByteSize(parsing: v) } catch { throw SettingsFile.Problem(field: "cacheSize", problem: error.description) }
-            }
-            if let v = try f.string("ratelimit") {
-                do { s.rateLimit = try RateLimit(parsing: v) } catch { throw SettingsFile.Problem(field: "ratelimit", problem: error.description) }
-            }
-            if let v = try f.strings("origins") { s.origins = v }
-            if let v = try f.strings("plainHTTPOrigins") { s.plainHTTPOrigins = v }
-            if let v = try f.string("originCACert") { s.originCACert = v }
-            if let v = try f.string("tlsDir") { s.tlsDir = v }
-            if let v = try f.string("containerdConfigPath") { s.containerdConfigPath = v }
-            if let v = try f.int("authCacheSeconds") { s.authCacheSeconds = v }
-            if let v = try f.int("idleTimeoutSeconds") { s.idleTimeoutSeconds = v }
-            if let v = try f.string("ramRole") { s.ramRole = v.isEmpty ? nil : v }
-            if let v = try f.string("acrRegion") { s.acrRegion = v.isEmpty ? nil : v }
-            if let v = try f.string("logLevel") {
-                guard let level = Logger.Level(rawValue: v) else {
-                    throw SettingsFile.Problem(field: "logLevel", problem: "\"\(v)\" is not one of trace, debug, info, notice, warning, error, critical")
-                }
-                s.logLevel = level
-            }
-        } catch {
-            throw AgentSettingsError(field: error.field, problem: error.problem)
+        let f = try SettingsFile(path: path, known: fields)
+        if let v = try f.string("listen") { s.listen = v }
+        if let v = try f.int("port") { s.port = v }
+        if let v = try f.string("dataDir") { s.dataDir = v }
+        if let v = try f.string("cacheSize") {
+            do { s.cacheSize = try ByteSize(parsing: v) } catch { throw SettingsFile.Problem(field: "cacheSize", problem: error.description) }
         }
+        if let v = try f.string("ratelimit") {
+            do { s.rateLimit = try RateLimit(parsing: v) } catch { throw SettingsFile.Problem(field: "ratelimit", problem: error.description) }
+        }
+        if let v = try f.strings("origins") { s.origins = v }
+        if let v = try f.strings("plainHTTPOrigins") { s.plainHTTPOrigins = v }
+        if let v = try f.string("originCACert") { s.originCACert = v }
+        if let v = try f.string("tlsDir") { s.tlsDir = v }
+        if let v = try f.string("containerdConfigPath") { s.containerdConfigPath = v }
+        if let v = try f.int("authCacheSeconds") { s.authCacheSeconds = v }
+        if let v = try f.int("idleTimeoutSeconds") { s.idleTimeoutSeconds = v }
+        if let v = try f.string("ramRole") { s.ramRole = v.isEmpty ? nil : v }
+        if let v = try f.string("acrRegion") { s.acrRegion = v.isEmpty ? nil : v }
+        if let v = try f.logLevel("logLevel") { s.logLevel = v }
     }
 }

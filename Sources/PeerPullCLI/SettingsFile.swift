@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import OCI
 import Yams
 
 /// A YAML settings file read strictly: an unknown field or a value of the wrong type is
@@ -6,11 +8,7 @@ import Yams
 /// a refusal. (swift-configuration's getters turn a wrongly typed value into nil or the
 /// default, which is why it is not used for this.)
 struct SettingsFile {
-    struct Problem: Error, CustomStringConvertible {
-        let field: String
-        let problem: String
-        var description: String { "invalid setting \(field): \(problem)" }
-    }
+    typealias Problem = SettingError
 
     let path: String
     private let map: [String: Any]
@@ -46,6 +44,10 @@ struct SettingsFile {
         guard let v = map[field], !(v is NSNull) else { return nil }
         guard let i = v as? Int, !(v is Bool) else { throw Problem(field: field, problem: "expected a whole number in \(path)") }
         return i
+    }
+
+    func logLevel(_ field: String) throws(Problem) -> Logger.Level? {
+        try string(field).map { v throws(Problem) in try SettingError.logLevel(v, field: field) }
     }
 
     /// A list of strings; a comma-separated string is accepted too (the chart's form).

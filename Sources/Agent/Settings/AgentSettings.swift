@@ -50,14 +50,4 @@ public struct AgentSettings: Sendable, Equatable {
     }
 }
 
-public struct AgentSettingsError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let field: String
-    public let problem: String
-
-    public init(field: String, problem: String) {
-        self.field = field
-        self.problem = problem
-    }
-
-    public var description: String { "invalid agent setting \(field): \(problem)" }
-}
+public typealias AgentSettingsError = SettingError

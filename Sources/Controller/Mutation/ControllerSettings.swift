@@ -46,14 +46,4 @@ public struct ControllerSettings: Sendable, Equatable {
     public static func isInstanceID(_ s: String) -> Bool { isACRInstanceID(s) }
 }
 
-public struct ControllerSettingsError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let field: String
-    public let problem: String
-
-    public init(field: String, problem: String) {
-        self.field = field
-        self.problem = problem
-    }
-
-    public var description: String { "invalid controller setting \(field): \(problem)" }
-}
+public typealias ControllerSettingsError = SettingError
