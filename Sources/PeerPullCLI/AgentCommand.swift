@@ -110,7 +110,7 @@ struct AgentCommand: AsyncParsableCommand {
     func run() async throws {
         // Transfer buffers are 1 MiB. Above this threshold glibc maps them individually and
         // returns them on free; without it, its dynamic threshold rises to 1 MiB and freed
-        // buffers pile up in per-thread arenas (peak RSS 92 MiB vs 61 MiB for a 1 GiB pull).
+        // buffers pile up in per-thread arenas (peak RSS 92 MiB vs 61-71 MiB for a 1 GiB pull).
         Self.setMallocMapThreshold(256 * 1024)
         var s = try settings()
         LoggingOptions.bootstrap(level: s.logLevel)
