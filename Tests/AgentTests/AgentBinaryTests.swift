@@ -90,7 +90,7 @@ struct AgentBinaryTests {
             func status(_ extra: [String], _ path: String) async throws -> String {
                 try await Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"] + extra + [base + path], check: false).stdout
             }
-            try await agent!.waitUntil { (try? await status([], "/healthz")) == "200" }
+            try await agent!.waitUntil(timeout: .seconds(60)) { (try? await status([], "/healthz")) == "200" }
 
             let manifest = try await Command.run(["curl", "-s", "-H", "Accept: \(MediaType.ociManifest)", base + "/v2/team/app/manifests/v1"]).stdout
             let layer = try #require(manifest.matches(of: /sha256:[0-9a-f]{64}/).last.map { String($0.output) }, "\(manifest)")

@@ -32,7 +32,7 @@ struct ContainerdPullTests {
                 "--containerd-config-path", dir.file("certs.d"), "--log-level", "debug",
             ]), logPath: dir.file("agent.log"))
             let metricsURL = "http://\(agentAddress):65001/metrics"
-            try await agent!.waitUntil {
+            try await agent!.waitUntil(timeout: .seconds(60)) {
                 (try? await Command.run(["curl", "-sf", "-o", "/dev/null", "http://\(agentAddress):65001/healthz"], check: false).status) == 0
             }
             func metrics() async throws -> String { try await Command.run(["curl", "-sf", metricsURL]).stdout }

@@ -76,12 +76,13 @@ struct AdmissionWebhookTests {
     }
 
     @Test func aSlowAPIServerAdmitsThePodUnchangedWithinTheDeadline() async throws {
-        let store = InMemorySecretStore([Self.regcred("team-a")], delay: .seconds(8))
+        let store = InMemorySecretStore([Self.regcred("team-a")], delay: .seconds(30))
         let t0 = ContinuousClock.now
         let (response, result) = await webhook(store: store, deadline: .milliseconds(300)).review(Self.review())
-        // The API server takes 8 s; the answer comes at the 300 ms deadline (the margin is
-        // for a loaded two-core CI machine running every other test at once).
-        #expect(ContinuousClock.now - t0 < .seconds(4))
+        // The API server takes 30 s; the answer comes at the 300 ms deadline. The bound is
+        // loose because CI runs every suite at once on two cores (timers there were seen
+        // firing seconds late); what matters is that the webhook does not wait for the server.
+        #expect(ContinuousClock.now - t0 < .seconds(10))
         #expect(result == "error")
         let (_, json) = try await decode(response)
         let r = try #require(json["response"] as? [String: Any])

@@ -57,7 +57,7 @@ struct ControllerEndToEndTests {
                 "--listen", "127.0.0.1", "--port", String(port), "--log-level", "debug",
             ], logPath: dir.file("controller.log"))
             // The controller generates its certificate and writes the CA into the configuration.
-            try await controller!.waitUntil(timeout: .seconds(30)) {
+            try await controller!.waitUntil(timeout: .seconds(60)) {
                 let out = try? await cluster.run(["get", "mutatingwebhookconfiguration", "p2p-ack-acr-acceleration-p2p", "-o",
                                                   "jsonpath={.webhooks[*].clientConfig.caBundle}"], check: false)
                 return (out?.stdout.split(separator: " ").count ?? 0) == 2

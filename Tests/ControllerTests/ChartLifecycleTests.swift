@@ -3,10 +3,11 @@ import TestSupport
 import Testing
 
 /// `helm install`, `upgrade` and `uninstall` through Helm's own SDK on a real
-/// kube-apiserver (no scheduler runs the pods; the objects are what is checked).
-@Suite("Helm chart on a real API server", .serialized)
-struct ChartLifecycleTests {
-    @Test func installUpgradeUninstall() async throws {
+/// kube-apiserver (no scheduler runs the pods; the objects are what is checked). Part of
+/// the serialized end-to-end suite, so two control planes never start at once on CI's
+/// two cores.
+extension ControllerEndToEndTests {
+    @Test func chartInstallUpgradeUninstall() async throws {
         let cluster = try await KubernetesTestCluster.start()
         do {
             try await cluster.run(["create", "namespace", "peerpull-system"])
