@@ -86,10 +86,7 @@ struct AgentCommand: AsyncParsableCommand {
             }
             s.logLevel = level
         }
-        // Plain-HTTP origins are origins too, so tests can name each once.
-        for p in s.plainHTTPOrigins where !s.origins.contains(p) { s.origins.append(p) }
-        try s.validate()
-        return s
+        return try s.validated()
     }
 
     /// glibc's `mallopt(M_MMAP_THRESHOLD, bytes)`; `<malloc.h>` is not in Swift's Glibc module.
@@ -104,7 +101,7 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        do { _ = try settings() } catch let e as AgentSettingsError { throw ValidationError(e.description) }
+        do { _ = try settings() } catch let e as SettingError { throw ValidationError(e.description) }
     }
 
     func run() async throws {

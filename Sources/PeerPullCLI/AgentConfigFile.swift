@@ -1,4 +1,5 @@
 import Agent
+import OCI
 import Logging
 
 /// The agent's YAML file (`--config`). Field names are the `AgentSettings` names:
@@ -15,16 +16,16 @@ enum AgentConfigFile {
                          "tlsDir", "containerdConfigPath", "authCacheSeconds", "idleTimeoutSeconds", "logLevel", "ramRole", "acrRegion"]
 
     /// Applies the file's values over `settings`; errors name the field.
-    static func apply(_ path: String, to s: inout AgentSettings) throws(AgentSettingsError) {
+    static func apply(_ path: String, to s: inout AgentSettings) throws(SettingError) {
         let f = try SettingsFile(path: path, known: fields)
         if let v = try f.string("listen") { s.listen = v }
         if let v = try f.int("port") { s.port = v }
         if let v = try f.string("dataDir") { s.dataDir = v }
         if let v = try f.string("cacheSize") {
-            do { s.cacheSize = try ByteSize(parsing: v) } catch { throw SettingsFile.Problem(field: "cacheSize", problem: error.description) }
+            do { s.cacheSize = try ByteSize(parsing: v) } catch { throw SettingError(field: "cacheSize", problem: error.description) }
         }
         if let v = try f.string("ratelimit") {
-            do { s.rateLimit = try RateLimit(parsing: v) } catch { throw SettingsFile.Problem(field: "ratelimit", problem: error.description) }
+            do { s.rateLimit = try RateLimit(parsing: v) } catch { throw SettingError(field: "ratelimit", problem: error.description) }
         }
         if let v = try f.strings("origins") { s.origins = v }
         if let v = try f.strings("plainHTTPOrigins") { s.plainHTTPOrigins = v }

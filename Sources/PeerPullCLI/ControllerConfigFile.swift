@@ -1,4 +1,5 @@
 import Controller
+import OCI
 import Logging
 
 /// The controller's YAML file (`--config`), with the `ControllerSettings` names:
@@ -14,7 +15,7 @@ enum ControllerConfigFile {
                          "kubeconfig", "ramRole", "acrRegion", "acrEndpoint", "logLevel"]
 
     /// Applies the file's values over `settings`; also returns the ACR region and endpoint.
-    static func apply(_ path: String, to s: inout ControllerSettings) throws(ControllerSettingsError) -> (region: String?, endpoint: String?) {
+    static func apply(_ path: String, to s: inout ControllerSettings) throws(SettingError) -> (region: String?, endpoint: String?) {
         let f = try SettingsFile(path: path, known: fields)
         if let v = try f.strings("registryInstances") { s.registryInstances = v }
         if let v = try f.strings("anonymousRegistries") { s.anonymousRegistries = v }

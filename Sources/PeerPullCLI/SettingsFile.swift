@@ -8,54 +8,52 @@ import Yams
 /// a refusal. (swift-configuration's getters turn a wrongly typed value into nil or the
 /// default, which is why it is not used for this.)
 struct SettingsFile {
-    typealias Problem = SettingError
-
     let path: String
     private let map: [String: Any]
 
     /// Reads `path`, refusing fields not in `known`.
-    init(path: String, known: [String]) throws(Problem) {
+    init(path: String, known: [String]) throws(SettingError) {
         self.path = path
-        guard let data = FileManager.default.contents(atPath: path) else { throw Problem(field: "--config", problem: "cannot read \(path)") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw SettingError(field: "--config", problem: "cannot read \(path)") }
         let text = String(decoding: data, as: UTF8.self)
         let loaded: Any?
         do { loaded = try Yams.load(yaml: text) } catch {
-            throw Problem(field: "--config", problem: "\(path) is not valid YAML: \(error)")
+            throw SettingError(field: "--config", problem: "\(path) is not valid YAML: \(error)")
         }
         guard let loaded else { map = [:]; return }
         guard let map = loaded as? [String: Any] else {
-            throw Problem(field: "(top level)", problem: "\(path) must be a map of settings, not a \(type(of: loaded))")
+            throw SettingError(field: "(top level)", problem: "\(path) must be a map of settings, not a \(type(of: loaded))")
         }
         if let unknown = map.keys.sorted().first(where: { !known.contains($0) }) {
-            throw Problem(field: unknown, problem: "is not a known setting (known: \(known.joined(separator: ", ")))")
+            throw SettingError(field: unknown, problem: "is not a known setting (known: \(known.joined(separator: ", ")))")
         }
         self.map = map
     }
 
-    func string(_ field: String) throws(Problem) -> String? {
+    func string(_ field: String) throws(SettingError) -> String? {
         guard let v = map[field], !(v is NSNull) else { return nil }
         if let s = v as? String { return s }
         // YAML reads `512` or `true` as numbers and booleans; text settings accept them as written.
         if v is Int || v is Double || v is Bool { return "\(v)" }
-        throw Problem(field: field, problem: "expected a string in \(path)")
+        throw SettingError(field: field, problem: "expected a string in \(path)")
     }
 
-    func int(_ field: String) throws(Problem) -> Int? {
+    func int(_ field: String) throws(SettingError) -> Int? {
         guard let v = map[field], !(v is NSNull) else { return nil }
-        guard let i = v as? Int, !(v is Bool) else { throw Problem(field: field, problem: "expected a whole number in \(path)") }
+        guard let i = v as? Int, !(v is Bool) else { throw SettingError(field: field, problem: "expected a whole number in \(path)") }
         return i
     }
 
-    func logLevel(_ field: String) throws(Problem) -> Logger.Level? {
-        try string(field).map { v throws(Problem) in try SettingError.logLevel(v, field: field) }
+    func logLevel(_ field: String) throws(SettingError) -> Logger.Level? {
+        try string(field).map { v throws(SettingError) in try SettingError.logLevel(v, field: field) }
     }
 
     /// A list of strings; a comma-separated string is accepted too (the chart's form).
-    func strings(_ field: String) throws(Problem) -> [String]? {
+    func strings(_ field: String) throws(SettingError) -> [String]? {
         guard let v = map[field], !(v is NSNull) else { return nil }
         if let s = v as? String { return s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
         guard let list = v as? [Any], list.allSatisfy({ $0 is String }) else {
-            throw Problem(field: field, problem: "expected a list of strings in \(path)")
+            throw SettingError(field: field, problem: "expected a list of strings in \(path)")
         }
         return list.compactMap { $0 as? String }
     }

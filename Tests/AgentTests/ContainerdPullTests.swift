@@ -69,7 +69,6 @@ struct ContainerdPullTests {
             #expect(originBlobGETs() == blobGETs, "the origin served no blob the second time")
             #expect(metric(warm, #"peerpull_agent_bytes_total{direction="in",source="origin"}"#) == originBytes)
             #expect(metric(warm, #"peerpull_agent_cache_requests_total{result="hit"}"#) == 4)
-            #expect(agent!.log.contains("ns=reg.p2ptest.example") || agent!.log.contains("cache=hit"))
 
             // 3. Without credentials containerd is refused by the origin, through the agent.
             let third = try await PrivateContainerd.start()

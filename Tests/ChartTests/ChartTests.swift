@@ -64,8 +64,9 @@ struct ChartTests {
             let exprs = Self.dig(h, "namespaceSelector.matchExpressions") as? [[String: Any]] ?? []
             #expect(exprs.contains { ($0["values"] as? [String]) == ["kube-system", "peerpull-system"] && $0["operator"] as? String == "NotIn" })
         }
-        #expect(Self.dig(hooks[0], "objectSelector.matchLabels.k8s.aliyun.com/image-accelerate-mode") == nil)  // key has dots: read directly
+        // Label keys have dots, so the selectors are read as maps, not through `dig`.
         #expect((Self.dig(hooks[0], "objectSelector.matchLabels") as? [String: String])?["k8s.aliyun.com/image-accelerate-mode"] == "p2p")
+        #expect((Self.dig(hooks[1], "objectSelector.matchExpressions.0") as? [String: Any])?["operator"] as? String == "DoesNotExist")
 
         // RBAC: the controller may only touch namespaces, secrets and its own webhook configuration.
         let rules = try #require(object(objects, "ClusterRole")?["rules"] as? [[String: Any]])

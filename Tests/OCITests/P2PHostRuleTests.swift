@@ -31,6 +31,17 @@ struct P2PHostRuleTests {
         #expect(P2PHostRule.host(of: "Harbor.Example.com:8443") == "harbor.example.com")
     }
 
+    @Test func originSetMapsP2PHostsBackTheWayBothSidesAgree() {
+        let one = OriginSet(["Harbor.Example.com:8443", "ghcr.io"])
+        #expect(one.origin(named: "harbor.example.com") == "harbor.example.com:8443")
+        #expect(one.origin(named: "ghcr.io") == "ghcr.io")
+        #expect(one.roundTrips("harbor.example.com:8443", rule: rule))
+        let two = OriginSet(["harbor.example.com:8443", "harbor.example.com:5000"])
+        #expect(two.origin(named: "harbor.example.com") == nil)
+        #expect(!two.roundTrips("harbor.example.com:8443", rule: rule))
+        #expect(!one.roundTrips("127.0.0.1:5000", rule: rule))
+    }
+
     @Test func otherPort() {
         let r = P2PHostRule(port: 5001)
         #expect(r.p2pDomain(forOrigin: "ghcr.io") == "ghcr.distributed.io:5001")

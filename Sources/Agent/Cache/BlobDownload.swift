@@ -25,8 +25,6 @@ final class BlobDownload: Sendable {
         self.state = NIOLockedValueBox(State(progress: DownloadProgress(expectedSize: size)))
     }
 
-    var progress: DownloadProgress { state.withLockedValue { $0.progress } }
-
     /// What a reader at `offset` may do next, waiting while there is nothing new.
     func decision(at offset: Int64) async -> DownloadProgress.ReadDecision {
         while true {

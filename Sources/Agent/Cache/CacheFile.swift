@@ -99,9 +99,4 @@ public enum CacheError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// True when the disk is full (or over a filesystem quota).
-    public var isNoSpace: Bool {
-        if case .io(_, _, let e) = self { return e == ENOSPC || e == EDQUOT }
-        return false
-    }
 }

@@ -5,27 +5,23 @@ import OCI
 /// single configured origin. Only configured origins are ever contacted: an unknown
 /// registry is a 404, never an open proxy.
 public struct OriginResolver: Sendable {
-    public var origins: Set<String>
-    public var rule: P2PHostRule
+    public let origins: OriginSet
+    public let rule: P2PHostRule
 
     public init(origins: some Sequence<String>, rule: P2PHostRule) {
-        self.origins = Set(origins.map { $0.lowercased() })
+        self.origins = OriginSet(origins)
         self.rule = rule
     }
 
     public func origin(host: String?, namespace: String?) -> Result<String, OCIErrorResponse> {
         if let ns = namespace?.lowercased(), !ns.isEmpty {
             let origin = ns == "index.docker.io" ? ImageReference.defaultDomain : ns
-            return origins.contains(origin) ? .success(origin) : .failure(unknown(ns))
+            return origins.origins.contains(origin) ? .success(origin) : .failure(unknown(ns))
         }
-        if let host, let origin = rule.origin(forP2PDomain: host) {
-            if origins.contains(origin) { return .success(origin) }
-            // An origin with its own port (harbor.example.com:8443): the P2P host names
-            // only the host, so it must be the one configured origin on that host.
-            let sameHost = origins.filter { P2PHostRule.host(of: $0) == origin }
-            return sameHost.count == 1 ? .success(sameHost.first!) : .failure(unknown(origin))
+        if let host, let name = rule.origin(forP2PDomain: host) {
+            return origins.origin(named: name).map { .success($0) } ?? .failure(unknown(name))
         }
-        if origins.count == 1, let only = origins.first { return .success(only) }
+        if origins.origins.count == 1, let only = origins.origins.first { return .success(only) }
         return .failure(unknown(host ?? "?"))
     }
 

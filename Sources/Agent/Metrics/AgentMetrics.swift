@@ -38,8 +38,7 @@ public final class AgentMetrics: Sendable {
         func bytes(_ direction: String) -> [Source: Counter] {
             Dictionary(uniqueKeysWithValues: Source.allCases.map { source in
                 (source, registry.makeCounter(
-                    descriptor: .init(namespace: "peerpull", subsystem: "agent", metricName: "bytes", unitName: "total",
-                                      helpText: "Blob bytes moved by the agent: direction in = received from origin or peers, out = served to clients, by where they came from."),
+                    descriptor: Self.name("bytes", "total", "Blob bytes moved by the agent: direction in = received from origin or peers, out = served to clients, by where they came from."),
                     labels: [("direction", direction), ("source", source.rawValue)]))
             })
         }
@@ -47,31 +46,24 @@ public final class AgentMetrics: Sendable {
         served = bytes("out")
         cacheRequests = Dictionary(uniqueKeysWithValues: CacheResult.allCases.map { result in
             (result, registry.makeCounter(
-                descriptor: .init(namespace: "peerpull", subsystem: "agent", metricName: "cache_requests", unitName: "total",
-                                  helpText: "Blob GETs by how the cache answered them."),
+                descriptor: Self.name("cache_requests", "total", "Blob GETs by how the cache answered them."),
                 labels: [("result", result.rawValue)]))
         })
         authChecks = Dictionary(uniqueKeysWithValues: ["allowed", "refused", "remembered", "error"].map { result in
             (result, registry.makeCounter(
-                descriptor: .init(namespace: "peerpull", subsystem: "agent", metricName: "authorization_checks", unitName: "total",
-                                  helpText: "Checks of a caller's access at the origin before serving cached content: remembered = answered from the verdict cache."),
+                descriptor: Self.name("authorization_checks", "total", "Checks of a caller's access at the origin before serving cached content: remembered = answered from the verdict cache."),
                 labels: [("result", result)]))
         })
-        hitRatio = registry.makeGauge(descriptor: .init(
-            namespace: "peerpull", subsystem: "agent", metricName: "cache_hit", unitName: "ratio",
-            helpText: "Share of blob GETs since start that were served wholly from the cache."))
-        cacheSize = registry.makeGauge(descriptor: .init(
-            namespace: "peerpull", subsystem: "agent", metricName: "cache_size", unitName: "bytes",
-            helpText: "Bytes of complete, verified blobs in the cache."))
-        cacheBlobs = registry.makeGauge(descriptor: .init(
-            namespace: "peerpull", subsystem: "agent", metricName: "cache", unitName: "blobs",
-            helpText: "Complete, verified blobs in the cache."))
-        cacheQuota = registry.makeGauge(descriptor: .init(
-            namespace: "peerpull", subsystem: "agent", metricName: "cache_quota", unitName: "bytes",
-            helpText: "The cache's configured size limit."))
-        evictions = registry.makeCounter(descriptor: .init(
-            namespace: "peerpull", subsystem: "agent", metricName: "cache_evictions", unitName: "total",
-            helpText: "Blobs removed to keep the cache within its quota."))
+        hitRatio = registry.makeGauge(descriptor: Self.name("cache_hit", "ratio", "Share of blob GETs since start that were served wholly from the cache."))
+        cacheSize = registry.makeGauge(descriptor: Self.name("cache_size", "bytes", "Bytes of complete, verified blobs in the cache."))
+        cacheBlobs = registry.makeGauge(descriptor: Self.name("cache", "blobs", "Complete, verified blobs in the cache."))
+        cacheQuota = registry.makeGauge(descriptor: Self.name("cache_quota", "bytes", "The cache's configured size limit."))
+        evictions = registry.makeCounter(descriptor: Self.name("cache_evictions", "total", "Blobs removed to keep the cache within its quota."))
+    }
+
+    /// `peerpull_agent_<metric>_<unit>`.
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "peerpull", subsystem: "agent", metricName: metric, unitName: unit, helpText: help)
     }
 
     func received(_ count: Int, from source: Source) { received[source]!.increment(by: Int64(count)) }
@@ -95,8 +87,7 @@ public final class AgentMetrics: Sendable {
         let histogram = durations.withLock { map -> DurationHistogram in
             if let h = map[key] { return h }
             let h = registry.makeDurationHistogram(
-                descriptor: .init(namespace: "peerpull", subsystem: "agent", metricName: "request_duration", unitName: "seconds",
-                                  helpText: "Time to answer registry API requests, until the response head (blob bodies stream on)."),
+                descriptor: Self.name("request_duration", "seconds", "Time to answer registry API requests, until the response head (blob bodies stream on)."),
                 labels: [("kind", kind.rawValue), ("method", method), ("status", statusClass)],
                 buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250),
                           .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)])

@@ -27,8 +27,17 @@ public struct AgentSettings: Sendable, Equatable {
 
     public init() {}
 
+    /// These settings checked, with plain-HTTP origins counted among the origins (so
+    /// tests and demos name a registry once); throws the first invalid setting.
+    public func validated() throws(SettingError) -> AgentSettings {
+        var s = self
+        for p in plainHTTPOrigins where !s.origins.contains(p) { s.origins.append(p) }
+        try s.validate()
+        return s
+    }
+
     /// Names the first invalid setting, as `field: problem`.
-    public func validate() throws(AgentSettingsError) {
+    public func validate() throws(SettingError) {
         guard (1...65535).contains(port) else { throw .init(field: "port", problem: "\(port) is not a port between 1 and 65535") }
         guard !origins.isEmpty else { throw .init(field: "origins", problem: "name at least one origin registry to accelerate") }
         for o in origins + plainHTTPOrigins where !isACRInstanceID(o) {
@@ -36,9 +45,6 @@ public struct AgentSettings: Sendable, Equatable {
                 throw .init(field: origins.contains(o) ? "origins" : "plainHTTPOrigins",
                             problem: "\"\(o.prefix(100))\" is not a registry domain like registry.example.com or host:5000")
             }
-        }
-        for p in plainHTTPOrigins where !origins.contains(p) {
-            throw .init(field: "plainHTTPOrigins", problem: "\"\(p)\" is not one of the origins")
         }
         guard (0...86_400).contains(authCacheSeconds) else {
             throw .init(field: "authCacheSeconds", problem: "\(authCacheSeconds) must be between 0 and 86400")
@@ -50,4 +56,3 @@ public struct AgentSettings: Sendable, Equatable {
     }
 }
 
-public typealias AgentSettingsError = SettingError

@@ -45,14 +45,7 @@ public final class KubernetesClient: Sendable {
         try decode(try await send(.PUT, path, body: encode(object), timeout: timeout))
     }
 
-    /// A JSON merge patch (RFC 7386).
-    public func mergePatch<T: Decodable>(_ path: String, _ patch: Data, timeout: Duration = .seconds(10)) async throws(KubernetesError) -> T {
-        try decode(try await send(.PATCH, path, body: patch, contentType: "application/merge-patch+json", timeout: timeout))
-    }
 
-    public func delete(_ path: String, timeout: Duration = .seconds(10)) async throws(KubernetesError) {
-        _ = try await send(.DELETE, path, body: nil, timeout: timeout)
-    }
 
     public func list<T: Codable & Sendable>(_ path: String, timeout: Duration = .seconds(30)) async throws(KubernetesError) -> ObjectList<T> {
         try await get(path, timeout: timeout)

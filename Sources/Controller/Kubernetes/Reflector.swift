@@ -56,10 +56,11 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
         }
     }
 
-    private struct RawEvent: Decodable {
-        var type: String
-        var object: JSONValue
-    }
+    /// A watch line is decoded twice from its bytes: its type, then its object as that type says.
+    private struct EventType: Decodable { var type: String }
+    private struct ObjectEvent<T: Decodable>: Decodable { var object: T }
+    private struct StatusBody: Decodable { var code: Int? }
+    private struct Bookmark: Decodable { var metadata: ObjectMeta }
 
     /// One watch request; returns the last resourceVersion seen when the server ends it.
     private func watch(from version: String, _ handle: @Sendable (Event) async -> Void) async throws(KubernetesError) -> String {
@@ -79,17 +80,18 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
                     let line = pending[pending.startIndex..<newline]
                     pending = Data(pending[pending.index(after: newline)...])
                     guard !line.isEmpty else { continue }
-                    let event = try JSONDecoder().decode(RawEvent.self, from: line)
-                    let objectData = try JSONEncoder().encode(event.object)
-                    switch event.type {
+                    let decoder = JSONDecoder()
+                    let type = try decoder.decode(EventType.self, from: line).type
+                    switch type {
                     case "ERROR":
-                        throw KubernetesClient.status(objectData, code: Self.code(event.object))
+                        let code = (try? decoder.decode(ObjectEvent<StatusBody>.self, from: line))?.object.code ?? 500
+                        throw KubernetesError.status(code: code, reason: "WatchError", message: String(decoding: line.prefix(300), as: UTF8.self))
                     case "BOOKMARK":
-                        if let rv = (try? JSONDecoder().decode(Namespace.self, from: objectData))?.metadata.resourceVersion { last = rv }
+                        if let rv = (try? decoder.decode(ObjectEvent<Bookmark>.self, from: line))?.object.metadata.resourceVersion { last = rv }
                     default:
-                        let object = try JSONDecoder().decode(Object.self, from: objectData)
+                        let object = try decoder.decode(ObjectEvent<Object>.self, from: line).object
                         if let rv = object.metadata.resourceVersion { last = rv }
-                        await handle(event.type == "DELETED" ? .deleted(object) : .upserted(object))
+                        await handle(type == "DELETED" ? .deleted(object) : .upserted(object))
                     }
                 }
             }
@@ -101,8 +103,4 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
         }
     }
 
-    private static func code(_ status: JSONValue) -> Int {
-        if case .object(let o) = status, case .number(let n)? = o["code"] { return Int(n) }
-        return 500
-    }
 }

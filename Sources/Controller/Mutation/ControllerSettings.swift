@@ -25,14 +25,14 @@ public struct ControllerSettings: Sendable, Equatable {
 
     public init() {}
 
-    public func validate() throws(ControllerSettingsError) {
+    public func validate() throws(SettingError) {
         for (field, port) in [("agentPort", agentPort), ("port", port)] where !(1...65535).contains(port) {
             throw .init(field: field, problem: "\(port) is not a port between 1 and 65535")
         }
         guard !registryInstances.isEmpty else {
             throw .init(field: "registryInstances", problem: "name at least one registry domain or ACR instance id (cri-…)")
         }
-        for r in registryInstances + anonymousRegistries where !Self.isInstanceID(r) {
+        for r in registryInstances + anonymousRegistries where !isACRInstanceID(r) {
             guard (try? ImageReference(parsing: "\(r)/x")).map({ $0.domain.lowercased() == r.lowercased() }) == true else {
                 throw .init(field: registryInstances.contains(r) ? "registryInstances" : "anonymousRegistries",
                             problem: "\"\(r.prefix(100))\" is neither a registry domain (registry.example.com, host:5000) nor an ACR instance id (cri-…)")
@@ -43,7 +43,5 @@ public struct ControllerSettings: Sendable, Equatable {
         }
     }
 
-    public static func isInstanceID(_ s: String) -> Bool { isACRInstanceID(s) }
 }
 
-public typealias ControllerSettingsError = SettingError

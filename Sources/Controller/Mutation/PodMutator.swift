@@ -7,12 +7,17 @@ import OCI
 /// is safe under `reinvocationPolicy: IfNeeded`, and containers added by a later webhook
 /// are rewritten on the next round.
 public struct PodMutator: Sendable {
-    public var policy: ControllerPolicy
+    public var policy: ControllerPolicy {
+        didSet { origins = OriginSet(policy.registries) }
+    }
     public var version: String
+    /// The registries as the agent will map P2P hosts back to them.
+    private var origins: OriginSet
 
     public init(policy: ControllerPolicy, version: String = PeerPullVersion.current) {
         self.policy = policy
         self.version = version
+        self.origins = OriginSet(policy.registries)
     }
 
     public struct ImageRewrite: Sendable, Equatable {
@@ -44,10 +49,8 @@ public struct PodMutator: Sendable {
     ///   - pullSecrets: the pod's pull secrets that exist and hold registry credentials.
     public func plan(pod: Pod, namespace: String, namespaceLabels: [String: String]?, pullSecrets: [String: DockerConfig]) -> Plan {
         var plan = Plan()
-        if policy.excludedNamespaces.contains(namespace) { plan.skipped = "namespace \(namespace) is excluded"; return plan }
-        if pod.metadata.annotations?[ControllerPolicy.mirrorPodAnnotation] != nil { plan.skipped = "mirror pod"; return plan }
-        guard policy.selects(podLabels: pod.metadata.labels, namespaceLabels: namespaceLabels) else {
-            plan.skipped = "neither the pod nor namespace \(namespace) has \(policy.labelKey)=\(policy.labelValue)"
+        if let why = skipReason(pod: pod, namespace: namespace, namespaceLabels: namespaceLabels) {
+            plan.skipped = why
             return plan
         }
         let secretNames = (pod.spec.imagePullSecrets ?? []).map(\.name)
@@ -108,6 +111,16 @@ public struct PodMutator: Sendable {
         return plan
     }
 
+    /// Why the pod is not considered at all, or nil when it is (checked before any secret is read).
+    public func skipReason(pod: Pod, namespace: String, namespaceLabels: [String: String]?) -> String? {
+        if policy.excludedNamespaces.contains(namespace) { return "namespace \(namespace) is excluded" }
+        if pod.metadata.annotations?[ControllerPolicy.mirrorPodAnnotation] != nil { return "mirror pod" }
+        guard policy.selects(podLabels: pod.metadata.labels, namespaceLabels: namespaceLabels) else {
+            return "neither the pod nor namespace \(namespace) has \(policy.labelKey)=\(policy.labelValue)"
+        }
+        return nil
+    }
+
     /// The origin, repository and rewritten image text when `image` names an accelerated
     /// registry; the text after the domain (path, tag, digest) is kept byte for byte.
     func rewrite(_ image: String) -> (origin: String, repository: String, image: String)? {
@@ -116,10 +129,10 @@ public struct PodMutator: Sendable {
         let written = image[..<slash].lowercased()
         let origin = reference.domain.lowercased()
         // Only images that name their registry: `nginx` means docker.io, never rewritten implicitly.
-        guard written == origin, policy.registries.contains(origin),
-              let p2p = policy.rule.p2pDomain(forOrigin: origin),
-              // The agent maps a P2P host back by host name: two origins on one host are ambiguous.
-              policy.registries.filter({ P2PHostRule.host(of: $0) == P2PHostRule.host(of: origin) }).count == 1
+        // Only when the agent will map the P2P host back to this very registry (two origins
+        // on one host with different ports are ambiguous, and left alone).
+        guard written == origin, policy.registries.contains(origin), origins.roundTrips(origin, rule: policy.rule),
+              let p2p = policy.rule.p2pDomain(forOrigin: origin)
         else { return nil }
         return (origin, reference.repository, p2p + image[slash...])
     }

@@ -92,8 +92,11 @@ public struct AdmissionWebhook: Sendable {
     /// Reads what the plan needs, makes the plan, and creates the copies it names.
     func mutate(_ pod: Pod, namespace: String, dryRun: Bool) async throws -> PodMutator.Plan {
         let nsLabels = await namespaces.labels(of: namespace)
-        var plan = mutator.plan(pod: pod, namespace: namespace, namespaceLabels: nsLabels, pullSecrets: [:])
-        if plan.skipped != nil { return plan }
+        if let why = mutator.skipReason(pod: pod, namespace: namespace, namespaceLabels: nsLabels) {
+            var skipped = PodMutator.Plan()
+            skipped.skipped = why
+            return skipped
+        }
         // Read the pod's pull secrets concurrently.
         var secrets: [String: Secret] = [:]
         try await withThrowingTaskGroup(of: (String, Secret?).self) { group in
@@ -102,7 +105,7 @@ public struct AdmissionWebhook: Sendable {
             }
             for try await (name, secret) in group { if let secret { secrets[name] = secret } }
         }
-        plan = mutator.plan(pod: pod, namespace: namespace, namespaceLabels: nsLabels,
+        let plan = mutator.plan(pod: pod, namespace: namespace, namespaceLabels: nsLabels,
                             pullSecrets: secrets.compactMapValues(DockerConfig.init(secret:)))
         // The copies exist before the pod does (dry runs have no side effects).
         if !dryRun {
