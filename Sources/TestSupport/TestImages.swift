@@ -13,7 +13,10 @@ public enum TestImages {
         let dir = try TemporaryDirectory(prefix: "peerpull-image")
         defer { dir.remove() }
         let layout = try OCILayout(root: dir.path)
-        let top = try image.write(to: layout, tag: tag)
+        // gzip and SHA-256 of the layers are CPU work; off the two-thread cooperative pool.
+        let top = try await Command.blocking { () -> Result<Descriptor, any Error> in
+            Result { try image.write(to: layout, tag: tag) }
+        }.get()
         var args = ["skopeo", "--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "--retry-times", "2"]
         if let (u, p) = credentials { args += ["--dest-creds", "\(u):\(p)"] }
         args += ["oci:\(dir.path):\(tag)", "docker://\(registry.domain)/\(repository):\(tag)"]

@@ -17,9 +17,12 @@ public actor InMemorySecretStore: SecretStore {
         }
     }
 
+    /// Sleeps the whole of `d` even when the caller is cancelled. The sleep runs in an
+    /// unstructured task, which does not inherit cancellation; a loop around
+    /// `Task.sleep` would instead spin (a cancelled sleep returns at once) and hold one
+    /// of the cooperative pool's threads for all of `d`.
     static func sleepIgnoringCancellation(_ d: Duration) async {
-        let deadline = ContinuousClock.now + d
-        while ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        await Task { try? await Task.sleep(for: d) }.value
     }
 
     static func key(_ namespace: String?, _ name: String?) -> String { "\(namespace ?? "")/\(name ?? "")" }
@@ -28,7 +31,7 @@ public actor InMemorySecretStore: SecretStore {
 
     public func secret(namespace: String, name: String) async throws(KubernetesError) -> Secret? {
         // An API server that does not notice the caller gave up: cancellation is ignored.
-        if delay > .zero { await withTaskCancellationHandler { await Self.sleepIgnoringCancellation(delay) } onCancel: {} }
+        if delay > .zero { await Self.sleepIgnoringCancellation(delay) }
         return secrets[Self.key(namespace, name)]
     }
 
