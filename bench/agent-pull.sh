@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Benchmark: a 1 GiB image pulled by skopeo directly from a real registry, and through
-# the agent (release build) with a cold and then a warm cache.
+# Benchmark: a 1 GiB image pulled directly from a real registry, and through the agent
+# (release build, static stdlib as shipped) with a cold and then a warm cache.
 #
-# Two settings:
+# Two origins:
 #   - default: the registry on loopback, as fast as the node's own disk;
 #   - LINK=1gbit (any tc rate): the registry in a network namespace behind a veth link
 #     shaped with tc, as an origin across the node's network link is. Addresses are in
 #     198.18.0.0/15; the namespace is deleted on exit.
+# Two clients, each compared with itself pulling directly:
+#   - skopeo copying the image into an OCI layout (a real pull: it hashes and writes);
+#   - curl fetching every blob of the image at once into /dev/null, which costs almost
+#     no CPU and so shows what the agent itself can serve.
 # Reports seconds, MiB/s, the ratio to the direct pull, the ratio to the physical limit
 # (image size / link bandwidth: the tc rate, or on loopback one curl stream from the
-# registry) and the agent's peak RSS (VmHWM). Not a test: run it on a quiet machine.
+# registry), the CPU seconds each process spent (client, registry, agent: on a node with
+# few cores they compete) and the agent's peak RSS per pull (VmHWM, reset between pulls).
+# Not a test: run it on a quiet machine.
 #   [LINK=1gbit] [RUNS=2] [RATELIMIT=512M] bench/agent-pull.sh [LAYERS]   (default 1 GiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +24,7 @@ runs="${RUNS:-2}"
 scripts/install-deps.sh
 echo "building the release binary (about 10 minutes from clean)..."
 build_log=$(mktemp)
-if ! swift build -c release --scratch-path .build-release --product peerpull >"$build_log" 2>&1; then
+if ! swift build -c release --static-swift-stdlib --scratch-path .build-release --product peerpull >"$build_log" 2>&1; then
   grep -E 'error' "$build_log" | head -20; rm -f "$build_log"; echo "release build failed"; exit 1
 fi
 grep -E 'Build of product' "$build_log"; rm -f "$build_log"
@@ -86,40 +92,67 @@ else
   echo "loopback bandwidth (curl, one stream): $(mib "$link") MiB/s -> physical limit for the image: ${limit}s"
 fi
 
-pull() {  # $1 = source registry, $2 = output name; prints seconds
-  rm -rf "$work/out-$2"
-  local a b; a=$(now)
-  skopeo --insecure-policy copy --src-tls-verify=false -q "docker://$1/bench/big:v1" "oci:$work/out-$2:v1"
-  b=$(now); rm -rf "$work/out-$2"; awk -v a="$a" -v z="$b" 'BEGIN { printf "%.3f", z - a }'
+cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }  # utime+stime of a process
+blobs=$(find "$work/storage/docker/registry/v2/blobs" -name data -printf '%h\n' | xargs -n1 basename)
+
+# One pull by client $1 from registry $2; prints "seconds client-cpu registry-cpu agent-cpu agent-peak-MiB".
+pull() {
+  local client=$1 source=$2 out="$work/out" a b r0 g0 c
+  rm -rf "$out"
+  r0=$(cpu "$registry_pid"); g0=0; [ -n "$agent_pid" ] && { g0=$(cpu "$agent_pid"); echo 5 > "/proc/$agent_pid/clear_refs"; }
+  a=$(now)
+  if [ "$client" = skopeo ]; then
+    c=$( { /usr/bin/time -f '%U %S' skopeo --insecure-policy copy --src-tls-verify=false -q \
+      "docker://$source/bench/big:v1" "oci:$out:v1" 2>&1 >/dev/null; } | tail -1 | awk '{ print $1 + $2 }')
+  else
+    local args=() d
+    for d in $blobs; do args+=(-o /dev/null "http://$source/v2/bench/big/blobs/sha256:$d"); done
+    c=$( { /usr/bin/time -f '%U %S' curl -sf --parallel --parallel-max 16 "${args[@]}" 2>&1 >/dev/null; } | tail -1 | awk '{ print $1 + $2 }')
+  fi
+  b=$(now); rm -rf "$out"
+  local g=0 peak=0
+  [ -n "$agent_pid" ] && { g=$(awk -v a="$g0" -v z="$(cpu "$agent_pid")" 'BEGIN { print z - a }')
+    peak=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$agent_pid/status"); }
+  awk -v a="$a" -v z="$b" -v c="$c" -v r0="$r0" -v r="$(cpu "$registry_pid")" -v g="$g" -v p="$peak" \
+    'BEGIN { printf "%.3f %.2f %.2f %.2f %d\n", z - a, c, r - r0, g, p }'
 }
 start_agent() {
   rm -rf "$work/agent"
   "$bin" agent --listen 127.0.0.1 --port "$agent_port" --origin "$registry" --plain-http-origin "$registry" \
     --data-dir "$work/agent" --ratelimit "${RATELIMIT:-512M}" --log-level warning >"$work/agent.log" 2>&1 &
   agent_pid=$!
-  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$agent_port/healthz" && return; sleep 0.1; done
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$agent_port/healthz" && { idle_rss=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$agent_pid/status"); return; }
+    sleep 0.1
+  done
   echo "agent did not start: $(cat "$work/agent.log")"; exit 1
 }
+stop_agent() { kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""; }
 agent_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-report() {  # name seconds direct_seconds
-  awk -v n="$1" -v s="$2" -v d="$3" -v b="$bytes" -v l="$limit" \
-    'BEGIN { printf "  %-22s %7.2fs %8.0f MiB/s   x%.2f of direct   x%.2f of the physical limit\n", n, s, b / s / 1048576, d / s, l / s }'
+best() { sort -n | head -1; }  # the fastest of several result lines
+report() {  # name result-line direct-seconds
+  echo "$2" | awk -v n="$1" -v d="$3" -v b="$bytes" -v l="$limit" -v gib=$((1 << 30)) '{
+    printf "  %-12s %6.2fs %6.0f MiB/s  x%.2f of direct  x%.2f of the limit   CPU s/GiB: client %.2f registry %.2f agent %.2f", \
+      n, $1, b / $1 / 1048576, d / $1, l / $1, $2 * gib / b, $3 * gib / b, $4 * gib / b
+    if ($5 > 0) printf "  agent peak RSS %d MiB", $5
+    printf "\n" }'
 }
-best() { printf '%s\n' "$@" | sort -n | head -1; }
 
-direct=(); cold=(); warm=()
-for i in $(seq "$runs"); do direct+=("$(pull "$registry" direct)"); done
-for i in $(seq "$runs"); do
-  start_agent
-  cold+=("$(pull "127.0.0.1:$agent_port" cold)")
-  warm+=("$(pull "127.0.0.1:$agent_port" warm)")
-  rss=$(awk '/VmHWM/ { print $2 }' "/proc/$agent_pid/status")
-  kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
+for client in skopeo curl; do
+  direct=(); cold=(); warm=()
+  for i in $(seq "$runs"); do direct+=("$(pull "$client" "$registry")"); done
+  for i in $(seq "$runs"); do
+    start_agent
+    cold+=("$(pull "$client" "127.0.0.1:$agent_port")")
+    warm+=("$(pull "$client" "127.0.0.1:$agent_port")")
+    stop_agent
+  done
+  d=$(printf '%s\n' "${direct[@]}" | best)
+  all() { printf '%s\n' "$@" | awk '{ printf "%s%.2f", NR > 1 ? " " : "", $1 }'; }
+  echo "$client (best of $runs; seconds of all runs: direct $(all "${direct[@]}"); cold $(all "${cold[@]}"); warm $(all "${warm[@]}")):"
+  report "direct" "$d" "${d%% *}"
+  report "agent, cold" "$(printf '%s\n' "${cold[@]}" | best)" "${d%% *}"
+  report "agent, warm" "$(printf '%s\n' "${warm[@]}" | best)" "${d%% *}"
 done
-d=$(best "${direct[@]}")
-echo "results (best of $runs; all runs: direct ${direct[*]}; cold ${cold[*]}; warm ${warm[*]}):"
-report "direct from registry" "$d" "$d"
-report "agent, cold cache" "$(best "${cold[@]}")" "$d"
-report "agent, warm cache" "$(best "${warm[@]}")" "$d"
-echo "  agent peak RSS (VmHWM, last run): $((rss / 1024)) MiB; ratelimit ${RATELIMIT:-512M}"
+echo "agent RSS when idle: ${idle_rss} MiB (mostly its mapped code); ratelimit ${RATELIMIT:-512M}; $(nproc) cores"

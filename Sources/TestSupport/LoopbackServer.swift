@@ -12,7 +12,8 @@ public final class LoopbackServer: Sendable {
     private let task: Task<Void, any Error>
 
     /// Starts the server; with `tls` (PEM certificate chain and key) it speaks HTTPS.
-    public static func start(router: Router<BasicRequestContext>, tls: (certificatePEM: String, keyPEM: String)? = nil) async throws -> LoopbackServer {
+    public static func start<Context: RequestContext>(router: Router<Context>, tls: (certificatePEM: String, keyPEM: String)? = nil) async throws -> LoopbackServer
+    where Context.Source == ApplicationRequestContextSource {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "peerpull.test.loopback")
         logger.logLevel = .critical  // cancellation at stop() is logged as an error

@@ -52,7 +52,7 @@ struct AgentCacheTests {
                 resolver: OriginResolver(origins: [registry.domain], rule: P2PHostRule()),
                 client: client, cache: cache, manifests: try ManifestCache(root: dir.file("cache")),
                 gate: AuthorizationGate(client: client, metrics: metrics), metrics: metrics)
-            let router = Router()
+            let router = Router(context: AgentRequestContext.self)
             frontEnd.register(on: router)
             agent = try await LoopbackServer.start(router: router)
             let base = "127.0.0.1:\(agent!.port)"

@@ -150,6 +150,35 @@ struct BlobCacheTests {
         #expect(metrics.render().contains("peerpull_agent_cache_size_bytes 3000000"))
     }
 
+    @Test func readersKeepingUpAreServedFromMemoryAndLateOnesFromTheFile() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try makeCache(dir)
+        let batch = BlobDownload.batchSize
+        let size = 5 * batch + 1000
+        let origin = ScriptedOrigin(size: size)
+        let (lookup, _) = await cache.lookup(origin.digest, size: Int64(size)) { origin.response() }
+        guard case .downloading(_, let download) = lookup else { Issue.record("expected a download"); return }
+        for i in 0..<4 { origin.send(Array(origin.bytes[(i * batch)..<((i + 1) * batch)])) }
+        _ = await download.decision(at: Int64(4 * batch - 1))  // returns once four batches are written
+        // Only the last batches stay in memory, as slices of exactly the blob's bytes.
+        #expect(download.recentBytes(at: 0, upTo: Int64(size), count: batch) == nil)
+        #expect(download.recentBytes(at: Int64(batch), upTo: Int64(size), count: batch) == nil)
+        let recent = try #require(download.recentBytes(at: Int64(3 * batch + 10), upTo: Int64(size), count: batch))
+        #expect(Array(recent.readableBytesView) == Array(origin.bytes[(3 * batch + 10)..<(4 * batch)]))
+        let capped = try #require(download.recentBytes(at: Int64(2 * batch), upTo: Int64(2 * batch + 5), count: batch))
+        #expect(capped.readableBytes == 5)
+        // A reader joining now starts from the file and moves on to memory; it gets every byte.
+        let (late, result) = await cache.lookup(origin.digest, size: Int64(size)) { origin.response() }
+        #expect(result == .joined)
+        async let whole = read(late, origin: origin)
+        origin.send(Array(origin.bytes[(4 * batch)...]))
+        origin.end()
+        #expect(try await whole == origin.bytes)
+        #expect(try await read(lookup, origin: origin) == origin.bytes)
+        #expect(origin.fetchCount == 1)
+    }
+
     @Test func aCorruptSourceNeverCompletesAStreamAndTheReaderRecoversFromTheOrigin() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -36,7 +36,7 @@ struct FrontEndPassThroughTests {
             let frontEnd = RegistryFrontEnd(
                 resolver: OriginResolver(origins: [registry.domain], rule: P2PHostRule()),
                 client: RegistryClient(httpClient: http, configuration: config))
-            let router = Router()
+            let router = Router(context: AgentRequestContext.self)
             frontEnd.register(on: router)
             var args = ["skopeo", "--insecure-policy", "copy"]
             if tls {
@@ -75,7 +75,7 @@ struct FrontEndPassThroughTests {
         let frontEnd = RegistryFrontEnd(
             resolver: OriginResolver(origins: ["127.0.0.1:1"], rule: P2PHostRule()),
             client: RegistryClient(httpClient: http))
-        let router = Router()
+        let router = Router(context: AgentRequestContext.self)
         frontEnd.register(on: router)
         let agent = try await LoopbackServer.start(router: router)
         let base = "http://127.0.0.1:\(agent.port)"

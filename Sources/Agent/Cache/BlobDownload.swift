@@ -6,15 +6,23 @@ import OCI
 /// One blob being fetched into the cache. Every request for the blob while it downloads
 /// shares this one upstream transfer: the writer appends to a temporary file and the
 /// readers stream from that file as it grows (see `DownloadProgress` for what they may read).
+///
+/// The last batches written are also kept in memory, and a reader keeping up with the
+/// download is served from them: reading the bytes back from the file cost a fifth of
+/// the agent's CPU on a cold pull (a `pread` into fresh pages per batch).
 final class BlobDownload: Sendable {
     let digest: Digest
     let size: Int64
     let file: CacheFile
-    static let batchSize = 1 << 20
+    static let batchSize = 1 << 19
+    /// Batches kept for readers; one reader lags the writer by at most a batch.
+    static let recentBatches = 2
 
     private struct State {
         var progress: DownloadProgress
         var waiters: [CheckedContinuation<Void, Never>] = []
+        /// The last batches on disk, oldest first, with the blob offset each starts at.
+        var recent: [(start: Int64, bytes: ByteBuffer)] = []
     }
     private let state: NIOLockedValueBox<State>
 
@@ -42,16 +50,36 @@ final class BlobDownload: Sendable {
         }
     }
 
+    /// Bytes from `offset` (up to `limit` and at most `count`) if they are still among the
+    /// recent batches; nil means the reader fell behind and reads the file instead.
+    func recentBytes(at offset: Int64, upTo limit: Int64, count: Int) -> ByteBuffer? {
+        state.withLockedValue { s in
+            guard let batch = s.recent.last(where: { $0.start <= offset }),
+                  offset < batch.start + Int64(batch.bytes.readableBytes) else { return nil }
+            let skip = Int(offset - batch.start)
+            let length = Int(Swift.min(Int64(Swift.min(count, batch.bytes.readableBytes - skip)), limit - offset))
+            guard length > 0 else { return nil }
+            return batch.bytes.getSlice(at: batch.bytes.readerIndex + skip, length: length)
+        }
+    }
+
     private func update(_ body: (inout DownloadProgress) -> Void) {
+        state.withLockedValue { body(&$0.progress) }
+        wakeReaders()
+    }
+
+    private func wakeReaders() {
         let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
-            body(&s.progress)
             defer { s.waiters = [] }
             return s.waiters
         }
         for w in waiters { w.resume() }
     }
 
-    func fail(_ reason: String) { update { $0.fail(reason) } }
+    func fail(_ reason: String) {
+        update { $0.fail(reason) }
+        state.withLockedValue { $0.recent = [] }
+    }
 
     /// Fetches the blob and writes it, hashing as it goes; returns true when the file
     /// holds exactly the blob. Never throws: failures are recorded in the progress, where
@@ -70,16 +98,28 @@ final class BlobDownload: Sendable {
                 return false
             }
             // Network reads arrive in small buffers; writing (and waking readers) once per
-            // MiB keeps thread-pool hops and reader wake-ups from dominating the transfer.
+            // batch keeps thread-pool hops and reader wake-ups from dominating the transfer.
             var pending = ByteBufferAllocator().buffer(capacity: Self.batchSize)
             var lastFlush = ContinuousClock.now
             func flush() async throws -> Bool {
                 guard pending.readableBytes > 0 else { return true }
-                // The bucket is charged per batch too: one actor hop per MiB, not per packet.
+                // The bucket is charged per batch too: one actor hop per batch, not per packet.
                 try await bucket?.acquire(pending.readableBytes)
                 try await file.append(pending)
-                var ok = true
-                update { ok = $0.appended(Int64(pending.readableBytes)) }
+                let batch = pending
+                pending = ByteBuffer()
+                var (ok, oldest) = state.withLockedValue { s -> (Bool, ByteBuffer?) in
+                    let start = s.progress.written
+                    guard s.progress.appended(Int64(batch.readableBytes)) else { return (false, nil) }
+                    s.recent.append((start, batch))
+                    return (true, s.recent.count > Self.recentBatches ? s.recent.removeFirst().bytes : nil)
+                }
+                wakeReaders()
+                // The batch that left the window becomes the next one: its memory is reused
+                // when no reader still holds it (`clear` allocates anew otherwise), so the
+                // transfer does not fault in fresh pages for every batch. `take()` moves it,
+                // leaving no second reference that would defeat the reuse.
+                pending = oldest.take() ?? ByteBufferAllocator().buffer(capacity: Self.batchSize)
                 pending.clear()
                 return ok
             }
@@ -97,6 +137,8 @@ final class BlobDownload: Sendable {
             guard try await flush() else { return false }
             let matches = verifier.count == size && verifier.finalize() == digest
             update { $0.finished(digestMatches: matches) }
+            // Late readers read the file; the batches are no longer needed.
+            state.withLockedValue { $0.recent = [] }
             if !matches {
                 logger.warning("discarded a blob from the origin that did not match its digest", metadata: [
                     "digest": "\(digest)", "bytes": "\(verifier.count)", "expectedBytes": "\(size)"])

@@ -35,13 +35,21 @@ final class CacheFile: Sendable {
     }
 
     /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
-    func read(at offset: Int64, count: Int) async throws -> ByteBuffer {
+    ///
+    /// With `reusing`, the bytes go into that buffer's memory when nothing else holds it
+    /// any more (a stream passes back the buffer it sent last, which the socket has
+    /// usually released by then). A fresh 512 KiB buffer per read is mapped and zeroed by
+    /// the kernel each time: a quarter of the CPU of serving a cached blob.
+    func read(at offset: Int64, count: Int, reusing spare: inout ByteBuffer?) async throws -> ByteBuffer {
         let fd = self.fd, path = self.path
-        return try await Self.pool.runIfActive { () throws -> ByteBuffer in
-            var buffer = ByteBufferAllocator().buffer(capacity: count)
+        // The spare is moved (not copied) into a box that alone owns it, so inside the
+        // closure it is still uniquely referenced and `clear()` keeps its memory.
+        let box = BufferBox(spare.take() ?? ByteBufferAllocator().buffer(capacity: count))
+        try await Self.pool.runIfActive { () throws in
+            box.buffer.clear(minimumCapacity: count)
             var total = 0
             while total < count {
-                let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - total) { raw in
+                let n = box.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - total) { raw in
                     pread(fd, raw.baseAddress!, count - total, off_t(offset) + off_t(total))
                 }
                 if n < 0 {
@@ -51,8 +59,24 @@ final class CacheFile: Sendable {
                 if n == 0 { break }
                 total += n
             }
+        }
+        return box.take()
+    }
+
+    /// Hands a buffer to the thread pool and back without a second reference to it.
+    private final class BufferBox: @unchecked Sendable {
+        var buffer: ByteBuffer
+        init(_ buffer: consuming ByteBuffer) { self.buffer = buffer }
+        func take() -> ByteBuffer {
+            defer { buffer = ByteBuffer() }
             return buffer
         }
+    }
+
+    /// Reads up to `count` bytes at `offset` into a new buffer.
+    func read(at offset: Int64, count: Int) async throws -> ByteBuffer {
+        var none: ByteBuffer? = nil
+        return try await read(at: offset, count: count, reusing: &none)
     }
 
     /// Writes all of `buffer` at the file's current end.
