@@ -149,7 +149,7 @@ for client in skopeo curl; do
     stop_agent
   done
   d=$(printf '%s\n' "${direct[@]}" | best)
-  all() { printf '%s\n' "$@" | awk '{ printf "%s%.2f", NR > 1 ? " " : "", $1 }'; }
+  all() { printf '%s\n' "$@" | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }'; }
   echo "$client (best of $runs; seconds of all runs: direct $(all "${direct[@]}"); cold $(all "${cold[@]}"); warm $(all "${warm[@]}")):"
   report "direct" "$d" "${d%% *}"
   report "agent, cold" "$(printf '%s\n' "${cold[@]}" | best)" "${d%% *}"
