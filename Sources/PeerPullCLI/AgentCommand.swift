@@ -178,9 +178,10 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     private func serve(router: Router<AgentRequestContext>, settings s: AgentSettings, certificate: AgentCertificate?, logger: Logger) async throws {
-        var server: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(Int64(s.idleTimeoutSeconds))))
+        let http1: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(Int64(s.idleTimeoutSeconds))))
+        var server = http1
         if let certificate {
-            server = try .tls(.http1(configuration: .init(idleTimeout: .seconds(Int64(s.idleTimeoutSeconds)))), tlsConfiguration: TLSServerIdentity.configuration(
+            server = try .tls(http1, tlsConfiguration: TLSServerIdentity.configuration(
                 certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM))
         }
         let app = Application(

@@ -56,6 +56,28 @@ struct FrontEndPassThroughTests {
             let layout = try OCILayout(root: out.file("image"))
             #expect(try layout.index().manifests.first?.digest == pushed.digest)
 
+            if kind == "open" && !tls {
+                // HEAD and GET of a manifest and a layer carry the origin's length, type and
+                // digest unchanged (containerd resolves with HEAD and needs the length).
+                let blobs = out.file("image/blobs/sha256")
+                let largest = try FileManager.default.contentsOfDirectory(atPath: blobs)
+                    .max { (FileSystem.fileSize("\(blobs)/\($0)") ?? 0) < (FileSystem.fileSize("\(blobs)/\($1)") ?? 0) }
+                let accept = "application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json,application/vnd.docker.distribution.manifest.list.v2+json"
+                for path in ["team/app/manifests/v1", "team/app/blobs/sha256:\(try #require(largest))"] {
+                    for head in [true, false] {
+                        func headers(_ host: String) async throws -> [String] {
+                            let out = try await Command.run(["curl", "-sf", "-o", "/dev/null", "-D", "-", "-H", "Accept: \(accept)"]
+                                                            + (head ? ["-I"] : []) + ["http://\(host)/v2/\(path)"])
+                            return out.stdout.split(separator: "\r\n").map { $0.lowercased() }
+                                .filter { ["content-length:", "content-type:", "docker-content-digest:"].contains(where: $0.hasPrefix) }.sorted()
+                        }
+                        let direct = try await headers(registry.domain)
+                        #expect(direct.count == 3)
+                        #expect(try await headers("127.0.0.1:\(agent!.port)") == direct, "\(head ? "HEAD" : "GET") \(path)")
+                    }
+                }
+            }
+
             if kind != "open" {
                 // Without credentials the agent answers with the origin's own challenge.
                 let noCreds = try await Command.run(["skopeo", "--insecure-policy", "inspect", "--tls-verify=false", "--no-creds",

@@ -57,29 +57,37 @@ final class BlobDownload: Sendable {
             guard let batch = s.recent.last(where: { $0.start <= offset }),
                   offset < batch.start + Int64(batch.bytes.readableBytes) else { return nil }
             let skip = Int(offset - batch.start)
-            let length = Int(Swift.min(Int64(Swift.min(count, batch.bytes.readableBytes - skip)), limit - offset))
+            let length = Swift.min(count, batch.bytes.readableBytes - skip, Int(limit - offset))
             guard length > 0 else { return nil }
             return batch.bytes.getSlice(at: batch.bytes.readerIndex + skip, length: length)
         }
     }
 
-    private func update(_ body: (inout DownloadProgress) -> Void) {
-        state.withLockedValue { body(&$0.progress) }
-        wakeReaders()
-    }
-
-    private func wakeReaders() {
-        let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
+    /// Changes the state and wakes the readers. Once the download has ended, readers
+    /// read the file (or the origin), so the batches kept for them are let go.
+    private func update<T>(_ body: (inout State) -> T) -> T {
+        let (result, waiters) = state.withLockedValue { s in
+            let result = body(&s)
+            if s.progress.phase != .downloading { s.recent = [] }
             defer { s.waiters = [] }
-            return s.waiters
+            return (result, s.waiters)
         }
         for w in waiters { w.resume() }
+        return result
     }
 
-    func fail(_ reason: String) {
-        update { $0.fail(reason) }
-        state.withLockedValue { $0.recent = [] }
+    /// Records a batch written to the file; returns false when the download cannot go on,
+    /// and the batch that left the in-memory window.
+    private func appended(_ batch: ByteBuffer) -> (ok: Bool, evicted: ByteBuffer?) {
+        update { s in
+            let start = s.progress.written
+            guard s.progress.appended(Int64(batch.readableBytes)) else { return (false, nil) }
+            s.recent.append((start, batch))
+            return (true, s.recent.count > Self.recentBatches ? s.recent.removeFirst().bytes : nil)
+        }
     }
+
+    func fail(_ reason: String) { update { $0.progress.fail(reason) } }
 
     /// Fetches the blob and writes it, hashing as it goes; returns true when the file
     /// holds exactly the blob. Never throws: failures are recorded in the progress, where
@@ -108,13 +116,7 @@ final class BlobDownload: Sendable {
                 try await file.append(pending)
                 let batch = pending
                 pending = ByteBuffer()
-                var (ok, oldest) = state.withLockedValue { s -> (Bool, ByteBuffer?) in
-                    let start = s.progress.written
-                    guard s.progress.appended(Int64(batch.readableBytes)) else { return (false, nil) }
-                    s.recent.append((start, batch))
-                    return (true, s.recent.count > Self.recentBatches ? s.recent.removeFirst().bytes : nil)
-                }
-                wakeReaders()
+                var (ok, oldest) = appended(batch)
                 // The batch that left the window becomes the next one: its memory is reused
                 // when no reader still holds it (`clear` allocates anew otherwise), so the
                 // transfer does not fault in fresh pages for every batch. `take()` moves it,
@@ -136,9 +138,7 @@ final class BlobDownload: Sendable {
             }
             guard try await flush() else { return false }
             let matches = verifier.count == size && verifier.finalize() == digest
-            update { $0.finished(digestMatches: matches) }
-            // Late readers read the file; the batches are no longer needed.
-            state.withLockedValue { $0.recent = [] }
+            update { $0.progress.finished(digestMatches: matches) }
             if !matches {
                 logger.warning("discarded a blob from the origin that did not match its digest", metadata: [
                     "digest": "\(digest)", "bytes": "\(verifier.count)", "expectedBytes": "\(size)"])

@@ -23,7 +23,6 @@ struct CachedBlobStream: AsyncSequence, Sendable {
             let count = Int(Swift.min(Int64(CachedBlobStream.chunkSize), end - offset))
             let buffer = try await lease.file.read(at: offset, count: count, reusing: &spare)
             spare = buffer
-            guard buffer.readableBytes == count else { throw CacheError.readPastEnd(path: lease.file.path, offset: offset) }
             offset += Int64(count)
             lease.metrics?.served(count, from: .cache)
             return buffer
@@ -47,6 +46,8 @@ struct DownloadingBlobStream: AsyncSequence, Sendable {
         let stream: DownloadingBlobStream
         var offset: Int64 = 0
         var fallback: VerifyingBlobStream.AsyncIterator?
+        /// For reads from the file (see `CachedBlobStream`).
+        var spare: ByteBuffer?
 
         mutating func next() async throws -> ByteBuffer? {
             if fallback != nil { return try await fallback!.next() }
@@ -57,10 +58,8 @@ struct DownloadingBlobStream: AsyncSequence, Sendable {
                     buffer = recent
                 } else {
                     let count = Int(Swift.min(Int64(CachedBlobStream.chunkSize), upTo - offset))
-                    buffer = try await stream.lease.file.read(at: offset, count: count)
-                    guard buffer.readableBytes == count else {
-                        throw CacheError.readPastEnd(path: stream.lease.file.path, offset: offset)
-                    }
+                    buffer = try await stream.lease.file.read(at: offset, count: count, reusing: &spare)
+                    spare = buffer
                 }
                 offset += Int64(buffer.readableBytes)
                 stream.lease.metrics?.served(buffer.readableBytes, from: .origin)
@@ -72,10 +71,7 @@ struct DownloadingBlobStream: AsyncSequence, Sendable {
                 var position: Int64 = 0
                 while position < offset {
                     let count = Int(Swift.min(Int64(CachedBlobStream.chunkSize), offset - position))
-                    let buffer = try await stream.lease.file.read(at: position, count: count)
-                    guard buffer.readableBytes == count else {
-                        throw CacheError.readPastEnd(path: stream.lease.file.path, offset: position)
-                    }
+                    let buffer = try await stream.lease.file.read(at: position, count: count, reusing: &spare)
                     buffer.withUnsafeReadableBytes { verifier.update($0) }
                     position += Int64(count)
                 }

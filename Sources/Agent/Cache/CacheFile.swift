@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NIOCore
 import NIOPosix
+import OCI
 
 /// An open file of the cache. Reads and writes run on NIO's blocking-I/O thread pool:
 /// a disk stall must never block one of Swift's cooperative threads, which on a 2-core
@@ -34,12 +35,12 @@ final class CacheFile: Sendable {
         return CacheFile(path: path, fd: fd)
     }
 
-    /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
+    /// Reads exactly `count` bytes at `offset`.
     ///
-    /// With `reusing`, the bytes go into that buffer's memory when nothing else holds it
-    /// any more (a stream passes back the buffer it sent last, which the socket has
-    /// usually released by then). A fresh 512 KiB buffer per read is mapped and zeroed by
-    /// the kernel each time: a quarter of the CPU of serving a cached blob.
+    /// The bytes go into `spare`'s memory when nothing else holds it any more (a stream
+    /// passes back the buffer it sent last, which the socket has usually released by then).
+    /// A fresh 512 KiB buffer per read is mapped and zeroed by the kernel each time: a
+    /// quarter of the CPU of serving a cached blob.
     func read(at offset: Int64, count: Int, reusing spare: inout ByteBuffer?) async throws -> ByteBuffer {
         let fd = self.fd, path = self.path
         // The spare is moved (not copied) into a box that alone owns it, so inside the
@@ -56,7 +57,7 @@ final class CacheFile: Sendable {
                     if errno == EINTR { continue }
                     throw CacheError.io(path: path, operation: "read", errno: errno)
                 }
-                if n == 0 { break }
+                guard n > 0 else { throw CacheError.readPastEnd(path: path, offset: offset + Int64(total)) }
                 total += n
             }
         }
@@ -73,26 +74,12 @@ final class CacheFile: Sendable {
         }
     }
 
-    /// Reads up to `count` bytes at `offset` into a new buffer.
-    func read(at offset: Int64, count: Int) async throws -> ByteBuffer {
-        var none: ByteBuffer? = nil
-        return try await read(at: offset, count: count, reusing: &none)
-    }
-
     /// Writes all of `buffer` at the file's current end.
     func append(_ buffer: ByteBuffer) async throws {
         let fd = self.fd, path = self.path
         try await Self.pool.runIfActive { () throws in
-            try buffer.withUnsafeReadableBytes { raw in
-                var done = 0
-                while done < raw.count {
-                    let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw CacheError.io(path: path, operation: "write", errno: errno)
-                    }
-                    done += n
-                }
+            if let e = buffer.withUnsafeReadableBytes({ FileSystem.writeAll(fd, $0) }) {
+                throw CacheError.io(path: path, operation: "write", errno: e)
             }
         }
     }

@@ -11,8 +11,7 @@ extension RegistryFrontEnd {
         digest: Digest,
         request: Request,
         head: Bool,
-        authorization: String?,
-        eventLoop: any EventLoop
+        authorization: String?
     ) async throws(RegistryError) -> Response {
         let verdict = try await gate.check(.blob(digest), in: repository, authorization: authorization)
         let rangeHeader = request.headers[.range]
@@ -25,11 +24,11 @@ extension RegistryFrontEnd {
             try await client.blob(repository, digest: digest, range: range, authorization: .passThrough(authorization))
         }
         if let rangeHeader {
-            return try await rangeResponse(rangeHeader, digest: digest, size: verdict.size, fetch: fetch, eventLoop: eventLoop)
+            return try await rangeResponse(rangeHeader, digest: digest, size: verdict.size, fetch: fetch)
         }
         guard let cache, let size = verdict.size else {
             metrics.cacheRequest(.bypass)
-            return try await passThrough(digest: digest, size: verdict.size, fetch: fetch, eventLoop: eventLoop)
+            return try await passThrough(digest: digest, size: verdict.size, fetch: fetch)
         }
         let (lookup, result) = await cache.lookup(digest, size: size, fetch: { try await fetch(nil) })
         metrics.cacheRequest(result)
@@ -38,7 +37,7 @@ extension RegistryFrontEnd {
         headers[.contentLength] = String(size)
         switch lookup {
         case .complete(let lease):
-            return Response(status: .ok, headers: headers, body: .paced(CachedBlobStream(lease: lease, start: 0, end: size), on: eventLoop))
+            return Response(status: .ok, headers: headers, body: .init(asyncSequence: CachedBlobStream(lease: lease, start: 0, end: size)))
         case .downloading(let lease, let download):
             let bucket = self.bucket
             let stream = DownloadingBlobStream(lease: lease, download: download) { offset in
@@ -48,37 +47,37 @@ extension RegistryFrontEnd {
                 }
                 return ByteStream(RateLimitedStream(base: response.body, bucket: bucket))
             }
-            return Response(status: .ok, headers: headers, body: .paced(stream, on: eventLoop))
+            return Response(status: .ok, headers: headers, body: .init(asyncSequence: stream))
         case nil:
-            return try await passThrough(digest: digest, size: size, fetch: fetch, eventLoop: eventLoop)
+            return try await passThrough(digest: digest, size: size, fetch: fetch)
         }
     }
 
     /// A whole blob straight from the origin, hashed on the way (see `VerifyingBlobStream`).
     private func passThrough(
-        digest: Digest, size: Int64?, fetch: @Sendable (ByteRange?) async throws -> BlobResponse, eventLoop: any EventLoop
+        digest: Digest, size: Int64?, fetch: @Sendable (ByteRange?) async throws -> BlobResponse
     ) async throws(RegistryError) -> Response {
         let blob = try await call { try await fetch(nil) }
         var headers = Self.blobHeaders(digest)
         guard let length = blob.contentLength ?? size else {
-            return Response(status: .ok, headers: headers, body: .paced(RateLimitedStream(base: blob.body, bucket: bucket), on: eventLoop))
+            return Response(status: .ok, headers: headers, body: .init(asyncSequence: RateLimitedStream(base: blob.body, bucket: bucket)))
         }
         headers[.contentLength] = String(length)
         let stream = VerifyingBlobStream(base: blob.body, digest: digest, size: length, metrics: metrics, bucket: bucket)
-        return Response(status: .ok, headers: headers, body: .paced(stream, on: eventLoop))
+        return Response(status: .ok, headers: headers, body: .init(asyncSequence: stream))
     }
 
     /// `Range` requests: served from a complete cached blob, else passed to the origin
     /// (a part of a blob cannot be verified on its own; the client checks the whole).
     private func rangeResponse(
-        _ header: String, digest: Digest, size: Int64?, fetch: @Sendable (ByteRange?) async throws -> BlobResponse, eventLoop: any EventLoop
+        _ header: String, digest: Digest, size: Int64?, fetch: @Sendable (ByteRange?) async throws -> BlobResponse
     ) async throws(RegistryError) -> Response {
         let range: ByteRange
         switch ByteRange.parse(header) {
         case .single(let r): range = r
         case .invalid, .multiple:
             // RFC 9110 §14.2: a Range the server does not understand is ignored.
-            return try await passThrough(digest: digest, size: size, fetch: fetch, eventLoop: eventLoop)
+            return try await passThrough(digest: digest, size: size, fetch: fetch)
         }
         var headers = Self.blobHeaders(digest)
         if let cache, let lease = await cache.open(digest) {
@@ -90,14 +89,14 @@ extension RegistryFrontEnd {
             headers[.contentLength] = String(span.count)
             headers[.contentRange] = ContentRange(first: span.lowerBound, last: span.upperBound, completeLength: lease.size).description
             return Response(status: .partialContent, headers: headers,
-                            body: .paced(CachedBlobStream(lease: lease, start: span.lowerBound, end: span.upperBound + 1), on: eventLoop))
+                            body: .init(asyncSequence: CachedBlobStream(lease: lease, start: span.lowerBound, end: span.upperBound + 1)))
         }
         metrics.cacheRequest(.bypass)
         let blob = try await call { try await fetch(range) }
         if let length = blob.contentLength { headers[.contentLength] = String(length) }
         if let cr = blob.contentRange { headers[.contentRange] = cr.description }
         let stream = RateLimitedStream(base: blob.body, bucket: bucket, metrics: metrics)
-        return Response(status: blob.status == 206 ? .partialContent : .ok, headers: headers, body: .paced(stream, on: eventLoop))
+        return Response(status: blob.status == 206 ? .partialContent : .ok, headers: headers, body: .init(asyncSequence: stream))
     }
 
     private func call(_ body: () async throws -> BlobResponse) async throws(RegistryError) -> BlobResponse {

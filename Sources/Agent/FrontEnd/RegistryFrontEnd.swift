@@ -42,6 +42,7 @@ public struct RegistryFrontEnd: Sendable {
 
     /// Registers the routes on `router`.
     public func register(on router: Router<AgentRequestContext>) {
+        router.add(middleware: PacedResponses())
         router.get("/healthz") { _, _ in "ok" }
         router.get("/readyz") { _, _ in "ok" }
         router.get("/metrics") { _, _ in
@@ -49,8 +50,8 @@ public struct RegistryFrontEnd: Sendable {
                      body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
         }
         for path: RouterPath in ["/v2", "/v2/**"] {
-            router.get(path) { request, context in await self.timed(request, head: false, eventLoop: context.eventLoop) }
-            router.head(path) { request, context in await self.timed(request, head: true, eventLoop: context.eventLoop) }
+            router.get(path) { request, _ in await self.timed(request, head: false) }
+            router.head(path) { request, _ in await self.timed(request, head: true) }
             for method in [HTTPRequest.Method.post, .put, .patch, .delete] {
                 router.on(path, method: method) { _, _ in
                     Self.error(.init(status: 405, code: "UNSUPPORTED", message: "this agent serves pulls only; push to the origin registry"))
@@ -59,15 +60,15 @@ public struct RegistryFrontEnd: Sendable {
         }
     }
 
-    func timed(_ request: Request, head: Bool, eventLoop: any EventLoop) async -> Response {
+    func timed(_ request: Request, head: Bool) async -> Response {
         let start = ContinuousClock.now
-        let (response, kind) = await handle(request, head: head, eventLoop: eventLoop)
+        let (response, kind) = await handle(request, head: head)
         metrics.requestFinished(kind: kind, method: head ? "HEAD" : "GET", status: response.status.code,
                                 duration: ContinuousClock.now - start)
         return response
     }
 
-    func handle(_ request: Request, head: Bool, eventLoop: any EventLoop) async -> (Response, AgentMetrics.Kind) {
+    func handle(_ request: Request, head: Bool) async -> (Response, AgentMetrics.Kind) {
         let route: RegistryRoute
         switch RegistryRoute.parse(path: request.uri.path) {
         case .success(let r): route = r
@@ -97,7 +98,7 @@ public struct RegistryFrontEnd: Sendable {
                                            request: request, head: head, authorization: authorization), kind)
             case .blob(let repository, let digest):
                 return (try await blob(Repository(domain: origin, path: repository), digest: digest,
-                                       request: request, head: head, authorization: authorization, eventLoop: eventLoop), kind)
+                                       request: request, head: head, authorization: authorization), kind)
             }
         } catch {
             if case .unauthorized = error {} else {

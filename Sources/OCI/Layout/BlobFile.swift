@@ -28,15 +28,7 @@ package final class BlobFile {
     }
 
     package func write(_ raw: UnsafeRawBufferPointer) throws(LayoutError) {
-        var offset = 0
-        while offset < raw.count {
-            let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LayoutError.io(path: path, operation: "write", errno: errno)
-            }
-            offset += n
-        }
+        if let e = FileSystem.writeAll(fd, raw) { throw LayoutError.io(path: path, operation: "write", errno: e) }
     }
 
     package func truncate() throws(LayoutError) {
@@ -58,7 +50,7 @@ package final class BlobFile {
     deinit { close() }
 }
 
-/// Filesystem helpers shared by the layout and, later, the agent's blob cache.
+/// Filesystem helpers shared by the layout and the agent's blob cache.
 package enum FileSystem {
     package static func makeDirectories(_ path: String) throws(LayoutError) {
         var current = path.hasPrefix("/") ? "" : "."
@@ -72,6 +64,21 @@ package enum FileSystem {
 
     package static func rename(_ from: String, _ to: String) throws(LayoutError) {
         guard Glibc.rename(from, to) == 0 else { throw LayoutError.io(path: to, operation: "rename", errno: errno) }
+    }
+
+    /// Writes all of `raw` at the descriptor's position, retrying short writes and EINTR;
+    /// the errno of a failure, else nil.
+    package static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer) -> Int32? {
+        var offset = 0
+        while offset < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += n
+        }
+        return nil
     }
 
     package static func remove(_ path: String) { unlink(path) }
