@@ -118,7 +118,8 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "OCI", "TestSupport", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["Agent", "OCI", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

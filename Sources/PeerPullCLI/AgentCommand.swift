@@ -61,6 +61,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Flag(help: "Write the node configuration (TLS files, hosts.toml) and exit: the DaemonSet's init step.")
     var setupOnly = false
 
+    @Flag(help: "Check the settings (flags and --config) and exit: 0 when they are valid, else the invalid setting named. Starts and writes nothing.")
+    var checkConfig = false
+
     /// Defaults, then the file, then flags; validated.
     func settings() throws -> AgentSettings {
         var s = AgentSettings()
@@ -112,6 +115,10 @@ struct AgentCommand: AsyncParsableCommand {
         // An operator's own glibc tuning (GLIBC_TUNABLES) wins over this default.
         if getenv("GLIBC_TUNABLES") == nil { Self.setMallocMapThreshold(256 * 1024) }
         var s = try settings()
+        if checkConfig {
+            print("agent settings are valid")
+            return
+        }
         LoggingOptions.bootstrap(level: s.logLevel)
         let logger = Logger(label: "peerpull.agent")
         if s.origins.contains(where: isACRInstanceID) {
@@ -123,6 +130,9 @@ struct AgentCommand: AsyncParsableCommand {
             guard !s.origins.isEmpty else {
                 throw ValidationError("origins: no origin left after resolving ACR instance ids; set ramRole or name registry domains")
             }
+        }
+        if s.origins.isEmpty {
+            logger.warning("no origin registry is configured: every pull gets 404 until one is (p2p.registryInstances, --origin)")
         }
         let rule = P2PHostRule(port: s.port)
         let certificate = try s.tlsDir.map { dir in

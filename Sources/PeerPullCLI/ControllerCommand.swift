@@ -71,6 +71,9 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info (the default), notice, warning, error, critical.")
     var logLevel: String?
 
+    @Flag(help: "Check the settings (flags and --config) and exit: 0 when they are valid, else the invalid setting named. Starts and writes nothing.")
+    var checkConfig = false
+
     /// Defaults, then the file, then flags; validated.
     func settings() throws -> (ControllerSettings, region: String?, endpoint: String?) {
         var s = ControllerSettings()
@@ -106,6 +109,10 @@ struct ControllerCommand: AsyncParsableCommand {
 
     func run() async throws {
         var (s, region, endpoint) = try settings()
+        if checkConfig {
+            print("controller settings are valid")
+            return
+        }
         LoggingOptions.bootstrap(level: s.logLevel)
         let logger = Logger(label: "peerpull.controller")
         let connection = try s.kubeconfig.map { try KubernetesConnection.kubeconfig(path: $0) } ?? KubernetesConnection.inCluster()
@@ -122,6 +129,9 @@ struct ControllerCommand: AsyncParsableCommand {
             ACRInstanceResolver(ramRole: $0, region: region, apiEndpoint: endpoint, metadataEndpoint: ecsMetadataEndpoint, http: client.http)
         }
         let domains = await resolveRegistryInstances(s.registryInstances, resolver: resolver, logger: logger)
+        if domains.isEmpty {
+            logger.warning("no registry is accelerated: every pod is admitted unchanged until p2p.registryInstances (--registry-instances) names one")
+        }
         var policy = ControllerPolicy(registries: domains)
         policy.anonymousRegistries = Set(s.anonymousRegistries.map { $0.lowercased() })
         policy.rule = P2PHostRule(port: s.agentPort)
@@ -131,8 +141,9 @@ struct ControllerCommand: AsyncParsableCommand {
         let metrics = ControllerMetrics()
         let mirror = PullSecretMirror(store: KubernetesSecretStore(client: client), policy: policy, logger: logger)
         let namespaces = NamespaceLabelCache(client: client)
+        let secrets = SecretCache()
         let webhook = AdmissionWebhook(mutator: PodMutator(policy: policy), mirror: mirror, namespaces: namespaces,
-                                       metrics: metrics, logger: logger)
+                                       secrets: secrets, metrics: metrics, logger: logger)
         let certificates = WebhookCertificates(client: client, namespace: s.namespace, secretName: "\(s.serviceName)-tls", logger: logger)
         let certificate: GeneratedCertificate
         if let cert = s.tlsCertFile, let key = s.tlsKeyFile {
@@ -156,6 +167,7 @@ struct ControllerCommand: AsyncParsableCommand {
         let resync = PullSecretResync(mirror: mirror, metrics: metrics, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await namespaces.follow(logger: logger) }
+            group.addTask { await secrets.follow(client: client, logger: logger) }
             // One replica re-syncs secrets; every replica admits pods.
             let identity = ProcessInfo.processInfo.environment["HOSTNAME"].map { "\($0)-\(UUID().uuidString.prefix(8))" } ?? UUID().uuidString
             let election = LeaderElection(client: client, namespace: s.namespace, name: "\(s.serviceName)-resync", identity: identity, logger: logger)

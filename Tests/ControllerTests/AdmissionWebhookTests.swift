@@ -19,8 +19,10 @@ struct AdmissionWebhookTests {
     }
 
     static func review(uid: String = "705ab4f5-6393-11e8-b7cc-42010a800002", kind: String = "Pod", dryRun: Bool = false,
-                       labels: String = #"{"k8s.aliyun.com/image-accelerate-mode":"p2p"}"#, image: String = "\(origin)/docker-builder/nginx:latest") -> Data {
-        Data("""
+                       labels: String = #"{"k8s.aliyun.com/image-accelerate-mode":"p2p"}"#, image: String = "\(origin)/docker-builder/nginx:latest",
+                       pullSecrets: [String] = ["regcred"]) -> Data {
+        let secrets = pullSecrets.map { #"{"name":"\#($0)"}"# }.joined(separator: ",")
+        return Data("""
         {"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
          "request":{"uid":"\(uid)","kind":{"group":"","version":"v1","kind":"\(kind)"},
           "resource":{"group":"","version":"v1","resource":"pods"},
@@ -29,18 +31,25 @@ struct AdmissionWebhookTests {
           "userInfo":{"username":"system:serviceaccount:kube-system:replicaset-controller","groups":["system:serviceaccounts"]},
           "object":{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"web-7d9f-","namespace":"","labels":\(labels),"creationTimestamp":null},
             "spec":{"containers":[{"name":"nginx","image":"\(image)","ports":[{"containerPort":80,"protocol":"TCP"}],"resources":{}}],
-              "imagePullSecrets":[{"name":"regcred"}],"restartPolicy":"Always"},"status":{}},
+              "imagePullSecrets":[\(secrets)],"restartPolicy":"Always"},"status":{}},
           "oldObject":null,"dryRun":\(dryRun),"options":{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}}}
         """.utf8)
     }
 
     /// A generous deadline by default: tests run in parallel on two cores, and these check
     /// what the webhook answers, not how fast (the slow-server test checks that).
-    func webhook(store: InMemorySecretStore, deadline: Duration = .seconds(20)) -> AdmissionWebhook {
+    func webhook(store: InMemorySecretStore, cache: SecretCache? = nil, deadline: Duration = .seconds(20)) -> AdmissionWebhook {
         let policy = ControllerPolicy(registries: [Self.origin])
         return AdmissionWebhook(mutator: PodMutator(policy: policy, version: "0.1.0"),
                                 mirror: PullSecretMirror(store: store, policy: policy),
-                                namespaces: NamespaceLabelCache(client: nil), deadline: deadline)
+                                namespaces: NamespaceLabelCache(client: nil), secrets: cache, deadline: deadline)
+    }
+
+    func patch(_ response: Response) async throws -> [[String: Any]] {
+        let (_, json) = try await decode(response)
+        let encoded = try #require((json["response"] as? [String: Any])?["patch"] as? String)
+        let data = try #require(Data(base64Encoded: encoded))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
     }
 
     func decode(_ response: Response) async throws -> (Int, [String: Any]) {
@@ -95,6 +104,62 @@ struct AdmissionWebhookTests {
         #expect(await webhook(store: store).review(Self.review(kind: "ConfigMap")).1 == "ignored")
         #expect(await webhook(store: store).review(Self.review(labels: "{}")).1 == "unchanged")
         #expect(await webhook(store: store).review(Self.review(image: "nginx:1.25")).1 == "unchanged")
+    }
+
+    @Test func aPodNamingThousandsOfPullSecretsCostsBoundedWork() async throws {
+        // 20,000 distinct names once meant 20,000 concurrent GETs, a pegged event loop and
+        // no answer. Now at most `maximumPullSecrets` are read, a few at a time.
+        let store = InMemorySecretStore([Self.regcred("team-a")], delay: .milliseconds(1))
+        let names = ["regcred", "regcred"] + (0..<20_000).map { "bogus-\($0)" }
+        let (response, result) = await webhook(store: store).review(Self.review(pullSecrets: names))
+        #expect(result == "mutated")
+        let reads = await store.reads, peak = await store.peakConcurrentReads
+        // The pod's first 32 distinct names, and the copy's own read before it is created;
+        // literals, so that raising either bound fails this test.
+        #expect(reads <= 33, "\(reads) secret reads")
+        #expect(peak <= 4, "\(peak) reads in flight at once")
+        let (_, json) = try await decode(response)
+        let warnings = (json["response"] as? [String: Any])?["warnings"] as? [String] ?? []
+        #expect(warnings.contains { $0.contains("only the first 32 of the pod's 20001 distinct pull secrets") }, "\(warnings)")
+        // The duplicate name yields one copy, appended once.
+        let added = try await patch(response).filter { ($0["path"] as? String) == "/spec/imagePullSecrets/-" }
+        #expect(added.count == 1)
+    }
+
+    @Test func pullSecretsComeFromTheWatchedCache() async throws {
+        let store = InMemorySecretStore([Self.regcred("team-a")])
+        let cache = SecretCache()
+        await cache.apply(.replaced([Self.regcred("team-a"), Secret(metadata: ObjectMeta(name: "tls", namespace: "team-a"), type: "kubernetes.io/tls", data: [:])]))
+        #expect(await cache.secret(namespace: "team-a", name: "tls") == nil, "only pull-secret types are kept")
+        let hook = webhook(store: store, cache: cache)
+        #expect(await hook.review(Self.review()).1 == "mutated")
+        // The source came from the cache; only the copy's create went to the API server
+        // (after reading that the copy does not exist yet).
+        #expect(await store.reads == 1)
+        // Once the watch shows the copy, a review of the next pod costs no API call at all.
+        let copy = try #require(await store.secret(namespace: "team-a", name: "acr-credential-regcred-p2p"))
+        await cache.apply(.upserted(copy))
+        let before = await store.reads
+        #expect(await hook.review(Self.review()).1 == "mutated")
+        #expect(await store.reads == before)
+    }
+
+    @Test("deeply nested JSON gets a 400 and never reaches Foundation's trap", arguments: [
+        String(repeating: "[", count: 513),
+        String(repeating: "[", count: 512),
+        String(repeating: "[", count: 513) + " ",
+        String(repeating: "[", count: 100_000),
+        #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":"# + String(repeating: "[", count: 512),
+        #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"n","object":"# + String(repeating: "{\"a\":", count: 600),
+    ])
+    func deeplyNestedInput(body: String) async throws {
+        // Before the depth check, the first and fifth bodies killed the process (SIGILL in
+        // Foundation's JSON error reporting), so this test could only fail by crashing.
+        let (response, result) = await webhook(store: InMemorySecretStore()).review(Data(body.utf8))
+        #expect(result == "invalid")
+        let (status, json) = try await decode(response)
+        #expect(status == 400)
+        #expect((json["error"] as? String)?.contains("not an AdmissionReview") == true, "\(json)")
     }
 
     @Test("malformed input gets a 400 that says what is wrong", arguments: [

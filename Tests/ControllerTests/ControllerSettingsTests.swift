@@ -12,7 +12,6 @@ struct ControllerSettingsTests {
         ("registryInstances: [r.example.com]\nport: nine", "port"),
         ("registryInstances: [r.example.com]\ntlsCertFile: /x.crt", "tlsCertFile"),
         ("registryInstances: [r.example.com]\nlogLevel: loud", "logLevel"),
-        ("agentPort: 65001", "registryInstances"),
     ])
     func invalidConfig(yaml: String, field: String) async throws {
         let dir = try TemporaryDirectory()
@@ -21,6 +20,18 @@ struct ControllerSettingsTests {
         let r = try await Command.run([TestImages.peerpullBinary, "controller", "--config", dir.file("controller.yaml")], check: false)
         #expect(r.status != 0)
         #expect(r.stderr.contains(field), "\(r.stderr)")
+    }
+
+    @Test("no registry yet is a valid setting: the chart's default install must not crash-loop")
+    func noRegistriesIsValid() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try "agentPort: 65001\n".write(toFile: dir.file("controller.yaml"), atomically: true, encoding: .utf8)
+        let c = try await Command.run([TestImages.peerpullBinary, "controller", "--config", dir.file("controller.yaml"), "--check-config"], check: false)
+        #expect(c.status == 0 && c.stdout.contains("controller settings are valid"), "\(c.stderr)")
+        let a = try await Command.run([TestImages.peerpullBinary, "agent", "--data-dir", dir.file("data"), "--check-config"], check: false)
+        #expect(a.status == 0 && a.stdout.contains("agent settings are valid"), "\(a.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("data")), "--check-config writes nothing")
     }
 
     @Test func inClusterAndKubeconfigConnections() throws {

@@ -36,6 +36,7 @@ public actor AuthorizationGate {
     public nonisolated let ttl: Duration
     private let now: @Sendable () -> Double
     private var remembered: [Key: (verdict: Verdict, expires: Double)] = [:]
+    private var inFlight: [Key: Task<Verdict, any Error>] = [:]
     private let maximumRemembered = 16_384
     private let metrics: AgentMetrics?
 
@@ -58,18 +59,23 @@ public actor AuthorizationGate {
             metrics?.authorizationCheck("remembered")
             return hit.verdict
         }
+        // Concurrent requests of one caller for one object share one origin check:
+        // containerd fetches layers in parallel and retries, and 50 clients asking at
+        // once must not become 50 HEADs at the origin.
+        if let pending = inFlight[key] {
+            metrics?.authorizationCheck("shared")
+            return try await Self.outcome(of: pending)
+        }
+        let check = Task { [client] () async throws -> Verdict in
+            try await Self.ask(client, object, in: repository, authorization: authorization)
+        }
+        inFlight[key] = check
         let verdict: Verdict
         do throws(RegistryError) {
-            switch object {
-            case .blob(let digest):
-                let head = try await client.headBlob(repository, digest: digest, authorization: .passThrough(authorization))
-                verdict = Verdict(size: head.contentLength, contentType: head.contentType, digest: digest)
-            case .manifest(let digest):
-                let head = try await client.manifest(repository, reference: digest.description, method: .HEAD,
-                                                     authorization: .passThrough(authorization))
-                verdict = Verdict(size: head.size, contentType: head.contentType, digest: digest)
-            }
+            verdict = try await Self.outcome(of: check)
+            inFlight[key] = nil
         } catch {
+            inFlight[key] = nil
             switch error {
             case .unauthorized, .denied, .notFound: metrics?.authorizationCheck("refused")
             default: metrics?.authorizationCheck("error")
@@ -84,5 +90,24 @@ public actor AuthorizationGate {
         let seconds = Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
         if seconds > 0 { remembered[key] = (verdict, t + seconds) }
         return verdict
+    }
+
+    /// The origin's answer for one object: a HEAD with the caller's own credentials.
+    private static func ask(_ client: RegistryClient, _ object: Object, in repository: Repository, authorization: String?) async throws(RegistryError) -> Verdict {
+        switch object {
+        case .blob(let digest):
+            let head = try await client.headBlob(repository, digest: digest, authorization: .passThrough(authorization))
+            return Verdict(size: head.contentLength, contentType: head.contentType, digest: digest)
+        case .manifest(let digest):
+            let head = try await client.manifest(repository, reference: digest.description, method: .HEAD,
+                                                 authorization: .passThrough(authorization))
+            return Verdict(size: head.size, contentType: head.contentType, digest: digest)
+        }
+    }
+
+    private static func outcome(of check: Task<Verdict, any Error>) async throws(RegistryError) -> Verdict {
+        do { return try await check.value } catch let e as RegistryError { throw e } catch {
+            throw .transport(registry: "origin", detail: "authorization check: \(error)")
+        }
     }
 }

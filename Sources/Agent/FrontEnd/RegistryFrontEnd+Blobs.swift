@@ -23,9 +23,12 @@ extension RegistryFrontEnd {
         let fetch: @Sendable (ByteRange?) async throws -> BlobResponse = { [client] range in
             try await client.blob(repository, digest: digest, range: range, authorization: .passThrough(authorization))
         }
-        if let rangeHeader {
-            return try await rangeResponse(rangeHeader, digest: digest, size: verdict.size, fetch: fetch)
+        if let rangeHeader, case .single(let range) = ByteRange.parse(rangeHeader) {
+            return try await rangeResponse(range, digest: digest, size: verdict.size, fetch: fetch)
         }
+        // No Range, or one the agent does not serve (malformed, several ranges): RFC 9110
+        // §14.2 lets a server ignore it and send the whole blob, which then comes from the
+        // cache like any other request, never from a fresh origin fetch per request.
         guard let cache, let size = verdict.size else {
             metrics.cacheRequest(.bypass)
             return try await passThrough(digest: digest, size: verdict.size, fetch: fetch)
@@ -67,36 +70,43 @@ extension RegistryFrontEnd {
         return Response(status: .ok, headers: headers, body: .init(asyncSequence: stream))
     }
 
-    /// `Range` requests: served from a complete cached blob, else passed to the origin
-    /// (a part of a blob cannot be verified on its own; the client checks the whole).
+    /// One `Range`: served from a complete cached blob; otherwise resolved against the
+    /// size the origin reported (so an unsatisfiable range is a 416 with
+    /// `Content-Range: bytes */size`, as from the cache) and only that span is asked of the
+    /// origin. A part of a blob cannot be verified on its own; the client checks the whole.
     private func rangeResponse(
-        _ header: String, digest: Digest, size: Int64?, fetch: @Sendable (ByteRange?) async throws -> BlobResponse
+        _ range: ByteRange, digest: Digest, size: Int64?, fetch: @Sendable (ByteRange?) async throws -> BlobResponse
     ) async throws(RegistryError) -> Response {
-        let range: ByteRange
-        switch ByteRange.parse(header) {
-        case .single(let r): range = r
-        case .invalid, .multiple:
-            // RFC 9110 §14.2: a Range the server does not understand is ignored.
-            return try await passThrough(digest: digest, size: size, fetch: fetch)
-        }
         var headers = Self.blobHeaders(digest)
         if let cache, let lease = await cache.open(digest) {
             metrics.cacheRequest(.hit)
-            guard let span = range.resolve(size: lease.size) else {
-                headers[.contentRange] = "bytes */\(lease.size)"
-                return Self.error(.init(status: 416, code: "RANGE_INVALID", message: "range \(range) is outside the blob's \(lease.size) bytes"), headers: headers)
-            }
+            guard let span = range.resolve(size: lease.size) else { return Self.unsatisfiable(range, size: lease.size, headers: headers) }
             headers[.contentLength] = String(span.count)
             headers[.contentRange] = ContentRange(first: span.lowerBound, last: span.upperBound, completeLength: lease.size).description
             return Response(status: .partialContent, headers: headers,
                             body: .init(asyncSequence: CachedBlobStream(lease: lease, start: span.lowerBound, end: span.upperBound + 1)))
         }
         metrics.cacheRequest(.bypass)
-        let blob = try await call { try await fetch(range) }
+        var asked = range
+        if let size {
+            guard let span = range.resolve(size: size) else { return Self.unsatisfiable(range, size: size, headers: headers) }
+            asked = .closed(first: span.lowerBound, last: span.upperBound)
+        }
+        let blob: BlobResponse
+        do { blob = try await call { try await fetch(asked) } } catch {
+            if case .rangeNotSatisfiable = error, let size { return Self.unsatisfiable(range, size: size, headers: headers) }
+            throw error
+        }
         if let length = blob.contentLength { headers[.contentLength] = String(length) }
         if let cr = blob.contentRange { headers[.contentRange] = cr.description }
         let stream = RateLimitedStream(base: blob.body, bucket: bucket, metrics: metrics)
         return Response(status: blob.status == 206 ? .partialContent : .ok, headers: headers, body: .init(asyncSequence: stream))
+    }
+
+    static func unsatisfiable(_ range: ByteRange, size: Int64, headers: HTTPFields) -> Response {
+        var headers = headers
+        headers[.contentRange] = "bytes */\(size)"
+        return Self.error(.init(status: 416, code: "RANGE_INVALID", message: "range \(range) is outside the blob's \(size) bytes"), headers: headers)
     }
 
     private func call(_ body: () async throws -> BlobResponse) async throws(RegistryError) -> BlobResponse {

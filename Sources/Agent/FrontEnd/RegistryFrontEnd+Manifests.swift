@@ -12,6 +12,29 @@ extension RegistryFrontEnd {
         head: Bool,
         authorization: String?
     ) async throws(RegistryError) -> Response {
+        do {
+            return try await originManifest(repository, reference: reference, request: request, head: head, authorization: authorization)
+        } catch {
+            // The CNCF registry answers a manifest request for a blob's digest (a layer,
+            // a config) with 500 UNKNOWN: it fails to parse the blob as a manifest. That is
+            // an error about the request, so answer as the distribution spec says for a
+            // digest that names no manifest (404 MANIFEST_UNKNOWN), once the origin has
+            // confirmed, with the caller's credentials, that the digest is a blob there.
+            guard case .digest(let digest) = reference, case .unexpectedStatus(_, 500, _) = error,
+                  (try? await client.headBlob(repository, digest: digest, authorization: .passThrough(authorization))) != nil
+            else { throw error }
+            throw .notFound(registry: repository.domain, repository: repository.path, reference: digest.description,
+                            detail: "\(digest) is a blob of the repository, not a manifest")
+        }
+    }
+
+    private func originManifest(
+        _ repository: Repository,
+        reference: RegistryRoute.ManifestReference,
+        request: Request,
+        head: Bool,
+        authorization: String?
+    ) async throws(RegistryError) -> Response {
         let accept = request.headers[values: .accept].joined(separator: ", ")
         let acceptList = accept.isEmpty ? MediaType.manifestAccept : [accept]
         if case .digest(let digest) = reference, let manifests {

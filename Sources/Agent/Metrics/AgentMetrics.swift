@@ -49,7 +49,7 @@ public final class AgentMetrics: Sendable {
                 descriptor: Self.name("cache_requests", "total", "Blob GETs by how the cache answered them."),
                 labels: [("result", result.rawValue)]))
         })
-        authChecks = Dictionary(uniqueKeysWithValues: ["allowed", "refused", "remembered", "error"].map { result in
+        authChecks = Dictionary(uniqueKeysWithValues: ["allowed", "refused", "remembered", "shared", "error"].map { result in
             (result, registry.makeCounter(
                 descriptor: Self.name("authorization_checks", "total", "Checks of a caller's access at the origin before serving cached content: remembered = answered from the verdict cache."),
                 labels: [("result", result)]))

@@ -11,6 +11,8 @@ public struct AgentSettings: Sendable, Equatable {
     /// Zero turns the cache off (every blob passes through).
     public var cacheSize = ByteSize(bytes: 20 << 30)
     public var rateLimit = RateLimit.productDefault
+    /// Empty is valid (the chart installed before its registries are chosen): the agent
+    /// then answers 404 to every pull, and says so at start.
     public var origins: [String] = []
     public var plainHTTPOrigins: [String] = []
     public var originCACert: String?
@@ -39,7 +41,6 @@ public struct AgentSettings: Sendable, Equatable {
     /// Names the first invalid setting, as `field: problem`.
     public func validate() throws(SettingError) {
         guard (1...65535).contains(port) else { throw .init(field: "port", problem: "\(port) is not a port between 1 and 65535") }
-        guard !origins.isEmpty else { throw .init(field: "origins", problem: "name at least one origin registry to accelerate") }
         for o in origins + plainHTTPOrigins where !isACRInstanceID(o) {
             guard (try? ImageReference(parsing: "\(o)/x")).map({ $0.domain == o }) == true else {
                 throw .init(field: origins.contains(o) ? "origins" : "plainHTTPOrigins",

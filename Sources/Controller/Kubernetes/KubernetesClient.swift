@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import OCI
 
 /// A small client for the Kubernetes API (no maintained Swift one exists): typed get,
 /// create, update, list and watch on JSON paths, bounded retries for transport errors
@@ -56,7 +57,7 @@ public final class KubernetesClient: Sendable {
     }
 
     func decode<T: Decodable>(_ data: Data) throws(KubernetesError) -> T {
-        do { return try JSONDecoder().decode(T.self, from: data) } catch {
+        do { return try BoundedJSON.decode(T.self, from: data) } catch {
             throw .decoding("\(T.self): \(error) in \(String(decoding: data.prefix(300), as: UTF8.self))")
         }
     }
@@ -107,7 +108,7 @@ public final class KubernetesClient: Sendable {
 
     static func status(_ data: Data, code: Int) -> KubernetesError {
         struct Status: Decodable { var reason: String?; var message: String? }
-        let s = try? JSONDecoder().decode(Status.self, from: data)
+        let s = try? BoundedJSON.decode(Status.self, from: data)
         return .status(code: code, reason: s?.reason ?? "", message: s?.message ?? String(decoding: data.prefix(200), as: UTF8.self))
     }
 }

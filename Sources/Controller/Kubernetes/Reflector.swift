@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import OCI
 
 /// An object with `metadata`, as every watched kind has.
 public protocol KubernetesObject: Codable, Sendable {
@@ -61,6 +62,8 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
     private struct ObjectEvent<T: Decodable>: Decodable { var object: T }
     private struct StatusBody: Decodable { var code: Int? }
     private struct Bookmark: Decodable { var metadata: ObjectMeta }
+    /// etcd holds objects of at most 1.5 MiB by default; a watch event is one object.
+    static var maximumEventBytes: Int { 16 << 20 }
 
     /// One watch request; returns the last resourceVersion seen when the server ends it.
     private func watch(from version: String, _ handle: @Sendable (Event) async -> Void) async throws(KubernetesError) -> String {
@@ -77,9 +80,10 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
             for try await chunk in response.body {
                 pending.append(contentsOf: chunk.readableBytesView)
                 while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = pending[pending.startIndex..<newline]
+                    let line = Data(pending[pending.startIndex..<newline])
                     pending = Data(pending[pending.index(after: newline)...])
                     guard !line.isEmpty else { continue }
+                    try BoundedJSON.check(line, maximumBytes: Self.maximumEventBytes)
                     let decoder = JSONDecoder()
                     let type = try decoder.decode(EventType.self, from: line).type
                     switch type {
@@ -93,6 +97,10 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
                         if let rv = object.metadata.resourceVersion { last = rv }
                         await handle(type == "DELETED" ? .deleted(object) : .upserted(object))
                     }
+                }
+                // An event without its end: the API server caps objects far below this.
+                if pending.count > Self.maximumEventBytes {
+                    throw KubernetesError.decoding("watch \(path): an event is larger than \(Self.maximumEventBytes) bytes")
                 }
             }
             return last

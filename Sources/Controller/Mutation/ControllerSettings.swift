@@ -4,6 +4,8 @@ import OCI
 /// Everything `peerpull controller` is configured with, validated; checks name the setting.
 public struct ControllerSettings: Sendable, Equatable {
     /// Registry domains and ACR instance ids (`cri-…`), as `p2p.registryInstances` lists them.
+    /// Empty is valid (a chart installed before its registries are chosen): every pod is
+    /// then admitted unchanged, and the controller says so at start.
     public var registryInstances: [String] = []
     public var anonymousRegistries: [String] = []
     public var agentPort = P2PHostRule.defaultPort
@@ -28,9 +30,6 @@ public struct ControllerSettings: Sendable, Equatable {
     public func validate() throws(SettingError) {
         for (field, port) in [("agentPort", agentPort), ("port", port)] where !(1...65535).contains(port) {
             throw .init(field: field, problem: "\(port) is not a port between 1 and 65535")
-        }
-        guard !registryInstances.isEmpty else {
-            throw .init(field: "registryInstances", problem: "name at least one registry domain or ACR instance id (cri-…)")
         }
         for r in registryInstances + anonymousRegistries where !isACRInstanceID(r) {
             guard (try? ImageReference(parsing: "\(r)/x")).map({ $0.domain.lowercased() == r.lowercased() }) == true else {

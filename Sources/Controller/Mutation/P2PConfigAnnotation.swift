@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 
 /// The value of the `k8s.aliyun.com/p2p-config` annotation: what the controller did to
 /// the pod, as compact JSON with sorted keys. The product never documented its own
@@ -24,7 +25,7 @@ public struct P2PConfigAnnotation: Codable, Sendable, Equatable {
     }
 
     public init?(json: String) {
-        guard let v = try? JSONDecoder().decode(Self.self, from: Data(json.utf8)) else { return nil }
+        guard let v = try? BoundedJSON.decode(Self.self, from: Data(json.utf8)) else { return nil }
         self = v
     }
 

@@ -53,7 +53,10 @@ public struct PodMutator: Sendable {
             plan.skipped = why
             return plan
         }
-        let secretNames = (pod.spec.imagePullSecrets ?? []).map(\.name)
+        let (secretNames, total) = Self.pullSecretNames(of: pod)
+        if total > secretNames.count {
+            plan.warnings.append("peerpull: only the first \(secretNames.count) of the pod's \(total) distinct pull secrets were considered")
+        }
         var copies: [String: SecretCopy] = [:]
         var ops: [JSONPatchOperation] = []
         let groups: [(field: String, containers: [Container])] = [
@@ -81,7 +84,7 @@ public struct PodMutator: Sendable {
         guard !plan.rewrites.isEmpty else { return plan }
 
         // imagePullSecrets: append the copies that are missing; create the array if absent.
-        let present = Set(secretNames)
+        let present = Set((pod.spec.imagePullSecrets ?? []).map(\.name))
         let missing = plan.copies.map(\.copy).filter { !present.contains($0) }
         if pod.spec.imagePullSecrets == nil {
             if !missing.isEmpty { ops.append(.add("/spec/imagePullSecrets", .array(missing.map { .object(["name": .string($0)]) }))) }
@@ -109,6 +112,22 @@ public struct PodMutator: Sendable {
         }
         plan.patch = ops
         return plan
+    }
+
+    /// At most this many distinct pull secrets of one pod are read and copied: the work of
+    /// one review must stay bounded whatever the pod says (a pod naming 20,000 secrets
+    /// once pinned the controller), and real pods name a handful.
+    public static let maximumPullSecrets = 32
+
+    /// The pod's distinct pull-secret names in their order, at most `maximumPullSecrets`,
+    /// and how many distinct names it has in all.
+    public static func pullSecretNames(of pod: Pod) -> (names: [String], total: Int) {
+        var seen = Set<String>()
+        var names: [String] = []
+        for ref in pod.spec.imagePullSecrets ?? [] where seen.insert(ref.name).inserted {
+            if names.count < maximumPullSecrets { names.append(ref.name) }
+        }
+        return (names, seen.count)
     }
 
     /// Why the pod is not considered at all, or nil when it is (checked before any secret is read).

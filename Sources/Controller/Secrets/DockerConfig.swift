@@ -32,7 +32,7 @@ public struct DockerConfig: Sendable, Equatable {
     }
 
     public init?(format: Format, json: Data) {
-        guard case .object(let top)? = try? JSONDecoder().decode(JSONValue.self, from: json) else { return nil }
+        guard case .object(let top)? = try? BoundedJSON.decode(JSONValue.self, from: json) else { return nil }
         let map: [String: JSONValue]
         switch format {
         case .dockerConfigJSON:

@@ -27,9 +27,18 @@ public actor InMemorySecretStore: SecretStore {
 
     static func key(_ namespace: String?, _ name: String?) -> String { "\(namespace ?? "")/\(name ?? "")" }
 
+    /// Reads so far, and the most that were in flight at once (to check bounded work).
+    public private(set) var reads = 0
+    public private(set) var peakConcurrentReads = 0
+    private var readsInFlight = 0
+
     public var all: [Secret] { secrets.values.sorted { Self.key($0.metadata.namespace, $0.metadata.name) < Self.key($1.metadata.namespace, $1.metadata.name) } }
 
     public func secret(namespace: String, name: String) async throws(KubernetesError) -> Secret? {
+        reads += 1
+        readsInFlight += 1
+        peakConcurrentReads = max(peakConcurrentReads, readsInFlight)
+        defer { readsInFlight -= 1 }
         // An API server that does not notice the caller gave up: cancellation is ignored.
         if delay > .zero { await Self.sleepIgnoringCancellation(delay) }
         return secrets[Self.key(namespace, name)]

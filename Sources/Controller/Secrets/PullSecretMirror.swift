@@ -60,6 +60,18 @@ public struct PullSecretMirror: Sendable {
         return Secret(metadata: meta, type: type, data: [config.format.dataKey: data])
     }
 
+    /// Whether `copy` is what `source` calls for (then `sync` would change nothing).
+    public func isCurrent(_ copy: Secret, for source: Secret) -> Bool {
+        guard let wanted = self.copy(of: source) else { return false }
+        return Self.matches(copy, wanted)
+    }
+
+    static func matches(_ current: Secret, _ wanted: Secret) -> Bool {
+        current.type == wanted.type && current.data == wanted.data
+            && current.metadata.ownerReferences == wanted.metadata.ownerReferences
+            && current.metadata.annotations?[sourceVersionAnnotation] == wanted.metadata.annotations?[sourceVersionAnnotation]
+    }
+
     /// Creates or updates the copy of `source` so it matches; returns the copy's name,
     /// or nil when the source needs none.
     @discardableResult
@@ -72,10 +84,7 @@ public struct PullSecretMirror: Sendable {
                     logger.info("created pull-secret copy", metadata: ["namespace": "\(namespace)", "secret": "\(name)"])
                     return name
                 }
-                if current.type == wanted.type, current.data == wanted.data, current.metadata.ownerReferences == wanted.metadata.ownerReferences,
-                   current.metadata.annotations?[Self.sourceVersionAnnotation] == wanted.metadata.annotations?[Self.sourceVersionAnnotation] {
-                    return name
-                }
+                if Self.matches(current, wanted) { return name }
                 wanted.metadata.resourceVersion = current.metadata.resourceVersion
                 if current.type != wanted.type {
                     // The type of a secret cannot change: the API server refuses such an update.

@@ -14,17 +14,20 @@ public struct AdmissionWebhook: Sendable {
     public var mutator: PodMutator
     public var mirror: PullSecretMirror
     public var namespaces: NamespaceLabelCache
+    /// Pull secrets kept by a watch; nil reads each from the API server.
+    public var secrets: SecretCache?
     public var metrics: ControllerMetrics
     /// Everything the webhook does for one review, API calls included.
     public var deadline: Duration
     let logger: Logger
 
-    public init(mutator: PodMutator, mirror: PullSecretMirror, namespaces: NamespaceLabelCache,
+    public init(mutator: PodMutator, mirror: PullSecretMirror, namespaces: NamespaceLabelCache, secrets: SecretCache? = nil,
                 metrics: ControllerMetrics = ControllerMetrics(), deadline: Duration = .milliseconds(900),
                 logger: Logger = Logger(label: "peerpull.controller")) {
         self.mutator = mutator
         self.mirror = mirror
         self.namespaces = namespaces
+        self.secrets = secrets
         self.metrics = metrics
         self.deadline = deadline
         self.logger = logger
@@ -52,7 +55,7 @@ public struct AdmissionWebhook: Sendable {
     /// Answers one review body; the result label is for metrics.
     func review(_ body: Data) async -> (Response, String) {
         let review: AdmissionReview
-        do { review = try JSONDecoder().decode(AdmissionReview.self, from: body) } catch {
+        do { review = try BoundedJSON.decode(AdmissionReview.self, from: body) } catch {
             return (Self.badRequest("not an AdmissionReview: \(Self.describe(error))"), "invalid")
         }
         guard review.apiVersion == AdmissionReview.apiVersionV1, review.kind == "AdmissionReview", let request = review.request else {
@@ -62,7 +65,7 @@ public struct AdmissionWebhook: Sendable {
             return (Self.answer(AdmissionResponse(uid: request.uid, allowed: true)), "ignored")
         }
         let pod: Pod
-        do { pod = try JSONDecoder().decode(Pod.self, from: JSONEncoder().encode(object)) } catch {
+        do { pod = try BoundedJSON.decode(Pod.self, from: JSONEncoder().encode(object)) } catch {
             return (Self.badRequest("request.object is not a Pod: \(Self.describe(error))"), "invalid")
         }
         let namespace = request.namespace ?? pod.metadata.namespace ?? "default"
@@ -97,25 +100,51 @@ public struct AdmissionWebhook: Sendable {
             skipped.skipped = why
             return skipped
         }
-        // Read the pod's pull secrets concurrently.
-        var secrets: [String: Secret] = [:]
-        try await withThrowingTaskGroup(of: (String, Secret?).self) { group in
-            for name in Set((pod.spec.imagePullSecrets ?? []).map(\.name)) {
-                group.addTask { (name, try await mirror.store.secret(namespace: namespace, name: name)) }
-            }
-            for try await (name, secret) in group { if let secret { secrets[name] = secret } }
-        }
+        let secrets = try await pullSecrets(Self.boundedNames(pod), namespace: namespace)
         let plan = mutator.plan(pod: pod, namespace: namespace, namespaceLabels: nsLabels,
                             pullSecrets: secrets.compactMapValues(DockerConfig.init(secret:)))
         // The copies exist before the pod does (dry runs have no side effects).
         if !dryRun {
             for copy in plan.copies {
                 guard let source = secrets[copy.source] else { continue }
+                // A copy the watch shows current costs no API call.
+                let cached = await self.secrets?.secret(namespace: namespace, name: copy.copy)
+                if let cached, mirror.isCurrent(cached, for: source) { continue }
                 try await mirror.sync(source: source)
             }
         }
         return plan
     }
+
+    static func boundedNames(_ pod: Pod) -> [String] { PodMutator.pullSecretNames(of: pod).names }
+
+    /// The named secrets that exist: from the watched cache, and for names it does not
+    /// hold (not synced yet, or created a moment ago) from the API server, at most
+    /// `maximumConcurrentReads` at a time.
+    func pullSecrets(_ names: [String], namespace: String) async throws -> [String: Secret] {
+        var found: [String: Secret] = [:]
+        var missing: [String] = []
+        for name in names {
+            if let s = await secrets?.secret(namespace: namespace, name: name) { found[name] = s } else { missing.append(name) }
+        }
+        guard !missing.isEmpty else { return found }
+        try await withThrowingTaskGroup(of: (String, Secret?).self) { group in
+            var next = missing.makeIterator()
+            let store = mirror.store
+            for _ in 0..<Self.maximumConcurrentReads {
+                guard let name = next.next() else { break }
+                group.addTask { (name, try await store.secret(namespace: namespace, name: name)) }
+            }
+            while let (name, secret) = try await group.next() {
+                if let secret { found[name] = secret }
+                if let name = next.next() { group.addTask { (name, try await store.secret(namespace: namespace, name: name)) } }
+            }
+        }
+        return found
+    }
+
+    /// API reads in flight for one review.
+    static let maximumConcurrentReads = 4
 
     static func answer(_ response: AdmissionResponse) -> Response {
         let review = AdmissionReview(apiVersion: AdmissionReview.apiVersionV1, kind: "AdmissionReview", request: nil, response: response)

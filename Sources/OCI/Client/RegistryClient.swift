@@ -223,7 +223,7 @@ public final class RegistryClient: Sendable {
                     var access_token: String?
                     var expires_in: Int?
                 }
-                guard let decoded = try? JSONDecoderShared.decode(TokenResponse.self, from: Array(buffer: body)),
+                guard let decoded = try? BoundedJSON.decode(TokenResponse.self, from: Array(buffer: body)),
                       let token = decoded.token ?? decoded.access_token, !token.isEmpty
                 else {
                     throw RegistryError.tokenRequestFailed(realm: realm, status: status, detail: "response holds no token")

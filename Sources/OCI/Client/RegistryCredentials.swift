@@ -76,7 +76,7 @@ public struct DockerConfigCredentials: Sendable {
         struct Entry: Decodable { var auth: String?; var username: String?; var password: String? }
         struct File: Decodable { var auths: [String: Entry]? }
         let file: File
-        do { file = try JSONDecoder().decode(File.self, from: data) } catch {
+        do { file = try BoundedJSON.decode(File.self, from: data) } catch {
             throw ConfigFileError(path: path, reason: "not a Docker config.json: \(error)")
         }
         for (key, entry) in file.auths ?? [:] {

@@ -85,7 +85,7 @@ public struct OCIErrorBody: Codable, Sendable, Equatable {
 
     /// `CODE: message; …` from a body, or nil when it is not an OCI error document.
     static func summary(of bytes: [UInt8]) -> String? {
-        guard !bytes.isEmpty, let body = try? JSONDecoderShared.decode(OCIErrorBody.self, from: bytes), !body.errors.isEmpty else {
+        guard !bytes.isEmpty, let body = try? BoundedJSON.decode(OCIErrorBody.self, from: bytes), !body.errors.isEmpty else {
             return nil
         }
         return body.errors.map { e in e.message.map { "\(e.code): \($0)" } ?? e.code }.joined(separator: "; ")

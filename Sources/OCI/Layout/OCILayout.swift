@@ -19,7 +19,7 @@ public struct OCILayout: Sendable {
         let marker = self.root + "/oci-layout"
         if let existing = try FileSystem.readFile(marker) {
             struct Marker: Decodable { var imageLayoutVersion: String }
-            guard (try? JSONDecoderShared.decode(Marker.self, from: existing)) != nil else {
+            guard (try? BoundedJSON.decode(Marker.self, from: existing)) != nil else {
                 throw .invalid(path: marker, reason: "oci-layout does not name an imageLayoutVersion")
             }
         } else {
@@ -57,7 +57,7 @@ public struct OCILayout: Sendable {
     public func index() throws(LayoutError) -> ImageIndex {
         let path = root + "/index.json"
         guard let bytes = try FileSystem.readFile(path) else { return ImageIndex(manifests: []) }
-        do { return try JSONDecoderShared.decode(ImageIndex.self, from: bytes) } catch {
+        do { return try BoundedJSON.decode(ImageIndex.self, from: bytes) } catch {
             throw .invalid(path: path, reason: "index.json does not decode: \(error)")
         }
     }

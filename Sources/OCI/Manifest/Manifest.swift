@@ -53,7 +53,7 @@ public enum ManifestDocument: Sendable, Hashable {
         let bytes = Data(data)
         let probe: Probe
         do {
-            probe = try JSONDecoder().decode(Probe.self, from: bytes)
+            probe = try BoundedJSON.decode(Probe.self, from: bytes)
         } catch {
             throw ManifestError.malformed("not a JSON manifest: \(error)")
         }
@@ -69,9 +69,9 @@ public enum ManifestDocument: Sendable, Hashable {
         }
         do {
             if isIndex {
-                self = .index(try JSONDecoder().decode(ImageIndex.self, from: bytes))
+                self = .index(try BoundedJSON.decode(ImageIndex.self, from: bytes))
             } else {
-                self = .image(try JSONDecoder().decode(ImageManifest.self, from: bytes))
+                self = .image(try BoundedJSON.decode(ImageManifest.self, from: bytes))
             }
         } catch {
             throw ManifestError.malformed("\(isIndex ? "index" : "manifest") does not decode: \(error)")

@@ -160,7 +160,7 @@ public struct ACRInstanceResolver: RegistryInstanceResolver {
 
     private func getJSON<T: Decodable>(_ url: String, what: String) async throws -> T {
         let text = try await getText(url, what: what)
-        do { return try JSONDecoder().decode(T.self, from: Data(text.utf8)) } catch {
+        do { return try BoundedJSON.decode(T.self, from: Data(text.utf8)) } catch {
             throw ResolverError("\(what) is not the documented JSON: \(error)")
         }
     }
