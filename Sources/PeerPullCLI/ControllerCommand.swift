@@ -171,7 +171,7 @@ struct ControllerCommand: AsyncParsableCommand {
             // One replica re-syncs secrets; every replica admits pods.
             let identity = ProcessInfo.processInfo.environment["HOSTNAME"].map { "\($0)-\(UUID().uuidString.prefix(8))" } ?? UUID().uuidString
             let election = LeaderElection(client: client, namespace: s.namespace, name: "\(s.serviceName)-resync", identity: identity, logger: logger)
-            group.addTask { await election.run { await resync.follow(client: client) } }
+            group.addTask { await election.run { await resync.follow(cache: secrets) } }
             if s.tlsCertFile == nil {
                 group.addTask { await certificates.keepCABundle(certificate.caPEM, configuration: s.webhookConfiguration) }
             }

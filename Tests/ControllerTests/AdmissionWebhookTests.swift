@@ -129,7 +129,9 @@ struct AdmissionWebhookTests {
     @Test func pullSecretsComeFromTheWatchedCache() async throws {
         let store = InMemorySecretStore([Self.regcred("team-a")])
         let cache = SecretCache()
-        await cache.apply(.replaced([Self.regcred("team-a"), Secret(metadata: ObjectMeta(name: "tls", namespace: "team-a"), type: "kubernetes.io/tls", data: [:])]))
+        await cache.apply(.replaced([Self.regcred("team-a")]), type: "kubernetes.io/dockerconfigjson")
+        await cache.apply(.upserted(Secret(metadata: ObjectMeta(name: "tls", namespace: "team-a"), type: "kubernetes.io/tls", data: [:])),
+                          type: "kubernetes.io/dockerconfigjson")
         #expect(await cache.secret(namespace: "team-a", name: "tls") == nil, "only pull-secret types are kept")
         let hook = webhook(store: store, cache: cache)
         #expect(await hook.review(Self.review()).1 == "mutated")
@@ -138,7 +140,7 @@ struct AdmissionWebhookTests {
         #expect(await store.reads == 1)
         // Once the watch shows the copy, a review of the next pod costs no API call at all.
         let copy = try #require(await store.secret(namespace: "team-a", name: "acr-credential-regcred-p2p"))
-        await cache.apply(.upserted(copy))
+        await cache.apply(.upserted(copy), type: "kubernetes.io/dockerconfigjson")
         let before = await store.reads
         #expect(await hook.review(Self.review()).1 == "mutated")
         #expect(await store.reads == before)

@@ -35,6 +35,29 @@ struct BoundedJSONTests {
         }
     }
 
+    @Test("UTF-16 and UTF-32, which Foundation converts before parsing, are refused", arguments: [
+        (true, false), (false, false), (true, true), (false, true),
+    ])
+    func wideEncodings(littleEndian: Bool, byteOrderMark: Bool) throws {
+        // "∀" is U+2200: in UTF-16 one of its bytes is 0x22, a quote to a byte scanner,
+        // which then thinks the 512 brackets after it are inside a string.
+        let text = #"["∀","# + String(repeating: "[", count: 512)
+        var bytes: [UInt8] = byteOrderMark ? (littleEndian ? [0xFF, 0xFE] : [0xFE, 0xFF]) : []
+        for unit in text.utf16 {
+            bytes += littleEndian ? [UInt8(unit & 0xff), UInt8(unit >> 8)] : [UInt8(unit >> 8), UInt8(unit & 0xff)]
+        }
+        #expect(throws: BoundedJSON.Refusal.notUTF8) { _ = try BoundedJSON.decode(Nest.self, from: Data(bytes)) }
+        #expect(throws: BoundedJSON.Refusal.notUTF8) { _ = try BoundedJSON.decode(Nest.self, from: Data([0xFF, 0xFE, 0x5B, 0x00])) }
+    }
+
+    @Test func escapedQuotesKeepTheScannerInsideTheString() throws {
+        let inside = #"["\"["# + String(repeating: "[", count: 300) + #"\\\"", 1]"#
+        _ = try BoundedJSON.decode(Nest.self, from: Data(inside.utf8))
+        // An escaped backslash ends the escape: the quote after it closes the string.
+        let outside = #"["\\""# + String(repeating: ",[", count: 200)
+        #expect(throws: BoundedJSON.Refusal.tooDeep(limit: 128)) { _ = try BoundedJSON.decode(Nest.self, from: Data(outside.utf8)) }
+    }
+
     @Test func brackets_inside_strings_do_not_count() throws {
         let text = #"{"a":""# + String(repeating: "[", count: 1000) + #"\"]"}"#
         let value = try BoundedJSON.decode([String: String].self, from: Data(text.utf8))

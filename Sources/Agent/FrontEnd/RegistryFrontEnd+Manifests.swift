@@ -19,13 +19,30 @@ extension RegistryFrontEnd {
             // a config) with 500 UNKNOWN: it fails to parse the blob as a manifest. That is
             // an error about the request, so answer as the distribution spec says for a
             // digest that names no manifest (404 MANIFEST_UNKNOWN), once the origin has
-            // confirmed, with the caller's credentials, that the digest is a blob there.
+            // shown, with the caller's own credentials, that the digest is a blob there and
+            // is not a manifest. (Manifests are blobs too in that registry, so a real
+            // manifest's 500, a passing storage failure, stays a 502 that clients retry.)
             guard case .digest(let digest) = reference, case .unexpectedStatus(_, 500, _) = error,
-                  (try? await client.headBlob(repository, digest: digest, authorization: .passThrough(authorization))) != nil
+                  await isBlobButNoManifest(repository, digest: digest, authorization: authorization)
             else { throw error }
             throw .notFound(registry: repository.domain, repository: repository.path, reference: digest.description,
                             detail: "\(digest) is a blob of the repository, not a manifest")
         }
+    }
+
+    private func isBlobButNoManifest(_ repository: Repository, digest: Digest, authorization: String?) async -> Bool {
+        guard let head = try? await client.headBlob(repository, digest: digest, authorization: .passThrough(authorization)) else { return false }
+        let limit = client.configuration.maxManifestSize
+        if let size = head.contentLength, size > Int64(limit) { return true }
+        guard let blob = try? await client.blob(repository, digest: digest, authorization: .passThrough(authorization)) else { return false }
+        var bytes: [UInt8] = []
+        do {
+            for try await chunk in blob.body {
+                bytes += chunk.readableBytesView
+                if bytes.count > limit { return true }
+            }
+        } catch { return false }
+        return (try? ManifestDocument(data: bytes, contentType: nil)) == nil
     }
 
     private func originManifest(

@@ -13,8 +13,10 @@ extension GeneratedCertificate {
                      ipAddresses: ipAddresses, now: now)
     }
 
-    /// The agent's certificate in `directory`, generated on first start.
+    /// The agent's certificate in `directory`, generated on first start and again when it
+    /// does not name every P2P host (origins were added since; the DaemonSet's init step
+    /// then writes the new CA next to each hosts.toml).
     public static func loadOrGenerate(in directory: String, dnsNames: [String]) throws -> GeneratedCertificate {
-        try loadOrGenerate(in: directory) { try generate(dnsNames: dnsNames) }
+        try loadOrGenerate(in: directory, covering: Set(dnsNames + ["localhost"])) { try generate(dnsNames: dnsNames) }
     }
 }

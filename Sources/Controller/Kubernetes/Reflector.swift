@@ -38,9 +38,9 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
         var backoff = Duration.milliseconds(200)
         while !Task.isCancelled {
             do {
-                let list: ObjectList<Object> = try await client.list(path)
-                await handle(.replaced(list.items))
-                var version = list.metadata.resourceVersion ?? ""
+                let (items, listVersion) = try await listAll()
+                await handle(.replaced(items))
+                var version = listVersion
                 backoff = .milliseconds(200)
                 while !Task.isCancelled {
                     version = try await watch(from: version, handle)
@@ -56,6 +56,26 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
             }
         }
     }
+
+    /// Lists in pages of `pageSize`, so no one response holds the whole collection; an
+    /// expired continue token (410) sends the caller back to a fresh list.
+    private func listAll() async throws(KubernetesError) -> ([Object], String) {
+        var items: [Object] = []
+        var token: String?
+        var version = ""
+        let separator = path.contains("?") ? "&" : "?"
+        repeat {
+            var url = "\(path)\(separator)limit=\(Self.pageSize)"
+            if let token { url += "&continue=" + (token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? token) }
+            let page: ObjectList<Object> = try await client.list(url)
+            items += page.items
+            version = page.metadata.resourceVersion ?? version
+            token = page.metadata.continue.flatMap { $0.isEmpty ? nil : $0 }
+        } while token != nil
+        return (items, version)
+    }
+
+    static var pageSize: Int { 500 }
 
     /// A watch line is decoded twice from its bytes: its type, then its object as that type says.
     private struct EventType: Decodable { var type: String }

@@ -62,13 +62,26 @@ public struct PodMutator: Sendable {
         let groups: [(field: String, containers: [Container])] = [
             ("initContainers", pod.spec.initContainers ?? []), ("containers", pod.spec.containers),
         ]
+        // Work per review stays bounded whatever the pod and its secrets hold: coverage is
+        // worked out once per repository, over at most `maximumEntriesPerSecret` keys of
+        // each secret, for at most `maximumContainers` containers.
+        var coverage: [String: [String]] = [:]
+        var considered = 0
+        let containerCount = groups.reduce(0) { $0 + $1.containers.count }
+        if containerCount > Self.maximumContainers {
+            plan.warnings.append("peerpull: only the first \(Self.maximumContainers) of the pod's \(containerCount) containers were considered")
+        }
         for (field, containers) in groups {
             for (index, container) in containers.enumerated() {
+                considered += 1
+                guard considered <= Self.maximumContainers else { break }
                 guard let image = container.image, let target = rewrite(image) else { continue }
                 let (origin, repository, p2pImage) = target
-                let covering = secretNames.filter { name in
-                    pullSecrets[name]?.entries.contains { DockerConfig.key($0.key, covers: origin, repository: repository) } ?? false
+                let covering = coverage["\(origin)/\(repository)"] ?? secretNames.filter { name in
+                    pullSecrets[name]?.entries.prefix(Self.maximumEntriesPerSecret)
+                        .contains { DockerConfig.key($0.key, covers: origin, repository: repository) } ?? false
                 }
+                coverage["\(origin)/\(repository)"] = covering
                 guard !covering.isEmpty || policy.anonymousRegistries.contains(origin) else {
                     plan.warnings.append("peerpull: \(container.name) keeps \(origin): no pull secret of the pod covers it")
                     continue
@@ -118,6 +131,10 @@ public struct PodMutator: Sendable {
     /// one review must stay bounded whatever the pod says (a pod naming 20,000 secrets
     /// once pinned the controller), and real pods name a handful.
     public static let maximumPullSecrets = 32
+    /// Containers and init containers of one pod that are considered for a rewrite.
+    public static let maximumContainers = 256
+    /// Registry keys of one pull secret that are matched against an image.
+    public static let maximumEntriesPerSecret = 256
 
     /// The pod's distinct pull-secret names in their order, at most `maximumPullSecrets`,
     /// and how many distinct names it has in all.

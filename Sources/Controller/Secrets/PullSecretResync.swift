@@ -1,7 +1,7 @@
 import Logging
 
-/// Re-syncs copies when their source secret changes (rotated registry tokens), by
-/// watching secrets cluster-wide. A source is known by the copies that name it.
+/// Re-syncs copies when their source secret changes (rotated registry tokens), following
+/// the replica's watch of pull secrets. A source is known by the copies that name it.
 public actor PullSecretResync {
     private var sources: Set<String> = []  // "namespace/name" of secrets that have a copy
     private let mirror: PullSecretMirror
@@ -47,9 +47,14 @@ public actor PullSecretResync {
         return "\(s.metadata.namespace ?? "")/\(source)"
     }
 
-    public func follow(client: KubernetesClient) async {
-        await Reflector<Secret>(client: client, path: "/api/v1/secrets", logger: logger).run { event in
-            await self.handle(event)
+    /// Re-syncs from the replica's secret watches (the cache's) until cancelled: what the
+    /// cache holds now, then every change.
+    public func follow(cache: SecretCache) async {
+        let (snapshot, events) = await cache.subscribe()
+        await handle(.replaced(snapshot))
+        for await event in events {
+            if Task.isCancelled { break }
+            await handle(event)
         }
     }
 }

@@ -17,11 +17,14 @@ public enum BoundedJSON {
     public enum Refusal: Error, Equatable, CustomStringConvertible {
         case tooDeep(limit: Int)
         case tooLarge(bytes: Int, limit: Int)
+        /// UTF-16 or UTF-32 (a NUL byte or a byte-order mark): RFC 8259 requires UTF-8.
+        case notUTF8
 
         public var description: String {
             switch self {
             case .tooDeep(let limit): "JSON nested deeper than \(limit) levels"
             case .tooLarge(let bytes, let limit): "JSON of \(bytes) bytes is larger than the \(limit)-byte limit"
+            case .notUTF8: "JSON that is not UTF-8 (RFC 8259 §8.1)"
             }
         }
     }
@@ -36,16 +39,26 @@ public enum BoundedJSON {
         return try JSONDecoder().decode(type, from: data)
     }
 
-    /// Refuses `data` when it is larger than `maximumBytes` or any array or object in it
-    /// (outside strings) opens more than `maximumDepth` levels deep. It does not check
-    /// that `data` is JSON: the decoder does that.
+    /// Refuses `data` when it is larger than `maximumBytes`, is not UTF-8, or any array or
+    /// object in it (outside strings) opens more than `maximumDepth` levels deep. It does
+    /// not check that `data` is JSON: the decoder does that.
+    ///
+    /// Foundation's decoder also reads UTF-16 and UTF-32 (told by a byte-order mark or by
+    /// the zero bytes of the first characters) and converts them before parsing; a byte
+    /// scan of such input would see the wrong quotes and brackets. RFC 8259 §8.1 requires
+    /// UTF-8 between systems, so any NUL byte or UTF-16/32 byte-order mark is refused.
     public static func check(_ data: Data, maximumDepth: Int = defaultMaximumDepth, maximumBytes: Int = .max) throws(Refusal) {
         guard data.count <= maximumBytes else { throw .tooLarge(bytes: data.count, limit: maximumBytes) }
+        if data.count >= 2, (data[data.startIndex] == 0xFE && data[data.startIndex + 1] == 0xFF)
+            || (data[data.startIndex] == 0xFF && data[data.startIndex + 1] == 0xFE) {
+            throw .notUTF8
+        }
         let deepest = data.withUnsafeBytes { raw -> Int? in
             var depth = 0
             var inString = false
             var escaped = false
             for byte in raw {
+                if byte == 0 { return -1 }
                 if inString {
                     if escaped { escaped = false }
                     else if byte == UInt8(ascii: "\\") { escaped = true }
@@ -63,6 +76,10 @@ public enum BoundedJSON {
             }
             return depth
         }
-        if deepest == nil { throw .tooDeep(limit: maximumDepth) }
+        switch deepest {
+        case nil: throw .tooDeep(limit: maximumDepth)
+        case -1: throw .notUTF8
+        default: break
+        }
     }
 }

@@ -59,14 +59,25 @@ public struct GeneratedCertificate: Sendable, Equatable {
             privateKeyPEM: leafKey.pemRepresentation)
     }
 
+    /// The DNS names of the serving certificate, or nil when it does not parse.
+    public var dnsNames: Set<String>? {
+        guard let leaf = try? Certificate(pemEncoded: certificatePEM),
+              let names = try? leaf.extensions.subjectAlternativeNames else { return nil }
+        return Set(names.compactMap { if case .dnsName(let n) = $0 { n } else { nil } })
+    }
+
     /// Loads `ca.crt`, `tls.crt` and `tls.key` from `directory`, or generates them with
     /// `make` and writes them (key mode 0600), so a restart keeps the CA others trust.
-    public static func loadOrGenerate(in directory: String, _ make: () throws -> GeneratedCertificate) throws -> GeneratedCertificate {
+    /// Stored files whose serving certificate does not name every one of `required` are
+    /// generated again: the names changed since (an origin was added).
+    public static func loadOrGenerate(in directory: String, covering required: Set<String> = [],
+                                      _ make: () throws -> GeneratedCertificate) throws -> GeneratedCertificate {
         let fm = FileManager.default
         let paths = ["ca.crt", "tls.crt", "tls.key"].map { "\(directory)/\($0)" }
         if paths.allSatisfy({ fm.fileExists(atPath: $0) }) {
             let texts = try paths.map { try String(contentsOfFile: $0, encoding: .utf8) }
-            return GeneratedCertificate(caPEM: texts[0], certificatePEM: texts[1], privateKeyPEM: texts[2])
+            let stored = GeneratedCertificate(caPEM: texts[0], certificatePEM: texts[1], privateKeyPEM: texts[2])
+            if let names = stored.dnsNames, required.isSubset(of: names) { return stored }
         }
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let generated = try make()
