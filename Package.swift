@@ -42,7 +42,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Pieces, the peer protocol, discovery and the download scheduler (issue: swarm).
-        .target(name: "Swarm", dependencies: ["OCI"], swiftSettings: swiftSettings),
+        .target(name: "Swarm", dependencies: ["OCI", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         // The node agent: registry front end, verified cache, rate limit, authorization gate.
         .target(
             name: "Agent",
@@ -125,6 +125,11 @@ let package = Package(
         .testTarget(
             name: "ControllerTests",
             dependencies: ["Controller", "OCI", "TestSupport", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwarmTests",
+            dependencies: ["Swarm", "OCI"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

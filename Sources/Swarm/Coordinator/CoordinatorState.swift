@@ -1,0 +1,253 @@
+import OCI
+
+/// What one agent knows as coordinator of some blobs: who holds which pieces, the piece
+/// hashes, and which pieces are dealt to whom for the origin. A value with no I/O and no
+/// clock of its own, so the agent's actor and the simulator run it unchanged.
+///
+/// All state is soft: agents re-announce periodically and on change, and what is not
+/// re-announced within `holderTTL` is forgotten, so a coordinator that restarts, or a
+/// blob that moves to another coordinator when membership changes, is rebuilt within
+/// seconds. Memory is bounded: at most `maxBlobs` blobs, `maxHolders` holders per blob,
+/// and per piece one hash and at most one deal.
+///
+/// Origin work: the first `originFetchers` agents that ask are dealt pieces nobody holds,
+/// in index order and a few at a time (`originPiecesPerFetcher`). A fetcher that finishes
+/// its pieces asks again and is dealt more, so the work follows the fetchers' speed and
+/// every byte leaves the origin once; the rest of the swarm takes the pieces from them
+/// and from each other as they arrive. A deal not fulfilled within `dealTimeout`, or held
+/// by an agent that went silent, is dealt again to the next fetcher that asks.
+public struct CoordinatorState: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var maxBlobs = 4096
+        public var maxHolders = 128
+        public var peersPerAnswer = 16
+        public var holderTTL: Duration = .seconds(15)
+        public var originFetchers = 8
+        public var originPiecesPerFetcher = 2
+        public var dealTimeout: Duration = .seconds(20)
+
+        public init() {}
+    }
+
+    struct Holder: Sendable {
+        var member: Member
+        var have: PieceSet
+        var fetching: PieceSet
+        var lastSeen: SwarmInstant
+    }
+
+    struct Deal: Sendable {
+        var node: String
+        var at: SwarmInstant
+    }
+
+    struct Blob: Sendable {
+        let layout: PieceLayout
+        var hashes: [PieceHash?]
+        var holders: [String: Holder] = [:]
+        /// The union of the holders' pieces.
+        var held: PieceSet
+        /// Pieces dealt for the origin and not yet held by anyone.
+        var deals: [Int: Deal] = [:]
+        /// Agents that take origin work, in the order they first asked.
+        var fetchers: [String] = []
+        /// Every piece below it was dealt or held at some point.
+        var cursor = 0
+        var version: UInt64 = 1
+        var lastTouched: SwarmInstant
+
+        init(layout: PieceLayout, now: SwarmInstant) {
+            self.layout = layout
+            self.hashes = Array(repeating: nil, count: layout.count)
+            self.held = PieceSet(count: layout.count)
+            self.lastTouched = now
+        }
+    }
+
+    public let configuration: Configuration
+    private(set) var blobs: [Digest: Blob] = [:]
+    /// Hash conflicts seen: two agents published different hashes for one piece
+    /// (one of them got bad bytes from the origin; the blob digest check catches it).
+    public private(set) var hashConflicts = 0
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// Blobs and holder records kept (for metrics and the memory bound).
+    public var size: (blobs: Int, holders: Int) { (blobs.count, blobs.values.reduce(0) { $0 + $1.holders.count }) }
+
+    /// The blob's version, or nil when the coordinator knows nothing of it.
+    public func version(of blob: Digest) -> UInt64? { blobs[blob]?.version }
+
+    /// Records an announcement and answers it.
+    public mutating func announce(_ a: Announcement, now: SwarmInstant) -> CoordinatorAnswer {
+        if blobs[a.blob] == nil {
+            if blobs.count >= configuration.maxBlobs { evictLeastRecentBlob() }
+            blobs[a.blob] = Blob(layout: a.layout, now: now)
+        }
+        var blob = blobs[a.blob]!
+        blob.lastTouched = now
+        let node = a.member.node
+        var changed = false
+        // A different cut of the blob is answered, not recorded: the agent adopts ours.
+        if a.layout == blob.layout, a.have.count == blob.layout.count, a.fetching.count == blob.layout.count {
+            changed = record(a, in: &blob, now: now)
+        }
+        expireHolders(in: &blob, now: now, changed: &changed)
+        var mine: [Int] = []
+        if a.layout == blob.layout, a.wantsOriginWork, blob.holders[node] != nil {
+            mine = deal(to: node, in: &blob, now: now, changed: &changed)
+        }
+        if changed { blob.version &+= 1 }
+        let answer = CoordinatorAnswer(
+            layout: blob.layout,
+            peers: peers(for: a, in: blob),
+            hashes: a.layout == blob.layout ? hashes(a.wantHashes, in: blob) : [:],
+            originPieces: mine,
+            dealt: PieceSet(count: blob.layout.count, blob.deals.keys),
+            version: blob.version)
+        blobs[a.blob] = blob
+        return answer
+    }
+
+    /// Forgets holders not heard from within `holderTTL` and blobs nobody holds; call it
+    /// now and then (each announcement also expires its own blob's holders).
+    public mutating func expire(now: SwarmInstant) {
+        for digest in Array(blobs.keys) {
+            var blob = blobs[digest]!
+            var changed = false
+            expireHolders(in: &blob, now: now, changed: &changed)
+            if blob.holders.isEmpty, now - blob.lastTouched > configuration.holderTTL {
+                blobs[digest] = nil
+                continue
+            }
+            if changed { blob.version &+= 1 }
+            blobs[digest] = blob
+        }
+    }
+
+    // MARK: Recording
+
+    private mutating func record(_ a: Announcement, in blob: inout Blob, now: SwarmInstant) -> Bool {
+        let node = a.member.node
+        var changed = false
+        for (index, hash) in a.hashes where index >= 0 && index < blob.hashes.count {
+            if let known = blob.hashes[index] {
+                if known != hash { hashConflicts += 1 }
+            } else {
+                blob.hashes[index] = hash
+                changed = true
+            }
+        }
+        if blob.holders[node] == nil, blob.holders.count >= configuration.maxHolders {
+            // Full: the stalest holder makes room (it re-enters when it announces again).
+            if let stalest = blob.holders.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key {
+                removeHolder(stalest, from: &blob)
+            }
+        }
+        let before = blob.holders[node]
+        blob.holders[node] = Holder(member: a.member, have: a.have, fetching: a.fetching, lastSeen: now)
+        if before?.have != a.have {
+            changed = true
+            let new = before.map { a.have.subtracting($0.have) } ?? a.have
+            if before.map({ !$0.have.subtracting(a.have).isEmpty }) ?? false {
+                // It lost pieces (a restart without its cache): held must be rebuilt.
+                blob.held = blob.holders.values.reduce(PieceSet(count: blob.layout.count)) { $0.union($1.have) }
+            } else {
+                blob.held = blob.held.union(new)
+            }
+            for index in new.members { blob.deals[index] = nil }
+            while blob.cursor < blob.layout.count, blob.held.contains(blob.cursor) { blob.cursor += 1 }
+        }
+        // A complete agent needs no origin work: its fetcher slot goes to another.
+        if a.have.isFull, let i = blob.fetchers.firstIndex(of: node) {
+            blob.fetchers.remove(at: i)
+        }
+        return changed
+    }
+
+    private func expireHolders(in blob: inout Blob, now: SwarmInstant, changed: inout Bool) {
+        let stale = blob.holders.filter { now - $0.value.lastSeen > configuration.holderTTL }.map(\.key)
+        for node in stale {
+            removeHolder(node, from: &blob)
+            changed = true
+        }
+    }
+
+    private func removeHolder(_ node: String, from blob: inout Blob) {
+        blob.holders[node] = nil
+        blob.fetchers.removeAll { $0 == node }
+        // Its deals go back to the pool; what only it held is needed again.
+        for (index, deal) in blob.deals where deal.node == node { blob.deals[index] = nil }
+        blob.held = blob.holders.values.reduce(PieceSet(count: blob.layout.count)) { $0.union($1.have) }
+    }
+
+    // MARK: Origin work
+
+    /// Deals `node` pieces for the origin until it has `originPiecesPerFetcher`; returns
+    /// everything dealt to it and still held by nobody.
+    private func deal(to node: String, in blob: inout Blob, now: SwarmInstant, changed: inout Bool) -> [Int] {
+        if !blob.fetchers.contains(node) {
+            guard blob.fetchers.count < configuration.originFetchers,
+                  !(blob.holders[node]?.have.isFull ?? false) else { return [] }
+            blob.fetchers.append(node)
+        }
+        var mine = blob.deals.filter { $0.value.node == node }.map(\.key)
+        while mine.count < configuration.originPiecesPerFetcher, let index = nextPieceToDeal(in: blob, now: now) {
+            blob.deals[index] = Deal(node: node, at: now)
+            if index >= blob.cursor { blob.cursor = index + 1 }
+            mine.append(index)
+            changed = true
+        }
+        return mine.sorted()
+    }
+
+    /// The lowest piece nobody holds that is not dealt, or whose deal went stale.
+    private func nextPieceToDeal(in blob: Blob, now: SwarmInstant) -> Int? {
+        let stale = blob.deals.filter { now - $0.value.at > configuration.dealTimeout || blob.holders[$0.value.node] == nil }
+            .map(\.key).min()
+        // Pieces below the cursor that nobody holds and nobody was dealt: their only
+        // holder left. Found by scanning the unheld pieces, a word at a time.
+        var lost: Int?
+        var from = 0
+        while let i = blob.held.firstMissing(from: from), i < blob.cursor {
+            if blob.deals[i] == nil { lost = i; break }
+            from = i + 1
+        }
+        var next: Int?
+        var c = blob.cursor
+        while c < blob.layout.count {
+            if !blob.held.contains(c) && blob.deals[c] == nil { next = c; break }
+            c += 1
+        }
+        return [stale, lost, next].compactMap { $0 }.min()
+    }
+
+    // MARK: Answers
+
+    /// Up to `peersPerAnswer` holders with pieces the asker lacks. The choice among them
+    /// is by rendezvous weight keyed on the asker, so different askers are sent to
+    /// different holders and no one holder (say, the first complete one) serves everyone.
+    private func peers(for a: Announcement, in blob: Blob) -> [PeerView] {
+        let askerHave = a.layout == blob.layout && a.have.count == blob.layout.count ? a.have : PieceSet(count: blob.layout.count)
+        let seed = Rendezvous.fnv1a(a.member.node.utf8, 0xcbf2_9ce4_8422_2325)
+        var useful: [(weight: UInt64, view: PeerView)] = []
+        for (node, holder) in blob.holders where node != a.member.node && !holder.have.subtracting(askerHave).isEmpty {
+            useful.append((Rendezvous.weight(seed: seed, node: node), PeerView(member: holder.member, have: holder.have)))
+        }
+        useful.sort { $0.weight > $1.weight }
+        return useful.prefix(configuration.peersPerAnswer).map(\.view)
+    }
+
+    private func hashes(_ wanted: PieceSet, in blob: Blob) -> [Int: PieceHash] {
+        guard wanted.count == blob.layout.count else { return [:] }
+        var out: [Int: PieceHash] = [:]
+        for i in wanted.members { if let h = blob.hashes[i] { out[i] = h } }
+        return out
+    }
+
+    private mutating func evictLeastRecentBlob() {
+        if let oldest = blobs.min(by: { $0.value.lastTouched < $1.value.lastTouched })?.key { blobs[oldest] = nil }
+    }
+}

@@ -1,0 +1,307 @@
+/// Decides, for one blob on one agent, which piece to fetch from whom: a value that takes
+/// events (the coordinator's answer, a piece arrived or failed, the time) and returns
+/// actions (fetch a piece from a source, cancel a request). No I/O and no clock of its
+/// own: the agent's download runs it, and the simulator runs it unchanged.
+///
+/// The rules, in order of precedence:
+/// - Pieces the coordinator dealt to this agent come from the origin: nobody holds them,
+///   and nobody else fetches them, so each byte leaves the origin once.
+/// - Other pieces come from peers that hold them, several peers at once (at most
+///   `requestsPerPeer` each and `maxPeerRequests` in all). The pieces just past the
+///   verified prefix come first, so the client's in-order stream keeps flowing; after
+///   that, the rarest first, so pieces spread before their few holders are busy.
+/// - A piece that no known peer holds and nobody was dealt, for `originFallbackAfter`,
+///   comes from the origin; so does every piece when no coordinator answers. A pull
+///   through the swarm is never much slower than one from the origin.
+/// - A request with no answer in `requestTimeout` is given up and the piece asked of
+///   another source; its peer is rested for `peerBackoff`. A peer that sent a piece
+///   whose hash did not match is never asked again for this blob.
+/// - Endgame: when nothing is left to request and at most `endgamePieces` are missing,
+///   each is also asked of a second source; the first answer wins, the other is cancelled.
+public struct PieceScheduler: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var requestsPerPeer = 2
+        public var maxPeerRequests = 12
+        public var originRequests = 3
+        public var requestTimeout: Duration = .seconds(6)
+        public var peerBackoff: Duration = .seconds(10)
+        public var originFallbackAfter: Duration = .seconds(3)
+        public var endgamePieces = 4
+        /// Pieces past the verified prefix fetched before rarer ones.
+        public var streamWindow = 4
+
+        public init() {}
+    }
+
+    /// Where a piece comes from.
+    public enum Source: Hashable, Sendable, CustomStringConvertible {
+        case origin
+        case peer(Member)
+
+        public var description: String {
+            switch self {
+            case .origin: "origin"
+            case .peer(let m): m.node
+            }
+        }
+    }
+
+    public enum Action: Hashable, Sendable {
+        case fetch(piece: Int, from: Source)
+        case cancel(piece: Int, from: Source)
+    }
+
+    /// How a request ended badly.
+    public enum Failure: Sendable, Equatable {
+        /// The bytes did not hash to the piece's hash: the peer is dropped for this blob.
+        case corrupt
+        /// Refused, cut, or too slow.
+        case failed
+    }
+
+    struct Peer: Sendable {
+        var member: Member
+        var have: PieceSet
+        var inFlight = 0
+        var restingUntil: SwarmInstant?
+        var dropped = false
+    }
+
+    public let layout: PieceLayout
+    public let configuration: Configuration
+    public private(set) var have: PieceSet
+    /// Sources each piece in flight was asked of, and when.
+    private(set) var inFlight: [Int: [Source: SwarmInstant]] = [:]
+    private(set) var peers: [String: Peer] = [:]
+    /// Pieces whose hash is known, so that a copy from a peer can be checked.
+    public private(set) var hashKnown: PieceSet
+    /// Pieces dealt to this agent for the origin.
+    private(set) var mine: PieceSet
+    /// Pieces dealt to other agents for the origin.
+    private(set) var dealtElsewhere: PieceSet
+    /// Since when each missing piece has had no source but the origin.
+    private var orphanSince: [Int: SwarmInstant] = [:]
+    /// No coordinator answers: every piece comes from the origin.
+    public private(set) var originOnly = false
+    private var originInFlight = 0
+    private var peerInFlight = 0
+
+    /// - Parameter have: pieces already verified on disk (a resumed download).
+    public init(layout: PieceLayout, have: PieceSet? = nil, configuration: Configuration = Configuration()) {
+        self.layout = layout
+        self.configuration = configuration
+        self.have = have ?? PieceSet(count: layout.count)
+        self.hashKnown = PieceSet(count: layout.count)
+        self.mine = PieceSet(count: layout.count)
+        self.dealtElsewhere = PieceSet(count: layout.count)
+    }
+
+    public var isComplete: Bool { have.isFull }
+    /// Pieces asked of some source now.
+    public var fetching: PieceSet { PieceSet(count: layout.count, inFlight.keys) }
+    /// Pieces `hashKnown` lacks among those a peer could send.
+    public var wantHashes: PieceSet { PieceSet.full(count: layout.count).subtracting(have).subtracting(hashKnown) }
+    /// The sources a piece is being fetched from.
+    public func sources(of piece: Int) -> Set<Source> { Set(inFlight[piece]?.keys.map { $0 } ?? []) }
+
+    // MARK: Events
+
+    /// The coordinator's view: peers, hashes, and the pieces dealt for the origin.
+    public mutating func coordinatorAnswered(_ answer: CoordinatorAnswer, hashes known: [Int], now: SwarmInstant) -> [Action] {
+        guard answer.layout == layout else { return [] }
+        originOnly = false
+        for i in known where i >= 0 && i < layout.count { hashKnown.insert(i) }
+        mine = PieceSet(count: layout.count, answer.originPieces.filter { $0 >= 0 && $0 < layout.count })
+        dealtElsewhere = answer.dealt.count == layout.count ? answer.dealt.subtracting(mine) : PieceSet(count: layout.count)
+        for view in answer.peers where view.have.count == layout.count {
+            if var p = peers[view.member.node] {
+                p.have = p.have.union(view.have)
+                p.member = view.member
+                peers[view.member.node] = p
+            } else {
+                peers[view.member.node] = Peer(member: view.member, have: view.have)
+            }
+        }
+        return schedule(now: now)
+    }
+
+    /// A peer's current pieces, heard from the peer itself.
+    public mutating func peerHas(_ member: Member, pieces: PieceSet, now: SwarmInstant) -> [Action] {
+        guard pieces.count == layout.count else { return [] }
+        if var p = peers[member.node] {
+            p.have = pieces
+            peers[member.node] = p
+        } else {
+            peers[member.node] = Peer(member: member, have: pieces)
+        }
+        return schedule(now: now)
+    }
+
+    /// Hashes learned outside a coordinator answer (the agent fetched the piece itself).
+    public mutating func hashesKnown(_ pieces: [Int]) {
+        for i in pieces where i >= 0 && i < layout.count { hashKnown.insert(i) }
+    }
+
+    /// No coordinator answered in time: everything missing comes from the origin.
+    public mutating func coordinatorsUnreachable(now: SwarmInstant) -> [Action] {
+        originOnly = true
+        return schedule(now: now)
+    }
+
+    /// A piece arrived from `source` and verified: recorded, its other requests cancelled.
+    public mutating func pieceArrived(_ piece: Int, from source: Source, now: SwarmInstant) -> [Action] {
+        guard piece >= 0, piece < layout.count else { return [] }
+        var actions: [Action] = []
+        if let asked = inFlight.removeValue(forKey: piece) {
+            for other in asked.keys {
+                release(other)
+                if other != source { actions.append(.cancel(piece: piece, from: other)) }
+            }
+        }
+        have.insert(piece)
+        hashKnown.insert(piece)
+        mine.remove(piece)
+        orphanSince[piece] = nil
+        return actions + schedule(now: now)
+    }
+
+    /// A request ended without the piece.
+    public mutating func pieceFailed(_ piece: Int, from source: Source, _ failure: Failure, now: SwarmInstant) -> [Action] {
+        forget(piece, from: source, failure, now: now)
+        return schedule(now: now)
+    }
+
+    /// The time passes: requests past their timeout are given up, orphans go to the origin.
+    public mutating func tick(now: SwarmInstant) -> [Action] {
+        var actions: [Action] = []
+        for (piece, asked) in inFlight {
+            for (source, since) in asked where now - since > configuration.requestTimeout {
+                actions.append(.cancel(piece: piece, from: source))
+                forget(piece, from: source, .failed, now: now)
+            }
+        }
+        return actions + schedule(now: now)
+    }
+
+    /// A peer left the swarm (membership), with the requests it had.
+    public mutating func peerLeft(_ node: String, now: SwarmInstant) -> [Action] {
+        guard let p = peers[node] else { return [] }
+        var actions: [Action] = []
+        for (piece, asked) in inFlight where asked[.peer(p.member)] != nil {
+            actions.append(.cancel(piece: piece, from: .peer(p.member)))
+            forget(piece, from: .peer(p.member), .failed, now: now)
+        }
+        peers[node] = nil
+        return actions + schedule(now: now)
+    }
+
+    private mutating func forget(_ piece: Int, from source: Source, _ failure: Failure, now: SwarmInstant) {
+        guard inFlight[piece]?.removeValue(forKey: source) != nil else { return }
+        if inFlight[piece]?.isEmpty == true { inFlight[piece] = nil }
+        release(source)
+        if case .peer(let m) = source, var p = peers[m.node] {
+            switch failure {
+            case .corrupt: p.dropped = true
+            case .failed: p.restingUntil = now + configuration.peerBackoff
+            }
+            p.have.remove(piece)
+            peers[m.node] = p
+        }
+    }
+
+    // MARK: Deciding
+
+    private mutating func release(_ source: Source) {
+        switch source {
+        case .origin: originInFlight -= 1
+        case .peer(let m):
+            peerInFlight -= 1
+            if var p = peers[m.node] { p.inFlight -= 1; peers[m.node] = p }
+        }
+    }
+
+    private mutating func ask(_ piece: Int, of source: Source, now: SwarmInstant) -> Action {
+        inFlight[piece, default: [:]][source] = now
+        switch source {
+        case .origin: originInFlight += 1
+        case .peer(let m):
+            peerInFlight += 1
+            peers[m.node]!.inFlight += 1
+        }
+        return .fetch(piece: piece, from: source)
+    }
+
+    private func usable(_ p: Peer, now: SwarmInstant) -> Bool {
+        !p.dropped && p.inFlight < configuration.requestsPerPeer && (p.restingUntil.map { now >= $0 } ?? true)
+    }
+
+    /// The usable peer holding `piece` with the fewest requests in flight, not already asked.
+    private func bestPeer(for piece: Int, now: SwarmInstant, excluding: Set<Source> = []) -> Member? {
+        var best: Peer?
+        for p in peers.values where p.have.contains(piece) && usable(p, now: now) && !excluding.contains(.peer(p.member)) {
+            if best == nil || p.inFlight < best!.inFlight || (p.inFlight == best!.inFlight && p.member.node < best!.member.node) { best = p }
+        }
+        return best?.member
+    }
+
+    private mutating func schedule(now: SwarmInstant) -> [Action] {
+        guard !have.isFull else { return [] }
+        var actions: [Action] = []
+        let missing = PieceSet.full(count: layout.count).subtracting(have).subtracting(fetching)
+
+        // 1. Origin: dealt pieces, then (when no coordinator answers, or a piece has been
+        //    an orphan long enough) the front-most missing pieces.
+        var originWanted: [Int] = []
+        if originOnly {
+            originWanted = missing.members
+        } else {
+            originWanted = missing.intersection(mine).members
+            for piece in missing.members {
+                let held = peers.values.contains { !$0.dropped && $0.have.contains(piece) }
+                if held || dealtElsewhere.contains(piece) || mine.contains(piece) {
+                    orphanSince[piece] = nil
+                } else if let since = orphanSince[piece] {
+                    if now - since >= configuration.originFallbackAfter { originWanted.append(piece) }
+                } else {
+                    orphanSince[piece] = now
+                }
+            }
+            originWanted = Array(Set(originWanted)).sorted()
+        }
+        for piece in originWanted where originInFlight < configuration.originRequests && inFlight[piece] == nil {
+            actions.append(ask(piece, of: .origin, now: now))
+        }
+
+        // 2. Peers: the stream window first, then rarest first.
+        if !originOnly, peerInFlight < configuration.maxPeerRequests {
+            let prefix = have.prefixLength
+            var candidates: [(front: Bool, holders: Int, piece: Int)] = []
+            for piece in missing.members where inFlight[piece] == nil && hashKnown.contains(piece) {
+                let holders = peers.values.reduce(0) { $0 + ($1.have.contains(piece) && !$1.dropped ? 1 : 0) }
+                guard holders > 0 else { continue }
+                candidates.append((piece < prefix + configuration.streamWindow, holders, piece))
+            }
+            candidates.sort { ($0.front ? 0 : 1, $0.holders, $0.piece) < ($1.front ? 0 : 1, $1.holders, $1.piece) }
+            for c in candidates {
+                guard peerInFlight < configuration.maxPeerRequests else { break }
+                guard let member = bestPeer(for: c.piece, now: now) else { continue }
+                actions.append(ask(c.piece, of: .peer(member), now: now))
+            }
+        }
+
+        // 3. Endgame: every missing piece is asked of someone; ask a second source.
+        let remaining = layout.count - have.memberCount
+        if remaining <= configuration.endgamePieces, PieceSet.full(count: layout.count).subtracting(have).subtracting(fetching).isEmpty {
+            for (piece, asked) in inFlight.sorted(by: { $0.key < $1.key }) where asked.count == 1 {
+                let already = Set(asked.keys)
+                if !originOnly, hashKnown.contains(piece), let member = bestPeer(for: piece, now: now, excluding: already) {
+                    actions.append(ask(piece, of: .peer(member), now: now))
+                } else if !already.contains(.origin), originInFlight < configuration.originRequests,
+                          let since = asked.values.first, now - since >= configuration.originFallbackAfter {
+                    actions.append(ask(piece, of: .origin, now: now))
+                }
+            }
+        }
+        return actions
+    }
+}

@@ -1,0 +1,119 @@
+import OCI
+import Swarm
+import Testing
+
+@Suite("Coordinator state machine")
+struct CoordinatorStateTests {
+    static let blob = Digest.compute(of: Array("layer".utf8))
+    static let layout = PieceLayout(size: 20 << 20, pieceSize: 1 << 20)  // 20 pieces
+    static func member(_ i: Int) -> Member { Member(node: "node-\(i)", address: "198.18.0.\(i)") }
+    static func t(_ s: Double) -> SwarmInstant { .milliseconds(Int64(s * 1000)) }
+
+    static func announce(_ i: Int, have: [Int] = [], hashes: [Int: PieceHash] = [:], wantHashes: [Int] = [],
+                         layout: PieceLayout = layout, origin: Bool = true) -> Announcement {
+        Announcement(blob: blob, layout: layout, member: member(i), have: PieceSet(count: layout.count, have),
+                     hashes: hashes, wantHashes: PieceSet(count: layout.count, wantHashes), wantsOriginWork: origin)
+    }
+
+    @Test func theFirstAskersAreDealtDisjointPiecesInOrder() throws {
+        var c = CoordinatorState()
+        var dealt: [[Int]] = []
+        for i in 1...4 { dealt.append(c.announce(Self.announce(i), now: Self.t(0)).originPieces) }
+        #expect(dealt == [[0, 1], [2, 3], [4, 5], [6, 7]])
+        let answer = c.announce(Self.announce(5), now: Self.t(0))
+        #expect(answer.dealt.members == Array(0...9))
+        #expect(answer.peers.isEmpty, "nobody holds anything yet")
+    }
+
+    @Test func aFetcherThatDeliversIsDealtMoreAndTheOthersLearnWhoHasIt() throws {
+        var c = CoordinatorState()
+        _ = c.announce(Self.announce(1), now: Self.t(0))
+        _ = c.announce(Self.announce(2), now: Self.t(0))
+        let h0 = PieceHash(hashing: [0]), h1 = PieceHash(hashing: [1])
+        let more = c.announce(Self.announce(1, have: [0, 1], hashes: [0: h0, 1: h1]), now: Self.t(1))
+        #expect(more.originPieces == [4, 5], "pieces 2 and 3 are node-2's")
+        let seen = c.announce(Self.announce(2, wantHashes: [0, 1, 9]), now: Self.t(1))
+        #expect(seen.peers.map(\.member.node) == ["node-1"] && seen.peers[0].have.members == [0, 1])
+        #expect(seen.hashes == [0: h0, 1: h1])
+        #expect(seen.originPieces == [2, 3], "its own deal stands")
+        // A different hash for a known piece is counted, never replaces the first.
+        _ = c.announce(Self.announce(3, have: [0], hashes: [0: PieceHash(hashing: [9])]), now: Self.t(1))
+        #expect(c.hashConflicts == 1)
+        #expect(c.announce(Self.announce(4, wantHashes: [0]), now: Self.t(1)).hashes == [0: h0])
+    }
+
+    @Test func onlyTheConfiguredNumberOfFetchersTakeOriginWork() throws {
+        var config = CoordinatorState.Configuration()
+        config.originFetchers = 2
+        var c = CoordinatorState(configuration: config)
+        #expect(!c.announce(Self.announce(1), now: Self.t(0)).originPieces.isEmpty)
+        #expect(!c.announce(Self.announce(2), now: Self.t(0)).originPieces.isEmpty)
+        #expect(c.announce(Self.announce(3), now: Self.t(0)).originPieces.isEmpty)
+        #expect(c.announce(Self.announce(4, origin: false), now: Self.t(0)).originPieces.isEmpty)
+        // A fetcher that completes gives its slot up.
+        _ = c.announce(Self.announce(1, have: Array(0..<20)), now: Self.t(1))
+        #expect(c.announce(Self.announce(3), now: Self.t(1)).originPieces.isEmpty, "nothing is left that nobody holds")
+    }
+
+    @Test func aSilentFetchersDealsAreDealtAgain() throws {
+        var c = CoordinatorState()
+        #expect(c.announce(Self.announce(1), now: Self.t(0)).originPieces == [0, 1])
+        #expect(c.announce(Self.announce(2), now: Self.t(0)).originPieces == [2, 3])
+        // node-1 goes silent; after the holder TTL its pieces return to the pool, lowest first.
+        _ = c.announce(Self.announce(2), now: Self.t(10))
+        #expect(c.announce(Self.announce(2, have: [2, 3]), now: Self.t(16)).originPieces == [0, 1])
+        // A deal that is not fulfilled within the deal timeout moves too, even if its agent talks.
+        var d = CoordinatorState()
+        #expect(d.announce(Self.announce(1), now: Self.t(0)).originPieces == [0, 1])
+        for s in stride(from: 5.0, through: 20, by: 5) { _ = d.announce(Self.announce(1), now: Self.t(s)) }
+        #expect(d.announce(Self.announce(2), now: Self.t(21)).originPieces == [0, 1])
+    }
+
+    @Test func aLateJoinerGetsPeersAndNoOriginWork() throws {
+        var c = CoordinatorState()
+        _ = c.announce(Self.announce(1, have: Array(0..<20)), now: Self.t(0))
+        let late = c.announce(Self.announce(9), now: Self.t(1))
+        #expect(late.originPieces.isEmpty && late.peers.map(\.member.node) == ["node-1"])
+        // If the only holder leaves, what it held is dealt again.
+        let alone = c.announce(Self.announce(9), now: Self.t(20))
+        #expect(alone.peers.isEmpty && alone.originPieces == [0, 1])
+    }
+
+    @Test func memoryIsBounded() throws {
+        var config = CoordinatorState.Configuration()
+        config.maxHolders = 10
+        config.peersPerAnswer = 4
+        config.maxBlobs = 3
+        var c = CoordinatorState(configuration: config)
+        for i in 1...50 { _ = c.announce(Self.announce(i, have: [i % 20]), now: Self.t(Double(i) / 100)) }
+        #expect(c.size.holders == 10)
+        let answer = c.announce(Self.announce(99), now: Self.t(1))
+        #expect(answer.peers.count == 4)
+        for k in 0..<5 {
+            var a = Self.announce(1)
+            a.blob = Digest.compute(of: Array("other \(k)".utf8))
+            _ = c.announce(a, now: Self.t(2 + Double(k)))
+        }
+        #expect(c.size.blobs == 3)
+        c.expire(now: Self.t(100))
+        #expect(c.size.blobs == 0 && c.size.holders == 0, "nothing outlives its announcements")
+    }
+
+    @Test func aDifferentCutOfTheBlobIsAnsweredWithTheSwarmsLayout() throws {
+        var c = CoordinatorState()
+        _ = c.announce(Self.announce(1), now: Self.t(0))
+        let other = PieceLayout(size: 20 << 20, pieceSize: 4 << 20)
+        let answer = c.announce(Self.announce(2, layout: other), now: Self.t(0))
+        #expect(answer.layout == Self.layout && answer.originPieces.isEmpty)
+        #expect(c.size.holders == 1, "its pieces, in another cut, are not recorded")
+    }
+
+    @Test func theVersionChangesWithWhatTheCoordinatorKnows() throws {
+        var c = CoordinatorState()
+        let v1 = c.announce(Self.announce(1), now: Self.t(0)).version
+        let v2 = c.announce(Self.announce(1), now: Self.t(0.1)).version
+        #expect(v1 == v2, "a repeated announcement changes nothing")
+        let v3 = c.announce(Self.announce(1, have: [0]), now: Self.t(0.2)).version
+        #expect(v3 != v2 && c.version(of: Self.blob) == v3)
+    }
+}

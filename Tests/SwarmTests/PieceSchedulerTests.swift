@@ -1,0 +1,138 @@
+import OCI
+import Swarm
+import Testing
+
+@Suite("Piece scheduler state machine")
+struct PieceSchedulerTests {
+    static let layout = PieceLayout(size: 10 << 20, pieceSize: 1 << 20)  // 10 pieces
+    static func peer(_ i: Int) -> Member { Member(node: "node-\(i)", address: "198.18.0.\(i)") }
+    static func t(_ s: Double) -> SwarmInstant { .milliseconds(Int64(s * 1000)) }
+    static func pieces(_ m: [Int]) -> PieceSet { PieceSet(count: layout.count, m) }
+
+    static func answer(peers: [(Int, [Int])] = [], origin: [Int] = [], dealt: [Int] = []) -> CoordinatorAnswer {
+        CoordinatorAnswer(layout: layout, peers: peers.map { PeerView(member: peer($0.0), have: pieces($0.1)) },
+                          originPieces: origin, dealt: pieces(dealt + origin))
+    }
+
+    static func fetches(_ actions: [PieceScheduler.Action]) -> [Int: PieceScheduler.Source] {
+        var out: [Int: PieceScheduler.Source] = [:]
+        for case .fetch(let piece, let source) in actions { out[piece] = source }
+        return out
+    }
+
+    @Test func withoutACoordinatorEverythingComesFromTheOriginInOrder() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        let first = s.coordinatorsUnreachable(now: Self.t(0))
+        #expect(first == [0, 1, 2].map { .fetch(piece: $0, from: .origin) }, "three ranges at a time, front first")
+        let next = s.pieceArrived(0, from: .origin, now: Self.t(1))
+        #expect(next == [.fetch(piece: 3, from: .origin)])
+        for i in 1..<10 { _ = s.pieceArrived(i, from: .origin, now: Self.t(2)) }
+        #expect(s.isComplete)
+    }
+
+    @Test func dealtPiecesComeFromTheOriginAndTheRestFromPeersFrontFirstThenRarest() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        // Pieces 0-3 held by peers (hashes known); 8 and 9 dealt to us; 4-7 dealt to others.
+        let a = s.coordinatorAnswered(Self.answer(peers: [(1, [0, 1, 2, 3]), (2, [2, 3]), (3, [3])], origin: [8, 9], dealt: [4, 5, 6, 7]),
+                                      hashes: [0, 1, 2, 3], now: Self.t(0))
+        let f = Self.fetches(a)
+        #expect(f[8] == .origin && f[9] == .origin)
+        #expect(f[4] == nil && f[5] == nil, "pieces dealt to others are waited for, not fetched")
+        // Stream window (prefix 0 + 4): pieces 0..3 first. Each from the least busy holder,
+        // at most two requests per peer: node-1 is the only holder of 0 and 1.
+        #expect(f[0] == .peer(Self.peer(1)) && f[1] == .peer(Self.peer(1)))
+        #expect(f[2] == .peer(Self.peer(2)) && f[3] == .peer(Self.peer(2)) || f[3] == .peer(Self.peer(3)))
+        #expect(!s.fetching.contains(5))
+    }
+
+    @Test func aPieceWithoutAKnownHashIsNotAskedOfAPeer() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        let a = s.coordinatorAnswered(Self.answer(peers: [(1, [0, 1])], dealt: Array(2..<10)), hashes: [1], now: Self.t(0))
+        #expect(Self.fetches(a) == [1: .peer(Self.peer(1))])
+        #expect(s.wantHashes.contains(0) && !s.wantHashes.contains(1))
+    }
+
+    @Test func aCorruptPieceDropsThePeerForTheBlobAndIsFetchedElsewhere() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        _ = s.coordinatorAnswered(Self.answer(peers: [(1, [0]), (2, [0])], dealt: Array(1..<10)), hashes: [0], now: Self.t(0))
+        let first = try #require(s.sources(of: 0).first)
+        let retry = s.pieceFailed(0, from: first, .corrupt, now: Self.t(1))
+        let other: PieceScheduler.Source = first == .peer(Self.peer(1)) ? .peer(Self.peer(2)) : .peer(Self.peer(1))
+        #expect(retry == [.fetch(piece: 0, from: other)])
+        // Even when the dropped peer reports the piece again, it is never asked.
+        _ = s.pieceFailed(0, from: other, .failed, now: Self.t(2))
+        #expect(Self.fetches(s.coordinatorAnswered(Self.answer(peers: [(1, [0]), (2, [0])], dealt: Array(1..<10)), hashes: [], now: Self.t(3))).isEmpty,
+                "one peer is dropped, the other resting")
+    }
+
+    @Test func aSilentRequestIsGivenUpAndItsPeerRested() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        _ = s.coordinatorAnswered(Self.answer(peers: [(1, [0, 1]), (2, [0, 1])], dealt: Array(2..<10)), hashes: [0, 1], now: Self.t(0))
+        #expect(s.sources(of: 0) == [.peer(Self.peer(1))] && s.sources(of: 1) == [.peer(Self.peer(2))])
+        #expect(s.tick(now: Self.t(5)).isEmpty, "within the timeout nothing changes")
+        _ = s.pieceArrived(1, from: .peer(Self.peer(2)), now: Self.t(5))
+        // node-1 never answers: after 6 s its request is given up and node-2 is asked.
+        let after = s.tick(now: Self.t(7))
+        #expect(after == [.cancel(piece: 0, from: .peer(Self.peer(1))), .fetch(piece: 0, from: .peer(Self.peer(2)))])
+        // node-1 rests: a new piece it holds is not asked of it until the backoff ends.
+        s.hashesKnown([2])
+        #expect(Self.fetches(s.peerHas(Self.peer(1), pieces: Self.pieces([0, 1, 2]), now: Self.t(8))).isEmpty)
+        // (Piece 0's request to node-2 timed out meanwhile too: both go to node-1 now.)
+        #expect(Self.fetches(s.tick(now: Self.t(17.5)))[2] == .peer(Self.peer(1)))
+    }
+
+    @Test func aPieceNobodyHasOrWasDealtFallsBackToTheOriginAfterAWhile() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        // Pieces 0-8 dealt elsewhere; piece 9 neither held nor dealt (its fetcher vanished).
+        #expect(Self.fetches(s.coordinatorAnswered(Self.answer(dealt: Array(0..<9)), hashes: [], now: Self.t(0))).isEmpty)
+        #expect(Self.fetches(s.tick(now: Self.t(2))).isEmpty)
+        #expect(Self.fetches(s.tick(now: Self.t(3.1))) == [9: .origin])
+    }
+
+    @Test func theEndgameAsksASecondSourceAndTheFirstAnswerWins() throws {
+        var s = PieceScheduler(layout: Self.layout, have: Self.pieces(Array(0..<8)))
+        let a = s.coordinatorAnswered(Self.answer(peers: [(1, [8, 9]), (2, [8, 9])], dealt: []), hashes: [8, 9], now: Self.t(0))
+        // Two pieces missing: each asked of both holders at once.
+        #expect(a.count == 4)
+        #expect(s.sources(of: 8) == [.peer(Self.peer(1)), .peer(Self.peer(2))])
+        let done = s.pieceArrived(8, from: .peer(Self.peer(2)), now: Self.t(1))
+        #expect(done == [.cancel(piece: 8, from: .peer(Self.peer(1)))])
+        _ = s.pieceArrived(9, from: .peer(Self.peer(1)), now: Self.t(1))
+        #expect(s.isComplete && s.fetching.isEmpty)
+    }
+
+    @Test func aLateJoinerTakesEverythingFromPeers() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        var peersAsked = 0
+        var actions = s.coordinatorAnswered(Self.answer(peers: (1...6).map { ($0, Array(0..<10)) }), hashes: Array(0..<10), now: Self.t(0))
+        var clock = 0.0
+        while !s.isComplete {
+            clock += 0.1
+            var next: [PieceScheduler.Action] = []
+            for case .fetch(let piece, let source) in actions {
+                #expect(source != .origin)
+                peersAsked += 1
+                next += s.pieceArrived(piece, from: source, now: Self.t(clock))
+            }
+            actions = next + s.tick(now: Self.t(clock))
+            if clock > 10 { break }
+        }
+        #expect(s.isComplete && peersAsked == 10)
+    }
+
+    @Test func requestLimitsPerPeerAndInAllHold() throws {
+        var config = PieceScheduler.Configuration()
+        config.requestsPerPeer = 2
+        config.maxPeerRequests = 5
+        config.streamWindow = 0
+        let layout = PieceLayout(size: 40 << 20, pieceSize: 1 << 20)
+        var s = PieceScheduler(layout: layout, configuration: config)
+        let all = PieceSet.full(count: 40)
+        let answer = CoordinatorAnswer(layout: layout, peers: (1...4).map { PeerView(member: Self.peer($0), have: all) })
+        let f = Self.fetches(s.coordinatorAnswered(answer, hashes: Array(0..<40), now: Self.t(0)))
+        #expect(f.count == 5)
+        var perPeer: [PieceScheduler.Source: Int] = [:]
+        for source in f.values { perPeer[source, default: 0] += 1 }
+        #expect(perPeer.values.allSatisfy { $0 <= 2 })
+    }
+}
