@@ -1,0 +1,71 @@
+import Foundation
+import OCI
+import Swarm
+import Testing
+
+@Suite("Peer protocol: messages, credentials, member lists")
+struct PeerProtocolTests {
+    static let layout = PieceLayout(size: 10 << 20 | 5, pieceSize: 1 << 20)
+    static let me = Member(node: "node-a", address: "198.18.0.1", peerPort: 65002)
+
+    @Test func announcementsAndAnswersRoundTrip() throws {
+        let a = Announcement(blob: Digest.compute(of: [1]), layout: Self.layout, member: Self.me,
+                             have: PieceSet(count: 11, [0, 3, 10]), fetching: PieceSet(count: 11, [4]),
+                             hashes: [3: PieceHash(hashing: [3])], wantHashes: PieceSet(count: 11, [5, 6]), wantsOriginWork: false)
+        #expect(try PeerMessages.decodeAnnouncement(PeerMessages.encode(a)) == a)
+        let answer = CoordinatorAnswer(layout: Self.layout, peers: [PeerView(member: Self.me, have: PieceSet(count: 11, [1]))],
+                                       hashes: [1: PieceHash(hashing: [1])], originPieces: [7, 8], dealt: PieceSet(count: 11, [7, 8, 9]), version: 42)
+        #expect(try PeerMessages.decodeAnswer(PeerMessages.encode(answer)) == answer)
+    }
+
+    @Test("malformed messages are refused with the field named", arguments: [
+        (#"{"blob":"sha256:x"}"#, "announcement"),
+        (String(repeating: "[", count: 600), "nested"),
+        (#"{"blob":"sha256:4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a","size":100,"pieceSize":7,"member":{"node":"n","address":"a","peerPort":1},"have":"","fetching":"","hashes":{},"wantHashes":"","originWork":true}"#, "piece size"),
+        (#"{"blob":"sha256:4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a","size":2097152,"pieceSize":1048576,"member":{"node":"n","address":"a","peerPort":1},"have":"/w==","fetching":"AA==","hashes":{},"wantHashes":"AA==","originWork":true}"#, "have"),
+        (#"{"blob":"sha256:4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a","size":2097152,"pieceSize":1048576,"member":{"node":"n","address":"a","peerPort":0},"have":"AA==","fetching":"AA==","hashes":{},"wantHashes":"AA==","originWork":true}"#, "member"),
+        (#"{"blob":"sha256:4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a","size":2097152,"pieceSize":1048576,"member":{"node":"n","address":"a","peerPort":1},"have":"AA==","fetching":"AA==","hashes":{"2":"00"},"wantHashes":"AA==","originWork":true}"#, "hash"),
+    ])
+    func malformed(text: String, field: String) throws {
+        do {
+            _ = try PeerMessages.decodeAnnouncement(Data(text.utf8))
+            Issue.record("accepted \(text.prefix(80))")
+        } catch {
+            #expect(error.description.contains(field), "\(error)")
+        }
+    }
+
+    @Test func onlyAHolderOfTheSecretCanSignARequest() throws {
+        let secret = Array("a cluster secret of 32 bytes....".utf8)
+        let c = try #require(PeerCredential(secret: secret))
+        let header = c.authorization(method: "GET", path: "/swarm/v1/blobs/x/pieces/3", node: "node-a", now: 1000)
+        #expect(try c.verify(header, method: "GET", path: "/swarm/v1/blobs/x/pieces/3", now: 1030) == "node-a")
+        #expect(throws: PeerCredential.Refusal.badSignature) { try c.verify(header, method: "GET", path: "/swarm/v1/blobs/x/pieces/4", now: 1000) }
+        #expect(throws: PeerCredential.Refusal.badSignature) { try c.verify(header.replacingOccurrences(of: "node-a", with: "node-b"), method: "GET", path: "/swarm/v1/blobs/x/pieces/3", now: 1000) }
+        #expect(throws: PeerCredential.Refusal.expired) { try c.verify(header, method: "GET", path: "/swarm/v1/blobs/x/pieces/3", now: 1100) }
+        #expect(throws: PeerCredential.Refusal.missing) { try c.verify(nil, method: "GET", path: "/", now: 0) }
+        #expect(throws: PeerCredential.Refusal.malformed) { try c.verify("Bearer x", method: "GET", path: "/", now: 0) }
+        let other = try #require(PeerCredential(secret: Array("another cluster's secret........".utf8)))
+        #expect(throws: PeerCredential.Refusal.badSignature) { try other.verify(header, method: "GET", path: "/swarm/v1/blobs/x/pieces/3", now: 1000) }
+        // The body is signed too.
+        let post = c.authorization(method: "POST", path: "/swarm/v1/announce", body: Array("{}".utf8), node: "node-a", now: 5)
+        #expect(throws: PeerCredential.Refusal.badSignature) { try c.verify(post, method: "POST", path: "/swarm/v1/announce", body: Array("{ }".utf8), now: 5) }
+        #expect(PeerCredential(secret: Array("short".utf8)) == nil)
+    }
+
+    @Test func memberListsParseAndRefuseWithTheLine() throws {
+        let members = try StaticMembership.parse("""
+        # the demo's nodes
+        node-1 198.18.0.1
+        node-2 198.18.0.2 7000   # another port
+
+        node-3 fd00::3
+        """)
+        #expect(members == [Member(node: "node-1", address: "198.18.0.1"), Member(node: "node-2", address: "198.18.0.2", peerPort: 7000),
+                            Member(node: "node-3", address: "fd00::3")])
+        #expect(members[2].endpoint == "[fd00::3]:65002")
+        #expect(throws: StaticMembership.Problem(line: 2, problem: "node n is listed twice")) { try StaticMembership.parse("n 198.18.0.1\nn 198.18.0.2") }
+        #expect(throws: StaticMembership.Problem.self) { try StaticMembership.parse("n host.example.com") }
+        #expect(throws: StaticMembership.Problem.self) { try StaticMembership.parse("n 198.18.0.1 99999") }
+    }
+}
