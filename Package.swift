@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "PeerPullCLI",
             dependencies: [
-                "OCI", "Agent", "Controller",
+                "OCI", "Agent", "Controller", "Swarm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

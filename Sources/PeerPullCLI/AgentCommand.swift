@@ -1,4 +1,7 @@
 import Agent
+import AsyncHTTPClient
+import Foundation
+import Swarm
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,6 +58,27 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info (the default), notice, warning, error, critical.")
     var logLevel: String?
 
+    @Option(help: "This agent's node name among the swarm's members (the Kubernetes node name).")
+    var nodeName: String?
+
+    @Option(help: "The swarm's member list, `node address [port]` per line, read again when it changes; without it the agent works alone.")
+    var peers: String?
+
+    @Option(help: "The address other agents dial (default: this node's entry in the member list).")
+    var advertiseAddress: String?
+
+    @Option(help: "Port for agent-to-agent transfers and coordination (default 65002).")
+    var peerPort: Int?
+
+    @Option(help: "File holding the cluster's shared secret that signs peer-port requests (at least 16 bytes).")
+    var peerSecretFile: String?
+
+    @Option(help: "Piece size of swarm transfers (default 1Mi; 256Ki to 16Mi).")
+    var pieceSize: String?
+
+    @Flag(help: .hidden)
+    var faultCorruptPieces = false
+
     @Flag(help: "Remove the hosts.toml files the agent wrote under --containerd-config-path, restore what was there, and exit.")
     var undoContainerdConfig = false
 
@@ -83,6 +107,14 @@ struct AgentCommand: AsyncParsableCommand {
         if let tlsDir { s.tlsDir = tlsDir }
         if let containerdConfigPath { s.containerdConfigPath = containerdConfigPath }
         if let authCacheSeconds { s.authCacheSeconds = authCacheSeconds }
+        if let nodeName { s.nodeName = nodeName }
+        if let peers { s.peersFile = peers }
+        if let advertiseAddress { s.advertiseAddress = advertiseAddress }
+        if let peerPort { s.peerPort = peerPort }
+        if let peerSecretFile { s.peerSecretFile = peerSecretFile }
+        if let pieceSize {
+            do { s.pieceSize = try ByteSize(parsing: pieceSize) } catch { throw ValidationError("--piece-size: \(error.description)") }
+        }
         if let logLevel {
             guard let level = Logger.Level(rawValue: logLevel) else {
                 throw ValidationError("--log-level \"\(logLevel)\" is not one of trace, debug, info, notice, warning, error, critical")
@@ -182,12 +214,65 @@ struct AgentCommand: AsyncParsableCommand {
         let router = Router(context: AgentRequestContext.self)
         frontEnd.register(on: router)
         let result: Result<Void, any Error>
-        do { try await serve(router: router, settings: s, certificate: certificate, logger: logger); result = .success(()) } catch { result = .failure(error) }
+        do {
+            let swarm = try await joinSwarm(s, cache: cache, bucket: bucket, metrics: metrics, http: http, logger: logger)
+            let registry = try Self.registryApp(router: router, settings: s, certificate: certificate, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                if let swarm {
+                    group.addTask { try await swarm.app.runService() }
+                    group.addTask { await swarm.agent.membership.follow() }
+                    group.addTask { await swarm.agent.announceHeld() }
+                }
+                group.addTask { try await registry.runService() }
+                // The registry server ends on SIGTERM; the swarm's tasks end with it.
+                try await group.next()
+                group.cancelAll()
+            }
+            result = .success(())
+        } catch { result = .failure(error) }
         try? await http.shutdown()
         try result.get()
     }
 
-    private func serve(router: Router<AgentRequestContext>, settings s: AgentSettings, certificate: AgentCertificate?, logger: Logger) async throws {
+    /// The swarm's parts when a member list is configured: membership, coordinator role,
+    /// peer client and the peer-port server.
+    private func joinSwarm(_ s: AgentSettings, cache: BlobCache?, bucket: TokenBucket, metrics: AgentMetrics, http: HTTPClient,
+                           logger: Logger) async throws -> (agent: SwarmAgent, app: Application<RouterResponder<BasicRequestContext>>)? {
+        guard let peersFile = s.peersFile, let node = s.nodeName, let secretFile = s.peerSecretFile else { return nil }
+        guard let cache else { throw ValidationError("the swarm needs the cache: cacheSize must not be 0") }
+        guard let secret = FileManager.default.contents(atPath: secretFile),
+              let credential = PeerCredential(secret: Array(secret).filter { $0 != 0x0A && $0 != 0x0D }) else {
+            throw ValidationError("peerSecretFile: cannot read \(secretFile), or it holds fewer than \(PeerCredential.minimumSecretBytes) bytes")
+        }
+        let membership: SwarmMembership
+        do { membership = try SwarmMembership(path: peersFile, logger: logger) } catch { throw ValidationError("peersFile: \(error.description)") }
+        let listed = await membership.current.first { $0.node == node }
+        guard let address = s.advertiseAddress ?? listed?.address else {
+            throw ValidationError("advertiseAddress: node \(node) is not in \(peersFile); name its address")
+        }
+        let me = Member(node: node, address: address, peerPort: s.peerPort)
+        let coordinator = SwarmCoordinator()
+        let agent = SwarmAgent(me: me, membership: membership, coordinator: coordinator,
+                               client: PeerClient(http: http, credential: credential, me: me),
+                               pieceSize: Int(s.pieceSize.bytes), coordinatorsPerBlob: s.coordinators, metrics: metrics, logger: logger)
+        await cache.join(agent)
+        let router = Router()
+        var server = PeerServer(credential: credential, coordinator: coordinator, cache: cache, bucket: bucket, metrics: metrics, logger: logger)
+        if faultCorruptPieces {
+            logger.warning("fault injection: this agent corrupts every piece it sends to peers (--fault-corrupt-pieces, for tests only)")
+            server.corruptPieces = true
+        }
+        server.register(on: router)
+        let app = Application(router: router, configuration: .init(address: .hostname(s.listen, port: s.peerPort), serverName: "peerpull-peer"),
+                              logger: logger)
+        let count = await membership.current.count
+        logger.info("joined the swarm", metadata: ["node": "\(me)", "members": "\(count)",
+                                                   "pieceSize": "\(s.pieceSize)"])
+        return (agent, app)
+    }
+
+    private static func registryApp(router: Router<AgentRequestContext>, settings s: AgentSettings, certificate: AgentCertificate?,
+                                    logger: Logger) throws -> some ApplicationProtocol {
         let http1: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(Int64(s.idleTimeoutSeconds))))
         var server = http1
         if let certificate {
@@ -202,6 +287,6 @@ struct AgentCommand: AsyncParsableCommand {
         logger.info("agent starting", metadata: [
             "listen": "\(s.listen):\(s.port)", "origins": "\(s.origins.joined(separator: ","))",
             "cache": "\(s.cacheSize)", "ratelimit": "\(s.rateLimit)", "tls": "\(certificate != nil)"])
-        try await app.runService()
+        return app
     }
 }

@@ -13,7 +13,8 @@ import Logging
 /// ```
 enum AgentConfigFile {
     static let fields = ["listen", "port", "dataDir", "cacheSize", "ratelimit", "origins", "plainHTTPOrigins", "originCACert",
-                         "tlsDir", "containerdConfigPath", "authCacheSeconds", "idleTimeoutSeconds", "logLevel", "ramRole", "acrRegion"]
+                         "tlsDir", "containerdConfigPath", "authCacheSeconds", "idleTimeoutSeconds", "logLevel", "ramRole", "acrRegion",
+                         "nodeName", "peersFile", "advertiseAddress", "peerPort", "peerSecretFile", "pieceSize", "coordinators"]
 
     /// Applies the file's values over `settings`; errors name the field.
     static func apply(_ path: String, to s: inout AgentSettings) throws(SettingError) {
@@ -37,5 +38,14 @@ enum AgentConfigFile {
         if let v = try f.string("ramRole") { s.ramRole = v.isEmpty ? nil : v }
         if let v = try f.string("acrRegion") { s.acrRegion = v.isEmpty ? nil : v }
         if let v = try f.logLevel("logLevel") { s.logLevel = v }
+        if let v = try f.string("nodeName") { s.nodeName = v.isEmpty ? nil : v }
+        if let v = try f.string("peersFile") { s.peersFile = v.isEmpty ? nil : v }
+        if let v = try f.string("advertiseAddress") { s.advertiseAddress = v.isEmpty ? nil : v }
+        if let v = try f.int("peerPort") { s.peerPort = v }
+        if let v = try f.string("peerSecretFile") { s.peerSecretFile = v.isEmpty ? nil : v }
+        if let v = try f.string("pieceSize") {
+            do { s.pieceSize = try ByteSize(parsing: v) } catch { throw SettingError(field: "pieceSize", problem: error.description) }
+        }
+        if let v = try f.int("coordinators") { s.coordinators = v }
     }
 }

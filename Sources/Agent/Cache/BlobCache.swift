@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import NIOCore
 import OCI
+import Swarm
 
 /// The node's content-addressed, verified blob cache.
 ///
@@ -52,6 +53,11 @@ public actor BlobCache {
     private let metrics: AgentMetrics?
     private let bucket: TokenBucket?
     private let logger: Logger
+    /// The swarm this agent belongs to; nil fetches every blob whole from the origin.
+    private var swarm: SwarmAgent?
+
+    /// Joins the swarm: downloads from now on go piece by piece through it.
+    public func join(_ swarm: SwarmAgent) { self.swarm = swarm }
 
     /// Opens the cache, discarding partial downloads and indexing complete blobs
     /// (oldest modification first in the eviction order).
@@ -147,6 +153,7 @@ public actor BlobCache {
     func lookup(
         _ digest: Digest,
         size: Int64,
+        ranged: (@Sendable (ByteRange?) async throws -> BlobResponse)? = nil,
         fetch: @escaping @Sendable () async throws -> BlobResponse
     ) -> (Lookup?, AgentMetrics.CacheResult) {
         if let lease = open(digest) { return (.complete(lease), .hit) }
@@ -173,11 +180,16 @@ public actor BlobCache {
         }
         let download = BlobDownload(digest: digest, size: size, file: writer)
         downloads[digest] = download
-        let metrics = self.metrics, bucket = self.bucket, logger = self.logger
+        let metrics = self.metrics, bucket = self.bucket, logger = self.logger, swarm = self.swarm
         // Detached from the request that started it: if that client goes away, the others
         // (and the next pull) still get the blob.
         Task.detached {
-            var ok = await download.run(fetch: fetch, bucket: bucket, metrics: metrics, logger: logger)
+            var ok: Bool
+            if let swarm, let ranged {
+                ok = await download.runPieces(fetch: ranged, swarm: swarm, bucket: bucket, metrics: metrics, logger: logger)
+            } else {
+                ok = await download.run(fetch: fetch, bucket: bucket, metrics: metrics, logger: logger)
+            }
             if ok {
                 do { try await writer.sync() } catch {
                     ok = false
@@ -187,6 +199,19 @@ public actor BlobCache {
             await self.finish(download, temp: temp, keep: ok)
         }
         return (.downloading(lease(digest, size: size, file: reader), download), .miss)
+    }
+
+    /// Exactly the bytes of `range` of `digest` when this agent holds them verified: from
+    /// the complete blob, or a verified piece of its download in progress. For peers.
+    func piece(_ digest: Digest, range: Range<Int64>) async -> ByteBuffer? {
+        var spare: ByteBuffer?
+        if let lease = open(digest) {
+            guard range.upperBound <= lease.size else { return nil }
+            return try? await lease.file.read(at: range.lowerBound, count: Int(range.count), reusing: &spare)
+        }
+        guard let download = downloads[digest], download.holdsPiece(range),
+              let reader = try? CacheFile.openForReading(download.file.path) else { return nil }
+        return try? await reader.read(at: range.lowerBound, count: Int(range.count), reusing: &spare)
     }
 
     private func finish(_ download: BlobDownload, temp: String, keep: Bool) {

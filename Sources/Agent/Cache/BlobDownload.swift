@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import OCI
+import Swarm
 
 /// One blob being fetched into the cache. Every request for the blob while it downloads
 /// shares this one upstream transfer: the writer appends to a temporary file and the
@@ -18,11 +19,15 @@ final class BlobDownload: Sendable {
     /// Batches kept for readers; one reader lags the writer by at most a batch.
     static let recentBatches = 2
 
-    private struct State {
+    struct State {
         var progress: DownloadProgress
         var waiters: [CheckedContinuation<Void, Never>] = []
         /// The last batches on disk, oldest first, with the blob offset each starts at.
         var recent: [(start: Int64, bytes: ByteBuffer)] = []
+        /// In piece mode (the swarm): the cut, and the pieces on disk and verified, which
+        /// other agents may fetch while the rest is still arriving.
+        var layout: PieceLayout?
+        var verified: PieceSet?
     }
     private let state: NIOLockedValueBox<State>
 
@@ -65,7 +70,7 @@ final class BlobDownload: Sendable {
 
     /// Changes the state and wakes the readers. Once the download has ended, readers
     /// read the file (or the origin), so the batches kept for them are let go.
-    private func update<T>(_ body: (inout State) -> T) -> T {
+    func update<T>(_ body: (inout State) -> T) -> T {
         let (result, waiters) = state.withLockedValue { s in
             let result = body(&s)
             if s.progress.phase != .downloading { s.recent = [] }
@@ -78,7 +83,7 @@ final class BlobDownload: Sendable {
 
     /// Records a batch written to the file; returns false when the download cannot go on,
     /// and the batch that left the in-memory window.
-    private func appended(_ batch: ByteBuffer) -> (ok: Bool, evicted: ByteBuffer?) {
+    func appended(_ batch: ByteBuffer) -> (ok: Bool, evicted: ByteBuffer?) {
         update { s in
             let start = s.progress.written
             guard s.progress.appended(Int64(batch.readableBytes)) else { return (false, nil) }
@@ -88,6 +93,16 @@ final class BlobDownload: Sendable {
     }
 
     func fail(_ reason: String) { update { $0.progress.fail(reason) } }
+
+    /// Whether `range` is exactly a verified piece of this download (for peers).
+    func holdsPiece(_ range: Range<Int64>) -> Bool {
+        state.withLockedValue { s in
+            if case .failed = s.progress.phase { return false }
+            guard let layout = s.layout, let verified = s.verified else { return false }
+            let index = layout.piece(containing: range.lowerBound)
+            return index < layout.count && layout.range(of: index) == range && verified.contains(index)
+        }
+    }
 
     /// Fetches the blob and writes it, hashing as it goes; returns true when the file
     /// holds exactly the blob. Never throws: failures are recorded in the progress, where

@@ -84,6 +84,24 @@ final class CacheFile: Sendable {
         }
     }
 
+    /// Writes all of `buffer` at `offset` (pieces arrive out of order).
+    func write(_ buffer: ByteBuffer, at offset: Int64) async throws {
+        let fd = self.fd, path = self.path
+        try await Self.pool.runIfActive { () throws in
+            try buffer.withUnsafeReadableBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let n = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw CacheError.io(path: path, operation: "write", errno: errno)
+                    }
+                    done += n
+                }
+            }
+        }
+    }
+
     /// Flushes to stable storage, so a blob renamed into the cache is never short after a crash.
     func sync() async throws {
         let fd = self.fd, path = self.path

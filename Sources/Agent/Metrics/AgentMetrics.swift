@@ -31,6 +31,10 @@ public final class AgentMetrics: Sendable {
     let cacheBlobs: Gauge
     let cacheQuota: Gauge
     let evictions: Counter
+    private let uploaded: Counter
+    private let peerRefusals: Counter
+    private let pieces: [String: Counter]
+    private let coordinatorCalls: [String: Counter]
     private let durations: Mutex<[String: DurationHistogram]> = Mutex([:])
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -59,6 +63,19 @@ public final class AgentMetrics: Sendable {
         cacheBlobs = registry.makeGauge(descriptor: Self.name("cache", "blobs", "Complete, verified blobs in the cache."))
         cacheQuota = registry.makeGauge(descriptor: Self.name("cache_quota", "bytes", "The cache's configured size limit."))
         evictions = registry.makeCounter(descriptor: Self.name("cache_evictions", "total", "Blobs removed to keep the cache within its quota."))
+        uploaded = registry.makeCounter(descriptor: Self.name("peer_uploaded", "bytes_total", "Piece bytes sent to other agents."))
+        peerRefusals = registry.makeCounter(descriptor: Self.name("peer_requests_refused", "total", "Peer-port requests without a valid agent credential."))
+        pieces = Dictionary(uniqueKeysWithValues: ["origin verified", "peer verified", "peer rejected"].map { key in
+            let parts = key.split(separator: " ").map(String.init)
+            return (key, registry.makeCounter(
+                descriptor: Self.name("pieces", "total", "Pieces received, by source and by whether they matched their hash (rejected pieces are fetched again elsewhere)."),
+                labels: [("source", parts[0]), ("result", parts[1])]))
+        })
+        coordinatorCalls = Dictionary(uniqueKeysWithValues: ["answered", "failed", "unreachable"].map { result in
+            (result, registry.makeCounter(
+                descriptor: Self.name("coordinator_requests", "total", "Announcements to blob coordinators: unreachable = no coordinator answered and the download went to the origin."),
+                labels: [("result", result)]))
+        })
     }
 
     /// `peerpull_agent_<metric>_<unit>`.
@@ -68,6 +85,10 @@ public final class AgentMetrics: Sendable {
 
     func received(_ count: Int, from source: Source) { received[source]!.increment(by: Int64(count)) }
     func served(_ count: Int, from source: Source) { served[source]!.increment(by: Int64(count)) }
+    func uploaded(_ count: Int) { uploaded.increment(by: Int64(count)) }
+    func peerRefused() { peerRefusals.increment() }
+    func piece(from source: String, verified: Bool) { pieces["\(source) \(verified ? "verified" : "rejected")"]?.increment() }
+    func coordinatorCall(_ result: String) { coordinatorCalls[result]?.increment() }
 
     func cacheRequest(_ result: CacheResult) {
         cacheRequests[result]!.increment()

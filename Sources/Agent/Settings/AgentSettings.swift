@@ -1,5 +1,6 @@
 import Logging
 import OCI
+import Swarm
 
 /// Everything `peerpull agent` is configured with, validated. Built from flags and the
 /// YAML file by the CLI; every check here names the setting so an operator can fix it.
@@ -26,6 +27,20 @@ public struct AgentSettings: Sendable, Equatable {
     /// RAM role whose credentials resolve ACR instance ids (`cri-…`) among the origins.
     public var ramRole: String?
     public var acrRegion: String?
+
+    // The swarm (off unless `peersFile` names the member list).
+    /// This agent's name among the members (the Kubernetes node name).
+    public var nodeName: String?
+    /// A member list, `node address [port]` per line, read again when it changes.
+    public var peersFile: String?
+    /// The address other agents dial; default: this node's entry in the member list.
+    public var advertiseAddress: String?
+    public var peerPort = 65002
+    /// The cluster's shared secret (at least 16 bytes) that signs peer-port requests.
+    public var peerSecretFile: String?
+    public var pieceSize = ByteSize(bytes: 1 << 20)
+    /// Coordinators per blob (rendezvous hashing over the members).
+    public var coordinators = 3
 
     public init() {}
 
@@ -54,6 +69,16 @@ public struct AgentSettings: Sendable, Equatable {
             throw .init(field: "idleTimeoutSeconds", problem: "\(idleTimeoutSeconds) must be between 1 and 3600")
         }
         guard !dataDir.isEmpty else { throw .init(field: "dataDir", problem: "must not be empty") }
+        guard (1...65535).contains(peerPort) else { throw .init(field: "peerPort", problem: "\(peerPort) is not a port between 1 and 65535") }
+        guard peerPort != port else { throw .init(field: "peerPort", problem: "must differ from port \(port)") }
+        guard PieceLayout.allowedPieceSizes.contains(Int(pieceSize.bytes)) else {
+            throw .init(field: "pieceSize", problem: "\(pieceSize) is outside 256Ki...16Mi")
+        }
+        guard (1...16).contains(coordinators) else { throw .init(field: "coordinators", problem: "\(coordinators) must be between 1 and 16") }
+        if peersFile != nil {
+            guard nodeName?.isEmpty == false else { throw .init(field: "nodeName", problem: "the swarm (peersFile) needs this agent's node name") }
+            guard peerSecretFile != nil else { throw .init(field: "peerSecretFile", problem: "the swarm (peersFile) needs the cluster's peer secret") }
+        }
     }
 }
 

@@ -1,0 +1,248 @@
+import Logging
+import NIOCore
+import OCI
+import Swarm
+
+/// The download in piece mode: pieces arrive out of order from the origin and from peers,
+/// each checked against its hash before it is written, into one file at its offset. The
+/// readers see the verified prefix grow exactly as in a sequential download (the whole
+/// blob is hashed in order as the prefix advances, and its last byte is still withheld
+/// until it matches the digest), and other agents may fetch every verified piece at once.
+///
+/// The decisions are the `PieceScheduler`'s; this loop only performs them: it announces
+/// to the blob's coordinator, runs each fetch as a task, and feeds the outcomes back.
+extension BlobDownload {
+    enum PieceEvent: Sendable {
+        case answer(CoordinatorAnswer?)
+        case piece(Int, PieceScheduler.Source, Result<ByteBuffer, any Error>)
+        case tick
+    }
+
+    struct RequestKey: Hashable {
+        var piece: Int
+        var source: PieceScheduler.Source
+    }
+
+    /// Pieces past the verified prefix kept in memory for hashing in order; beyond this
+    /// they are read back from the file when the prefix reaches them.
+    static var aheadInMemory: Int { 16 }
+    /// Consecutive origin failures after which the download gives up (its readers then
+    /// continue from the origin on their own, as after any failed download).
+    static var originFailureLimit: Int { 5 }
+
+    func runPieces(
+        fetch: @escaping @Sendable (ByteRange?) async throws -> BlobResponse,
+        swarm: SwarmAgent,
+        bucket: TokenBucket?,
+        metrics: AgentMetrics?,
+        logger: Logger
+    ) async -> Bool {
+        let layout = PieceLayout(size: size, pieceSize: swarm.pieceSize)
+        update { s in
+            s.layout = layout
+            s.verified = PieceSet(count: layout.count)
+        }
+        let start = ContinuousClock.now
+        var scheduler = PieceScheduler(layout: layout, configuration: swarm.schedulerConfiguration)
+        var known: [PieceHash?] = Array(repeating: nil, count: layout.count)
+        var unpublished: [Int: PieceHash] = [:]
+        var ahead: [Int: ByteBuffer] = [:]
+        var nextToHash = 0
+        var verifier = DigestVerifier(for: digest)
+        var tasks: [RequestKey: Task<Void, Never>] = [:]
+        var originFailures = 0
+        var announcing = false
+        /// Hashes carried by the announcement in flight: published once it is answered.
+        var sentHashes: [Int] = []
+        var lastAnnounce = ContinuousClock.now - .seconds(1)
+        var fromPeers = Set<String>()
+        var bytesFrom: [String: Int64] = ["origin": 0, "peers": 0]
+        let (events, sink) = AsyncStream<PieceEvent>.makeStream()
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                sink.yield(.tick)
+            }
+        }
+        defer {
+            ticker.cancel()
+            for t in tasks.values { t.cancel() }
+            sink.finish()
+        }
+        let blob = digest
+        func now() -> SwarmInstant { ContinuousClock.now - start }
+
+        func announce() {
+            guard !announcing else { return }
+            announcing = true
+            lastAnnounce = .now
+            sentHashes = Array(unpublished.keys)
+            let a = Announcement(blob: blob, layout: layout, member: swarm.me, have: scheduler.have, fetching: scheduler.fetching,
+                                 hashes: unpublished, wantHashes: scheduler.wantHashes, wantsOriginWork: true)
+            Task { sink.yield(.answer(await swarm.announce(a))) }
+        }
+
+        func perform(_ actions: [PieceScheduler.Action]) {
+            for action in actions {
+                switch action {
+                case .cancel(let piece, let source):
+                    tasks.removeValue(forKey: RequestKey(piece: piece, source: source))?.cancel()
+                case .fetch(let piece, let source):
+                    let range = layout.range(of: piece)
+                    let length = Int(range.count)
+                    tasks[RequestKey(piece: piece, source: source)] = Task {
+                        let result: Result<ByteBuffer, any Error>
+                        do {
+                            var buffer: ByteBuffer
+                            switch source {
+                            case .origin:
+                                let response = try await fetch(.closed(first: range.lowerBound, last: range.upperBound - 1))
+                                guard response.status == 206, response.contentRange?.first == range.lowerBound else {
+                                    throw RegistryError.invalidResponse(registry: "origin", detail: "answered \(response.status) to a piece's Range")
+                                }
+                                buffer = ByteBufferAllocator().buffer(capacity: length)
+                                for try await var chunk in response.body {
+                                    guard buffer.readableBytes + chunk.readableBytes <= length else {
+                                        throw RegistryError.invalidResponse(registry: "origin", detail: "sent more than the piece")
+                                    }
+                                    buffer.writeBuffer(&chunk)
+                                }
+                                guard buffer.readableBytes == length else {
+                                    throw RegistryError.invalidResponse(registry: "origin", detail: "sent \(buffer.readableBytes) of \(length) bytes")
+                                }
+                            case .peer(let member):
+                                buffer = try await swarm.client.piece(piece, of: blob, layout: layout, from: member, timeout: swarm.schedulerConfiguration.requestTimeout)
+                            }
+                            try await bucket?.acquire(buffer.readableBytes)
+                            result = .success(buffer)
+                        } catch {
+                            result = .failure(error)
+                        }
+                        if !Task.isCancelled { sink.yield(.piece(piece, source, result)) }
+                    }
+                }
+            }
+        }
+
+        perform([])
+        announce()
+        for await event in events {
+            switch event {
+            case .tick:
+                perform(scheduler.tick(now: now()))
+                if ContinuousClock.now - lastAnnounce > .milliseconds(200) { announce() }
+                if ContinuousClock.now - start > .seconds(3600) {
+                    fail("the swarm download made no end within an hour")
+                    return false
+                }
+            case .answer(let answer):
+                announcing = false
+                guard let answer, answer.layout == layout else {
+                    if let answer, answer.layout != layout {
+                        logger.warning("the swarm cuts this blob differently; taking it from the origin", metadata: [
+                            "digest": "\(blob)", "swarm": "\(answer.layout)", "local": "\(layout)"])
+                    }
+                    perform(scheduler.coordinatorsUnreachable(now: now()))
+                    continue
+                }
+                for (i, h) in answer.hashes where known[i] == nil { known[i] = h }
+                // Only what that announcement carried is published; hashes of pieces that
+                // arrived while it was in flight go with the next one.
+                for i in sentHashes { unpublished[i] = nil }
+                sentHashes = []
+                perform(scheduler.coordinatorAnswered(answer, hashes: Array(answer.hashes.keys), now: now()))
+            case .piece(let piece, let source, let result):
+                tasks[RequestKey(piece: piece, source: source)] = nil
+                switch result {
+                case .failure(let error):
+                    if case .origin = source {
+                        originFailures += 1
+                        if originFailures >= Self.originFailureLimit {
+                            fail("the origin failed \(originFailures) piece requests in a row: \(error)")
+                            logger.warning("swarm download failed; its readers continue from the origin", metadata: ["digest": "\(blob)", "error": "\(error)"])
+                            return false
+                        }
+                    }
+                    perform(scheduler.pieceFailed(piece, from: source, .failed, now: now()))
+                case .success(let buffer):
+                    let hash = buffer.withUnsafeReadableBytes { PieceHash(hashing: $0) }
+                    switch source {
+                    case .origin:
+                        originFailures = 0
+                        metrics?.received(buffer.readableBytes, from: .origin)
+                        metrics?.piece(from: "origin", verified: true)
+                        bytesFrom["origin", default: 0] += Int64(buffer.readableBytes)
+                        if known[piece] == nil {
+                            known[piece] = hash
+                            unpublished[piece] = hash
+                        }
+                    case .peer(let member):
+                        guard known[piece] == hash else {
+                            metrics?.piece(from: "peer", verified: false)
+                            logger.warning("a peer sent a piece that does not match its hash; dropping the peer for this blob", metadata: [
+                                "peer": "\(member)", "digest": "\(blob)", "piece": "\(piece)"])
+                            perform(scheduler.pieceFailed(piece, from: source, .corrupt, now: now()))
+                            continue
+                        }
+                        metrics?.received(buffer.readableBytes, from: .peer)
+                        metrics?.piece(from: "peer", verified: true)
+                        bytesFrom["peers", default: 0] += Int64(buffer.readableBytes)
+                        fromPeers.insert(member.node)
+                    }
+                    do { try await file.write(buffer, at: layout.range(of: piece).lowerBound) } catch {
+                        fail("\(error)")
+                        logger.warning("cannot write a piece to the cache; the blob's readers continue from the origin", metadata: [
+                            "digest": "\(blob)", "error": "\(error)"])
+                        return false
+                    }
+                    update { $0.verified?.insert(piece) }
+                    perform(scheduler.pieceArrived(piece, from: source, now: now()))
+                    if piece != nextToHash, ahead.count < Self.aheadInMemory { ahead[piece] = buffer }
+                    // The prefix advances: hash it in order and hand it to the readers.
+                    while nextToHash < layout.count, scheduler.have.contains(nextToHash) {
+                        var bytes: ByteBuffer
+                        if nextToHash == piece { bytes = buffer }
+                        else if let kept = ahead.removeValue(forKey: nextToHash) { bytes = kept }
+                        else {
+                            var spare: ByteBuffer?
+                            let r = layout.range(of: nextToHash)
+                            do {
+                                let reader = try CacheFile.openForReading(file.path)
+                                bytes = try await reader.read(at: r.lowerBound, count: Int(r.count), reusing: &spare)
+                            } catch {
+                                fail("\(error)")
+                                return false
+                            }
+                        }
+                        bytes.withUnsafeReadableBytes { verifier.update($0) }
+                        guard appended(bytes).ok else { return false }
+                        nextToHash += 1
+                    }
+                    if ContinuousClock.now - lastAnnounce > .milliseconds(50) { announce() }
+                    if nextToHash == layout.count {
+                        let matches = verifier.count == size && verifier.finalize() == blob
+                        update { $0.progress.finished(digestMatches: matches) }
+                        guard matches else {
+                            logger.warning("discarded a blob assembled from pieces that did not match its digest", metadata: ["digest": "\(blob)"])
+                            return false
+                        }
+                        var hashes: [Int: PieceHash] = [:]
+                        for (i, h) in known.enumerated() { if let h { hashes[i] = h } }
+                        swarm.holding(blob, layout: layout, hashes: hashes)
+                        // Tell the coordinator at once that this agent holds it all.
+                        _ = await swarm.announce(Announcement(blob: blob, layout: layout, member: swarm.me, have: .full(count: layout.count),
+                                                              hashes: unpublished, wantsOriginWork: false))
+                        let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - start).components.seconds)
+                        let peerShare = size > 0 ? Double(bytesFrom["peers", default: 0]) * 100 / Double(size) : 0
+                        logger.info("blob", metadata: [
+                            "digest": "\(blob)", "bytes": "\(size)", "seconds": "\(String(format: "%.1f", seconds))",
+                            "fromPeers": "\(Int(peerShare.rounded()))%", "peers": "\(fromPeers.count)",
+                            "fromOrigin": "\(bytesFrom["origin", default: 0])"])
+                        return true
+                    }
+                }
+            }
+        }
+        return false
+    }
+}

@@ -1,0 +1,101 @@
+import Logging
+import NIOConcurrencyHelpers
+import OCI
+import Swarm
+
+/// This agent's place in the swarm: who it is, who the others are, how to reach them,
+/// and the blobs it holds and keeps announcing so late joiners find them.
+public final class SwarmAgent: Sendable {
+    public let me: Member
+    public let membership: SwarmMembership
+    public let coordinator: SwarmCoordinator
+    public let client: PeerClient
+    public let pieceSize: Int
+    /// Coordinators per blob (rendezvous top R); the first that answers is used.
+    public let coordinatorsPerBlob: Int
+    /// How long an agent waits for a coordinator before it goes to the origin.
+    public let coordinatorTimeout: Duration
+    public let schedulerConfiguration: PieceScheduler.Configuration
+    let metrics: AgentMetrics?
+    let logger: Logger
+
+    struct Held {
+        var layout: PieceLayout
+        var hashes: [Int: PieceHash]
+        var until: ContinuousClock.Instant
+        var hashesSent: ContinuousClock.Instant?
+    }
+    private let held = NIOLockedValueBox<[Digest: Held]>([:])
+
+    public init(me: Member, membership: SwarmMembership, coordinator: SwarmCoordinator, client: PeerClient,
+                pieceSize: Int = PieceLayout.defaultPieceSize, coordinatorsPerBlob: Int = 3,
+                coordinatorTimeout: Duration = .milliseconds(500),
+                schedulerConfiguration: PieceScheduler.Configuration = .init(), metrics: AgentMetrics?, logger: Logger) {
+        self.me = me
+        self.membership = membership
+        self.coordinator = coordinator
+        self.client = client
+        self.pieceSize = pieceSize
+        self.coordinatorsPerBlob = coordinatorsPerBlob
+        self.coordinatorTimeout = coordinatorTimeout
+        self.schedulerConfiguration = schedulerConfiguration
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// The blob's coordinators, best first.
+    public func coordinators(for blob: Digest) async -> [Member] {
+        var members = await membership.current
+        if !members.contains(where: { $0.node == me.node }) { members.append(me) }
+        return Rendezvous.coordinators(for: blob, among: members, count: coordinatorsPerBlob)
+    }
+
+    /// The first answer of the blob's coordinators, each given `coordinatorTimeout`; nil
+    /// when none answers (the caller goes to the origin).
+    public func announce(_ a: Announcement) async -> CoordinatorAnswer? {
+        for c in await coordinators(for: a.blob) {
+            if c.node == me.node {
+                metrics?.coordinatorCall("answered")
+                return await coordinator.announce(a)
+            }
+            do {
+                let answer = try await client.announce(a, to: c, timeout: coordinatorTimeout)
+                metrics?.coordinatorCall("answered")
+                return answer
+            } catch {
+                metrics?.coordinatorCall("failed")
+                logger.debug("coordinator did not answer", metadata: ["coordinator": "\(c)", "blob": "\(a.blob)", "error": "\(error)"])
+            }
+        }
+        metrics?.coordinatorCall("unreachable")
+        return nil
+    }
+
+    /// Keeps announcing `blob` as held for `period`, so that agents that pull it later
+    /// take it from here rather than from the origin.
+    func holding(_ blob: Digest, layout: PieceLayout, hashes: [Int: PieceHash], period: Duration = .seconds(600)) {
+        held.withLockedValue { $0[blob] = Held(layout: layout, hashes: hashes, until: .now + period, hashesSent: nil) }
+    }
+
+    /// Re-announces held blobs every `interval` (well within the coordinators' holder TTL)
+    /// until cancelled. Their hashes go along once a minute, so a coordinator that
+    /// restarted learns them again.
+    public func announceHeld(interval: Duration = .seconds(4)) async {
+        while !Task.isCancelled {
+            let now = ContinuousClock.now
+            let due = held.withLockedValue { map -> [(Digest, Held)] in
+                map = map.filter { $0.value.until > now }
+                return map.map { ($0.key, $0.value) }
+            }
+            for (blob, h) in due {
+                let sendHashes = h.hashesSent.map { now - $0 > .seconds(60) } ?? true
+                let a = Announcement(blob: blob, layout: h.layout, member: me, have: .full(count: h.layout.count),
+                                     hashes: sendHashes ? h.hashes : [:], wantsOriginWork: false)
+                if await announce(a) != nil, sendHashes {
+                    held.withLockedValue { $0[blob]?.hashesSent = now }
+                }
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}

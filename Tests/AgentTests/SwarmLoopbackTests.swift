@@ -1,0 +1,176 @@
+import Foundation
+import OCI
+import TestSupport
+import Testing
+
+/// Several agent binaries forming a swarm on loopback (each its own ports, data directory
+/// and node name; one member list and one secret), in front of one real registry. Every
+/// agent's clients pull the same blobs at once. The multi-node tests with network
+/// namespaces and shaped links build on this; here only correctness and origin traffic
+/// are checked, not speed.
+@Suite("Swarm of agent binaries on loopback", .serialized)
+struct SwarmLoopbackTests {
+    struct Swarm {
+        let registry: RegistryServer
+        let dir: TemporaryDirectory
+        var agents: [BackgroundProcess] = []
+        var ports: [Int] = []
+        var peerPorts: [Int] = []
+
+        func stop() async {
+            for a in agents { await a.stop() }
+            registry.stop()
+            dir.remove()
+        }
+
+        /// Blob bytes the agents took from the origin, by the registry's access log.
+        func originBlobBytes() -> Int {
+            registry.accessLog().filter { $0.contains("\"GET /v2/team/app/blobs/") && !$0.contains("skopeo") }
+                .compactMap { line -> Int? in
+                    let fields = line.split(separator: "\"")
+                    guard fields.count > 2 else { return nil }
+                    return fields[2].split(separator: " ").dropFirst().first.flatMap { Int($0) }
+                }.reduce(0, +)
+        }
+    }
+
+    static func start(agents n: Int, image: SyntheticImage, extra: [Int: [String]] = [:]) async throws -> (Swarm, Descriptor) {
+        let registry = try await RegistryServer.start()
+        var swarm = Swarm(registry: registry, dir: try TemporaryDirectory(prefix: "peerpull-swarm"))
+        do {
+            let pushed = try await TestImages.push(image, to: registry, repository: "team/app", tag: "v1")
+            swarm.ports = try (0..<n).map { _ in try LoopbackPort.free() }
+            swarm.peerPorts = try (0..<n).map { _ in try LoopbackPort.free() }
+            try (0..<n).map { "node-\($0) 127.0.0.1 \(swarm.peerPorts[$0])" }.joined(separator: "\n")
+                .write(toFile: swarm.dir.file("peers"), atomically: true, encoding: .utf8)
+            try "a test cluster's secret, 48 bytes long.........".write(toFile: swarm.dir.file("secret"), atomically: true, encoding: .utf8)
+            for i in 0..<n {
+                swarm.agents.append(try BackgroundProcess([
+                    TestImages.peerpullBinary, "agent", "--listen", "127.0.0.1", "--port", String(swarm.ports[i]),
+                    "--plain-http-origin", registry.domain, "--data-dir", swarm.dir.file("data-\(i)"),
+                    "--node-name", "node-\(i)", "--peers", swarm.dir.file("peers"), "--peer-port", String(swarm.peerPorts[i]),
+                    "--peer-secret-file", swarm.dir.file("secret"), "--piece-size", "256Ki",
+                ] + (extra[i] ?? []), logPath: swarm.dir.file("agent-\(i).log")))
+            }
+            for (i, a) in swarm.agents.enumerated() {
+                try await a.waitUntil(timeout: .seconds(60)) { (try? await Self.status("http://127.0.0.1:\(swarm.ports[i])/healthz")) == "200" }
+            }
+            return (swarm, pushed)
+        } catch {
+            await swarm.stop()
+            throw error
+        }
+    }
+
+    static func status(_ url: String, _ extra: [String] = []) async throws -> String {
+        try await Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"] + extra + [url], check: false).stdout
+    }
+
+    static func layers(_ registry: RegistryServer, _ pushed: Descriptor) async throws -> [Descriptor] {
+        let text = try await Command.run(["curl", "-s", "-H", "Accept: \(MediaType.ociManifest)",
+                                          "http://\(registry.domain)/v2/team/app/manifests/\(pushed.digest)"]).stdout
+        guard case .image(let m) = try ManifestDocument(data: Array(text.utf8), contentType: MediaType.ociManifest) else {
+            throw TestSupportError("not an image manifest: \(text.prefix(200))")
+        }
+        return m.layers
+    }
+
+    @Test func threeAgentsPullingAtOnceReadTheOriginAboutOnce() async throws {
+        let image = SyntheticImage(layerSizes: [5_000_000, 2_500_000], seed: 41)
+        let (swarm, pushed) = try await Self.start(agents: 3, image: image)
+        do {
+            let layers = try await Self.layers(swarm.registry, pushed)
+            // Every agent's client asks for every layer at the same moment.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<3 {
+                    for layer in layers {
+                        group.addTask {
+                            let out = swarm.dir.file("out-\(i)-\(layer.digest.hex.prefix(12))")
+                            try await Command.run(["curl", "-sf", "--max-time", "60", "-o", out,
+                                                   "http://127.0.0.1:\(swarm.ports[i])/v2/team/app/blobs/\(layer.digest)"])
+                            let bytes = try Data(contentsOf: URL(fileURLWithPath: out))
+                            #expect(Digest.compute(of: bytes) == layer.digest, "agent \(i) served a wrong \(layer.digest)")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let size = layers.reduce(0) { $0 + Int($1.size) }
+            let origin = swarm.originBlobBytes()
+            // Each byte left the origin about once (3 agents pulling alone would read it 3 times).
+            #expect(origin >= size && Double(origin) <= 1.25 * Double(size), "origin sent \(origin) bytes for \(size)")
+            var fromPeers = 0.0
+            for i in 0..<3 {
+                let metrics = try await Command.run(["curl", "-s", "http://127.0.0.1:\(swarm.ports[i])/metrics"]).stdout
+                fromPeers += metric(metrics, #"peerpull_agent_bytes_total{direction="in",source="peer"}"#)
+                #expect(metric(metrics, #"peerpull_agent_pieces_total{source="peer",result="rejected"}"#) == 0)
+            }
+            #expect(fromPeers >= Double(size), "the agents took \(fromPeers) bytes from each other")
+            for a in swarm.agents { #expect(a.log.contains("fromPeers=")) }
+            // A late joiner's pull (agent 0 again, from its cache) reads nothing new from the origin.
+            #expect(try await Self.status("http://127.0.0.1:\(swarm.ports[0])/v2/team/app/blobs/\(layers[0].digest)") == "200")
+            #expect(swarm.originBlobBytes() == origin)
+        } catch {
+            await swarm.stop()
+            throw error
+        }
+        await swarm.stop()
+    }
+
+    @Test func thePeerPortServesOnlyAgents() async throws {
+        let image = SyntheticImage(layerSizes: [600_000], seed: 43)
+        let (swarm, pushed) = try await Self.start(agents: 2, image: image)
+        do {
+            let layer = try #require(try await Self.layers(swarm.registry, pushed).first)
+            #expect(try await Self.status("http://127.0.0.1:\(swarm.ports[0])/v2/team/app/blobs/\(layer.digest)") == "200")
+            let piece = "http://127.0.0.1:\(swarm.peerPorts[0])/swarm/v1/blobs/\(layer.digest)/pieces/0?size=\(layer.size)&pieceSize=262144"
+            let announce = "http://127.0.0.1:\(swarm.peerPorts[0])/swarm/v1/announce"
+            let now = Int64(Date().timeIntervalSince1970)
+            for extra in [[String](), ["-H", "Authorization: PeerPull-HMAC node=node-1,t=\(now),sig=\(String(repeating: "0", count: 64))"],
+                          ["-H", "Authorization: Bearer anything"]] {
+                let out = swarm.dir.file("stolen")
+                let r = try await Command.run(["curl", "-s", "-o", out, "-w", "%{http_code}", "--max-time", "10"] + extra + [piece], check: false)
+                #expect(r.stdout == "401", "\(extra)")
+                let body = (try? Data(contentsOf: URL(fileURLWithPath: out))) ?? Data()
+                #expect(body.count < 200, "no piece bytes without the secret")
+                #expect(try await Self.status(announce, ["-X", "POST", "-d", "{}"] + extra) == "401")
+            }
+        } catch {
+            await swarm.stop()
+            throw error
+        }
+        await swarm.stop()
+    }
+}
+
+extension SwarmLoopbackTests {
+    @Test func aPeerThatCorruptsPiecesIsDroppedAndNoClientGetsAWrongByte() async throws {
+        let image = SyntheticImage(layerSizes: [4_000_000], seed: 47)
+        let (swarm, pushed) = try await Self.start(agents: 3, image: image, extra: [2: ["--fault-corrupt-pieces"]])
+        do {
+            let layer = try #require(try await Self.layers(swarm.registry, pushed).first)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<3 {
+                    group.addTask {
+                        let out = swarm.dir.file("out-\(i)")
+                        try await Command.run(["curl", "-sf", "--max-time", "60", "-o", out, "http://127.0.0.1:\(swarm.ports[i])/v2/team/app/blobs/\(layer.digest)"])
+                        #expect(Digest.compute(of: try Data(contentsOf: URL(fileURLWithPath: out))) == layer.digest, "agent \(i)")
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var rejected = 0.0
+            for i in 0..<2 {
+                let metrics = try await Command.run(["curl", "-s", "http://127.0.0.1:\(swarm.ports[i])/metrics"]).stdout
+                rejected += metric(metrics, #"peerpull_agent_pieces_total{source="peer",result="rejected"}"#)
+            }
+            // node-2 served corrupt pieces: they were caught by their hashes and it was named.
+            #expect(rejected >= 1)
+            #expect(swarm.agents[0...1].contains { $0.log.contains("does not match its hash") && $0.log.contains("node-2") })
+        } catch {
+            await swarm.stop()
+            throw error
+        }
+        await swarm.stop()
+    }
+}
