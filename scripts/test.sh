@@ -14,6 +14,10 @@ cleanup() {
   pkill -f 'etcd --name test --data-dir /tmp/peerpull-kube-' 2>/dev/null || true
   pkill -f 'peerpull controller --kubeconfig /tmp/peerpull-kube-' 2>/dev/null || true
   pkill -f 'peerpull agent .*--data-dir /tmp/peerpull-' 2>/dev/null || true
+  # Network namespaces of multi-node tests (NetworkLab: pp + 4 characters).
+  for prefix in $(ip netns list 2>/dev/null | grep -oE '^pp[a-z0-9]{4}-' | sort -u | tr -d -); do
+    scripts/netlab.sh down "$prefix" || true
+  done
   grep -oE '/tmp/peerpull-[^ ]*' /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf /tmp/peerpull-registry-* /tmp/peerpull-image-* /tmp/peerpull-out-* /tmp/peerpull-test-* /tmp/peerpull-ctr* /tmp/peerpull-cache-* /tmp/peerpull-kube-* 2>/dev/null || true
 }

@@ -15,6 +15,8 @@ public final class RegistryServer: @unchecked Sendable {
     public let host: String
     public let port: Int
     public let auth: Auth
+    /// The network namespace it runs in, or nil for the test's own.
+    public let namespace: String?
     private let process: Process
 
     /// `127.0.0.1:<port>`: the registry domain in image references.
@@ -28,23 +30,25 @@ public final class RegistryServer: @unchecked Sendable {
     ///   - host: a loopback address; tests that need a registry on a well-known port
     ///     (80, so a domain without a port reaches it) take a random one of 127.0.0.0/8.
     ///   - port: 0 lets the kernel choose.
-    public static func start(auth: Auth = .open, host: String = "127.0.0.1", port: Int = 0) async throws -> RegistryServer {
+    ///   - namespace: a network namespace (of a `NetworkLab`) to run it in.
+    public static func start(auth: Auth = .open, host: String = "127.0.0.1", port: Int = 0, namespace: String? = nil) async throws -> RegistryServer {
         let dir = try TemporaryDirectory(prefix: "peerpull-registry")
         do {
-            return try await RegistryServer(directory: dir, auth: auth, host: host, port: port)
+            return try await RegistryServer(directory: dir, auth: auth, host: host, port: port, namespace: namespace)
         } catch {
             dir.remove()
             throw error
         }
     }
 
-    private init(directory: TemporaryDirectory, auth: Auth, host: String, port: Int) async throws {
+    private init(directory: TemporaryDirectory, auth: Auth, host: String, port: Int, namespace: String?) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw TestSupportError("\(Self.binary) is missing: run scripts/install-test-deps.sh (apt-get install docker-registry)")
         }
         self.directory = directory
         self.auth = auth
         self.host = host
+        self.namespace = namespace
         var config = """
         version: 0.1
         log:
@@ -97,8 +101,14 @@ public final class RegistryServer: @unchecked Sendable {
         FileManager.default.createFile(atPath: directory.file("registry.log"), contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.file("registry.log")))
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", directory.file("config.yml")]
+        if let namespace {
+            // `ip netns exec` execs the registry: the process is the registry itself.
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", namespace, Self.binary, "serve", directory.file("config.yml")]
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = ["serve", directory.file("config.yml")]
+        }
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice

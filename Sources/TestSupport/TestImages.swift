@@ -17,7 +17,7 @@ public enum TestImages {
         let top = try await Command.blocking { () -> Result<Descriptor, any Error> in
             Result { try image.write(to: layout, tag: tag) }
         }.get()
-        var args = ["skopeo", "--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "--retry-times", "2"]
+        var args = (registry.namespace.map { ["ip", "netns", "exec", $0] } ?? []) + ["skopeo", "--insecure-policy", "copy", "--all", "--dest-tls-verify=false", "--retry-times", "2"]
         if let (u, p) = credentials { args += ["--dest-creds", "\(u):\(p)"] }
         args += ["oci:\(dir.path):\(tag)", "docker://\(registry.domain)/\(repository):\(tag)"]
         try await Command.run(args)
