@@ -9,7 +9,7 @@ import Testing
 /// origin's link counts what it sent.
 @Suite("Swarm across network namespaces", .serialized)
 struct SwarmNamespaceTests {
-    struct Cluster {
+    struct Cluster: Sendable {
         let lab: NetworkLab
         let registry: RegistryServer
         let dir: TemporaryDirectory
@@ -47,8 +47,8 @@ struct SwarmNamespaceTests {
         }
     }
 
-    static func start(nodes: Int, rate: String, image: SyntheticImage) async throws -> (Cluster, Descriptor) {
-        let lab = try await NetworkLab.up(nodes: nodes, rate: rate)
+    static func start(nodes: Int, rate: String, originRate: String? = nil, image: SyntheticImage) async throws -> (Cluster, Descriptor) {
+        let lab = try await NetworkLab.up(nodes: nodes, rate: rate, originRate: originRate)
         let dir: TemporaryDirectory
         let registry: RegistryServer
         do {
@@ -94,6 +94,118 @@ struct SwarmNamespaceTests {
             // At 200 Mbit/s the image takes 0.79 s on one link; four direct pulls through
             // the origin's one link would take 3.1 s.
             #expect(times.max()! < 30, "\(times)")
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+}
+
+extension SwarmNamespaceTests {
+    /// Waits until the origin has sent `bytes` more than `base`, or `timeout` passes.
+    static func originSent(_ cluster: Cluster, atLeast bytes: Int, over base: Int, timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await cluster.lab.sentBytes(.origin) - base < bytes {
+            guard ContinuousClock.now < deadline else { throw TestSupportError("the origin never sent \(bytes) bytes") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Layer `layer` fetched by curl on node `i` through its agent; checked against its digest.
+    static func fetch(_ cluster: Cluster, _ i: Int, _ layer: Descriptor) async throws {
+        let out = cluster.dir.file("layer-\(i)-\(layer.digest.hex.prefix(12))")
+        try await Command.run(cluster.lab.exec(.node(i), ["curl", "-sf", "--max-time", "120", "-o", out,
+                                                         "http://127.0.0.1:65001/v2/team/app/blobs/\(layer.digest)"]))
+        #expect(Digest.compute(of: try Data(contentsOf: URL(fileURLWithPath: out))) == layer.digest, "node \(i) \(layer.digest)")
+    }
+
+    /// Pieces the agents took from the origin, by their metrics.
+    static func originPieces(_ cluster: Cluster) async throws -> Int {
+        var total = 0.0
+        for i in cluster.agents.keys {
+            let text = try await Command.run(cluster.lab.exec(.node(i), ["curl", "-s", "--max-time", "2", "http://127.0.0.1:65001/metrics"]), check: false).stdout
+            total += metric(text, #"peerpull_agent_pieces_total{source="origin",result="verified"}"#)
+        }
+        return Int(total)
+    }
+
+    static func layers(_ cluster: Cluster, _ pushed: Descriptor) async throws -> [Descriptor] {
+        let text = try await Command.run(cluster.lab.exec(.origin, ["curl", "-s", "-H", "Accept: \(MediaType.ociManifest)",
+                                                                    "http://\(cluster.registry.domain)/v2/team/app/manifests/\(pushed.digest)"])).stdout
+        guard case .image(let m) = try ManifestDocument(data: Array(text.utf8), contentType: MediaType.ociManifest) else {
+            throw TestSupportError("not an image manifest")
+        }
+        return m.layers
+    }
+
+    @Test func theOriginStoppedOnceOneNodeHasTheImageAndTheOthersFinishFromPeers() async throws {
+        let image = SyntheticImage(layerSizes: [16 << 20, 8 << 20], seed: 59)
+        let (cluster, pushed) = try await Self.start(nodes: 4, rate: "100mbit", image: image)
+        do {
+            let layers = try await Self.layers(cluster, pushed)
+            for layer in layers { try await Self.fetch(cluster, 1, layer) }
+            let blobGETs = { cluster.registry.accessLog().filter { $0.contains("\"GET /v2/team/app/blobs/") }.count }
+            let afterFirst = blobGETs()
+            // The others ask; the origin checks each caller once, before any byte (a request
+            // made after the origin is gone cannot be authorized, by design) and then goes away.
+            async let pulls: Void = withThrowingTaskGroup(of: Void.self) { group in
+                for i in 2...4 { for layer in layers { group.addTask { try await Self.fetch(cluster, i, layer) } } }
+                try await group.waitForAll()
+            }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await Self.allowedChecks(cluster, nodes: 2...4) < 3 * layers.count {
+                guard ContinuousClock.now < deadline else { throw TestSupportError("the origin never authorized the callers") }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let t0 = ContinuousClock.now
+            // The others took (nearly) nothing from the origin, before or after it stopped: at
+            // most an endgame duplicate of a piece that a busy peer was slow to send.
+            #expect(blobGETs() - afterFirst <= 2, "\(blobGETs() - afterFirst) piece requests reached the origin")
+            cluster.registry.stop()
+            try await pulls
+            print("origin stopped once node 1 had the image: the others finished from peers \(ContinuousClock.now - t0) later")
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
+    static func allowedChecks(_ cluster: Cluster, nodes: ClosedRange<Int>) async throws -> Int {
+        var total = 0.0
+        for i in nodes {
+            let text = try await Command.run(cluster.lab.exec(.node(i), ["curl", "-s", "--max-time", "2", "http://127.0.0.1:65001/metrics"]), check: false).stdout
+            total += metric(text, #"peerpull_agent_authorization_checks_total{result="allowed"}"#)
+        }
+        return Int(total)
+    }
+
+    @Test func anAgentKilledMidTransferLeavesTheOthersCorrectAndComplete() async throws {
+        let image = SyntheticImage(layerSizes: [16 << 20, 8 << 20], seed: 61)
+        var (cluster, pushed) = try await Self.start(nodes: 4, rate: "100mbit", image: image)
+        do {
+            let before = try await cluster.lab.sentBytes(.origin)
+            let running = cluster
+            async let survivors = withThrowingTaskGroup(of: Double.self) { group in
+                for i in 1...3 { group.addTask { try await running.pull(i) } }
+                return try await group.reduce(into: [Double]()) { $0.append($1) }
+            }
+            let doomed = Task { try? await running.pull(4) }
+            try await Self.originSent(running, atLeast: 8 << 20, over: before)
+            // SIGKILL: no goodbye to its coordinators, its deals and its pieces vanish.
+            if let pid = cluster.agents[4]?.pid { kill(pid, SIGKILL) }
+            let times = try await survivors
+            _ = await doomed.value
+            for i in 1...3 {
+                #expect(try OCILayout(root: cluster.dir.file("pulled-\(i)")).index().manifests.first?.digest == pushed.digest, "node \(i)")
+            }
+            // The node comes back (its partial downloads discarded at start) and pulls again.
+            cluster.agents[4] = try cluster.startAgent(4)
+            try await cluster.waitReady(4)
+            let again = try await cluster.pull(4)
+            #expect(try OCILayout(root: cluster.dir.file("pulled-4")).index().manifests.first?.digest == pushed.digest)
+            print("an agent killed mid-rollout: the others took \(times.sorted().map { String(format: "%.2f", $0) }) s; it rejoined and pulled in \(String(format: "%.2f", again)) s")
         } catch {
             await cluster.stop()
             throw error

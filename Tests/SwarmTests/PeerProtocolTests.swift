@@ -14,7 +14,8 @@ struct PeerProtocolTests {
                              hashes: [3: PieceHash(hashing: [3])], wantHashes: PieceSet(count: 11, [5, 6]), wantsOriginWork: false)
         #expect(try PeerMessages.decodeAnnouncement(PeerMessages.encode(a)) == a)
         let answer = CoordinatorAnswer(layout: Self.layout, peers: [PeerView(member: Self.me, have: PieceSet(count: 11, [1]))],
-                                       hashes: [1: PieceHash(hashing: [1])], originPieces: [7, 8], dealt: PieceSet(count: 11, [7, 8, 9]), version: 42)
+                                       hashes: [1: PieceHash(hashing: [1])], originPieces: [7, 8], dealt: PieceSet(count: 11, [7, 8, 9]),
+                                       cursor: 10, hashesKnown: PieceSet(count: 11, [1, 3]), version: 42)
         #expect(try PeerMessages.decodeAnswer(PeerMessages.encode(answer)) == answer)
     }
 
@@ -51,6 +52,14 @@ struct PeerProtocolTests {
         let post = c.authorization(method: "POST", path: "/swarm/v1/announce", body: Array("{}".utf8), node: "node-a", now: 5)
         #expect(throws: PeerCredential.Refusal.badSignature) { try c.verify(post, method: "POST", path: "/swarm/v1/announce", body: Array("{ }".utf8), now: 5) }
         #expect(PeerCredential(secret: Array("short".utf8)) == nil)
+        // Times at the ends of Int64 are refused, not overflowed (an unsigned request once
+        // could have trapped the agent this way).
+        for t in [Int64.min, Int64.max, Int64.min + 1] {
+            let forged = "PeerPull-HMAC node=x,t=\(t),sig=\(String(repeating: "0", count: 64))"
+            #expect(throws: PeerCredential.Refusal.expired) { try c.verify(forged, method: "GET", path: "/", now: 1000) }
+        }
+        #expect(throws: PeerCredential.Refusal.expired) { try c.verify(header, method: "GET", path: "/", now: Int64.max) }
+        #expect(throws: PeerCredential.Refusal.expired) { try c.verify(header, method: "GET", path: "/", now: Int64.min) }
     }
 
     @Test func memberListsParseAndRefuseWithTheLine() throws {

@@ -9,9 +9,10 @@ struct PieceSchedulerTests {
     static func t(_ s: Double) -> SwarmInstant { .milliseconds(Int64(s * 1000)) }
     static func pieces(_ m: [Int]) -> PieceSet { PieceSet(count: layout.count, m) }
 
-    static func answer(peers: [(Int, [Int])] = [], origin: [Int] = [], dealt: [Int] = []) -> CoordinatorAnswer {
+    /// Every piece has been dealt at some point (cursor at the end) unless said otherwise.
+    static func answer(peers: [(Int, [Int])] = [], origin: [Int] = [], dealt: [Int] = [], cursor: Int = 10) -> CoordinatorAnswer {
         CoordinatorAnswer(layout: layout, peers: peers.map { PeerView(member: peer($0.0), have: pieces($0.1)) },
-                          originPieces: origin, dealt: pieces(dealt + origin))
+                          originPieces: origin, dealt: pieces(dealt + origin), cursor: cursor)
     }
 
     static func fetches(_ actions: [PieceScheduler.Action]) -> [Int: PieceScheduler.Source] {
@@ -87,6 +88,23 @@ struct PieceSchedulerTests {
         #expect(Self.fetches(s.coordinatorAnswered(Self.answer(dealt: Array(0..<9)), hashes: [], now: Self.t(0))).isEmpty)
         #expect(Self.fetches(s.tick(now: Self.t(2))).isEmpty)
         #expect(Self.fetches(s.tick(now: Self.t(3.1))) == [9: .origin])
+    }
+
+    @Test func piecesNotDealtYetAreWaitedForAndAHeldPieceWithoutAHashIsAnOrphan() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        // Nothing dealt beyond piece 4 yet: those are coming. Piece 0 is held by a peer,
+        // but its hash was lost (the coordinator restarted): it may never be checkable.
+        let answer = Self.answer(peers: [(1, [0])], dealt: [1, 2, 3], cursor: 4)
+        #expect(Self.fetches(s.coordinatorAnswered(answer, hashes: [], now: Self.t(0))).isEmpty)
+        #expect(Self.fetches(s.tick(now: Self.t(3.1))) == [0: .origin])
+    }
+
+    @Test func aFailingOriginIsRestedNotHammered() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        _ = s.coordinatorsUnreachable(now: Self.t(0))
+        #expect(Self.fetches(s.pieceFailed(0, from: .origin, .failed, now: Self.t(0))).isEmpty, "rested for 250 ms")
+        #expect(Self.fetches(s.tick(now: Self.t(0.3)))[0] == .origin)
+        _ = s.pieceArrived(1, from: .origin, now: Self.t(0.4))
     }
 
     @Test func theEndgameAsksASecondSourceAndTheFirstAnswerWins() throws {

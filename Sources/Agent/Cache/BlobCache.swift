@@ -185,7 +185,7 @@ public actor BlobCache {
         // (and the next pull) still get the blob.
         Task.detached {
             var ok: Bool
-            if let swarm, let ranged {
+            if let swarm, let ranged, PieceLayout(validatingSize: size, pieceSize: swarm.pieceSize) != nil {
                 ok = await download.runPieces(fetch: ranged, swarm: swarm, bucket: bucket, metrics: metrics, logger: logger)
             } else {
                 ok = await download.run(fetch: fetch, bucket: bucket, metrics: metrics, logger: logger)

@@ -14,7 +14,7 @@ import Swarm
 extension BlobDownload {
     enum PieceEvent: Sendable {
         case answer(CoordinatorAnswer?)
-        case piece(Int, PieceScheduler.Source, Result<ByteBuffer, any Error>)
+        case piece(Int, PieceScheduler.Source, id: Int, Result<ByteBuffer, any Error>)
         case tick
     }
 
@@ -26,9 +26,13 @@ extension BlobDownload {
     /// Pieces past the verified prefix kept in memory for hashing in order; beyond this
     /// they are read back from the file when the prefix reaches them.
     static var aheadInMemory: Int { 16 }
-    /// Consecutive origin failures after which the download gives up (its readers then
-    /// continue from the origin on their own, as after any failed download).
+    /// Origin failures in a row, with no piece from anywhere for `stallLimit`, after which
+    /// the download gives up (its readers then continue from the origin on their own, as
+    /// after any failed download). While peers still deliver, origin failures only rest it.
     static var originFailureLimit: Int { 5 }
+    static var stallLimit: Duration { .seconds(10) }
+    /// Hashes sent with one announcement, at most (the rest go with the next ones).
+    static var hashesPerAnnouncement: Int { 512 }
 
     func runPieces(
         fetch: @escaping @Sendable (ByteRange?) async throws -> BlobResponse,
@@ -49,8 +53,12 @@ extension BlobDownload {
         var ahead: [Int: ByteBuffer] = [:]
         var nextToHash = 0
         var verifier = DigestVerifier(for: digest)
-        var tasks: [RequestKey: Task<Void, Never>] = [:]
+        var tasks: [RequestKey: (id: Int, task: Task<Void, Never>)] = [:]
+        var nextRequest = 0
         var originFailures = 0
+        var lastProgress = ContinuousClock.now
+        /// What the coordinator that answered last knows of the hashes.
+        var coordinatorHashes = PieceSet(count: layout.count)
         var announcing = false
         /// Hashes carried by the announcement in flight: published once it is answered.
         var sentHashes: [Int] = []
@@ -66,7 +74,7 @@ extension BlobDownload {
         }
         defer {
             ticker.cancel()
-            for t in tasks.values { t.cancel() }
+            for t in tasks.values { t.task.cancel() }
             sink.finish()
         }
         let blob = digest
@@ -76,9 +84,15 @@ extension BlobDownload {
             guard !announcing else { return }
             announcing = true
             lastAnnounce = .now
+            // New hashes of origin pieces, and any hash of a held piece the coordinator lacks
+            // (it restarted, or another took the blob over): none is lost for good.
+            var hashes = unpublished
+            for i in scheduler.have.subtracting(coordinatorHashes).members where hashes.count < Self.hashesPerAnnouncement {
+                if let h = known[i] { hashes[i] = h }
+            }
             sentHashes = Array(unpublished.keys)
             let a = Announcement(blob: blob, layout: layout, member: swarm.me, have: scheduler.have, fetching: scheduler.fetching,
-                                 hashes: unpublished, wantHashes: scheduler.wantHashes, wantsOriginWork: true)
+                                 hashes: hashes, wantHashes: scheduler.wantHashes, wantsOriginWork: true)
             Task { sink.yield(.answer(await swarm.announce(a))) }
         }
 
@@ -86,11 +100,13 @@ extension BlobDownload {
             for action in actions {
                 switch action {
                 case .cancel(let piece, let source):
-                    tasks.removeValue(forKey: RequestKey(piece: piece, source: source))?.cancel()
+                    tasks.removeValue(forKey: RequestKey(piece: piece, source: source))?.task.cancel()
                 case .fetch(let piece, let source):
                     let range = layout.range(of: piece)
                     let length = Int(range.count)
-                    tasks[RequestKey(piece: piece, source: source)] = Task {
+                    nextRequest += 1
+                    let id = nextRequest
+                    tasks[RequestKey(piece: piece, source: source)] = (id, Task {
                         let result: Result<ByteBuffer, any Error>
                         do {
                             var buffer: ByteBuffer
@@ -118,8 +134,8 @@ extension BlobDownload {
                         } catch {
                             result = .failure(error)
                         }
-                        if !Task.isCancelled { sink.yield(.piece(piece, source, result)) }
-                    }
+                        if !Task.isCancelled { sink.yield(.piece(piece, source, id: id, result)) }
+                    })
                 }
             }
         }
@@ -146,18 +162,23 @@ extension BlobDownload {
                     continue
                 }
                 for (i, h) in answer.hashes where known[i] == nil { known[i] = h }
+                coordinatorHashes = answer.hashesKnown
                 // Only what that announcement carried is published; hashes of pieces that
                 // arrived while it was in flight go with the next one.
                 for i in sentHashes { unpublished[i] = nil }
                 sentHashes = []
                 perform(scheduler.coordinatorAnswered(answer, hashes: Array(answer.hashes.keys), now: now()))
-            case .piece(let piece, let source, let result):
+            case .piece(let piece, let source, let id, let result):
+                // A request cancelled or given up (endgame, timeout) may still answer: only
+                // the request the scheduler is waiting for counts, and never twice.
+                guard tasks[RequestKey(piece: piece, source: source)]?.id == id else { continue }
                 tasks[RequestKey(piece: piece, source: source)] = nil
+                if scheduler.have.contains(piece) { continue }
                 switch result {
                 case .failure(let error):
                     if case .origin = source {
                         originFailures += 1
-                        if originFailures >= Self.originFailureLimit {
+                        if originFailures >= Self.originFailureLimit, ContinuousClock.now - lastProgress > Self.stallLimit {
                             fail("the origin failed \(originFailures) piece requests in a row: \(error)")
                             logger.warning("swarm download failed; its readers continue from the origin", metadata: ["digest": "\(blob)", "error": "\(error)"])
                             return false
@@ -166,6 +187,7 @@ extension BlobDownload {
                     perform(scheduler.pieceFailed(piece, from: source, .failed, now: now()))
                 case .success(let buffer):
                     let hash = buffer.withUnsafeReadableBytes { PieceHash(hashing: $0) }
+                    lastProgress = .now
                     switch source {
                     case .origin:
                         originFailures = 0

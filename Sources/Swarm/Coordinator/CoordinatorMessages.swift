@@ -61,16 +61,23 @@ public struct CoordinatorAnswer: Sendable, Equatable {
     /// Pieces dealt to some agent for the origin and held by nobody yet: they are coming,
     /// so the agent waits for them instead of going to the origin itself.
     public var dealt: PieceSet
+    /// Pieces from here on were never dealt: they will be, so they are coming too.
+    public var cursor: Int
+    /// Pieces whose hash the coordinator knows: an agent sends the hashes it has of the
+    /// others (after a coordinator restarted, or another took over the blob).
+    public var hashesKnown: PieceSet
     /// Changes whenever what the coordinator knows of the blob changes (for long polls).
     public var version: UInt64
 
     public init(layout: PieceLayout, peers: [PeerView] = [], hashes: [Int: PieceHash] = [:], originPieces: [Int] = [],
-                dealt: PieceSet? = nil, version: UInt64 = 0) {
+                dealt: PieceSet? = nil, cursor: Int? = nil, hashesKnown: PieceSet? = nil, version: UInt64 = 0) {
         self.layout = layout
         self.peers = peers
         self.hashes = hashes
         self.originPieces = originPieces
         self.dealt = dealt ?? PieceSet(count: layout.count)
+        self.cursor = cursor ?? layout.count
+        self.hashesKnown = hashesKnown ?? PieceSet(count: layout.count)
         self.version = version
     }
 }

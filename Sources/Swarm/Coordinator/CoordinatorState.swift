@@ -21,10 +21,12 @@ public struct CoordinatorState: Sendable {
         public var maxBlobs = 4096
         public var maxHolders = 128
         public var peersPerAnswer = 16
-        public var holderTTL: Duration = .seconds(15)
+        /// Agents announce every 200 ms while downloading and every few seconds while
+        /// holding; an agent that stops (killed, partitioned) is forgotten after this.
+        public var holderTTL: Duration = .seconds(8)
         public var originFetchers = 8
         public var originPiecesPerFetcher = 2
-        public var dealTimeout: Duration = .seconds(20)
+        public var dealTimeout: Duration = .seconds(10)
 
         public init() {}
     }
@@ -106,6 +108,8 @@ public struct CoordinatorState: Sendable {
             hashes: a.layout == blob.layout ? hashes(a.wantHashes, in: blob) : [:],
             originPieces: mine,
             dealt: PieceSet(count: blob.layout.count, blob.deals.keys),
+            cursor: blob.cursor,
+            hashesKnown: PieceSet(count: blob.layout.count, blob.hashes.indices.filter { blob.hashes[$0] != nil }),
             version: blob.version)
         blobs[a.blob] = blob
         return answer
@@ -141,10 +145,12 @@ public struct CoordinatorState: Sendable {
             }
         }
         if blob.holders[node] == nil, blob.holders.count >= configuration.maxHolders {
-            // Full: the stalest holder makes room (it re-enters when it announces again).
-            if let stalest = blob.holders.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key {
-                removeHolder(stalest, from: &blob)
-            }
+            // Full: the stalest holder without origin work makes room (it re-enters when it
+            // announces again); a fetcher is never pushed out, or its deals would be lost.
+            let dealing = Set(blob.deals.values.map(\.node)).union(blob.fetchers)
+            guard let stalest = blob.holders.filter({ !dealing.contains($0.key) }).min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key
+            else { return changed }
+            removeHolder(stalest, from: &blob)
         }
         let before = blob.holders[node]
         blob.holders[node] = Holder(member: a.member, have: a.have, fetching: a.fetching, lastSeen: now)
@@ -193,19 +199,21 @@ public struct CoordinatorState: Sendable {
                   !(blob.holders[node]?.have.isFull ?? false) else { return [] }
             blob.fetchers.append(node)
         }
-        var mine = blob.deals.filter { $0.value.node == node }.map(\.key)
-        while mine.count < configuration.originPiecesPerFetcher, let index = nextPieceToDeal(in: blob, now: now) {
+        // Its own stale deals are renewed, not dealt to it twice.
+        var mine = Set(blob.deals.filter { $0.value.node == node }.map(\.key))
+        while mine.count < configuration.originPiecesPerFetcher,
+              let index = nextPieceToDeal(in: blob, now: now, excluding: mine) {
             blob.deals[index] = Deal(node: node, at: now)
             if index >= blob.cursor { blob.cursor = index + 1 }
-            mine.append(index)
+            mine.insert(index)
             changed = true
         }
         return mine.sorted()
     }
 
     /// The lowest piece nobody holds that is not dealt, or whose deal went stale.
-    private func nextPieceToDeal(in blob: Blob, now: SwarmInstant) -> Int? {
-        let stale = blob.deals.filter { now - $0.value.at > configuration.dealTimeout || blob.holders[$0.value.node] == nil }
+    private func nextPieceToDeal(in blob: Blob, now: SwarmInstant, excluding: Set<Int>) -> Int? {
+        let stale = blob.deals.filter { !excluding.contains($0.key) && (now - $0.value.at > configuration.dealTimeout || blob.holders[$0.value.node] == nil) }
             .map(\.key).min()
         // Pieces below the cursor that nobody holds and nobody was dealt: their only
         // holder left. Found by scanning the unheld pieces, a word at a time.

@@ -23,9 +23,13 @@ public struct PieceLayout: Hashable, Sendable, Codable, CustomStringConvertible 
 
     /// A layout from untrusted input (a peer's message), or nil when it is not one agents use.
     public init?(validatingSize size: Int64, pieceSize: Int) {
-        guard size >= 0, size <= 1 << 46, Self.allowedPieceSizes.contains(pieceSize) else { return nil }
+        guard size >= 0, Self.allowedPieceSizes.contains(pieceSize), size / Int64(pieceSize) < Int64(Self.maximumPieces) else { return nil }
         self.init(size: size, pieceSize: pieceSize)
     }
+
+    /// Pieces per blob at most (128 GiB in 1 MiB pieces): what one coordinator keeps per
+    /// blob (a hash and two bits a piece) stays bounded whatever a peer announces.
+    public static let maximumPieces = 1 << 17
 
     /// Number of pieces (zero for an empty blob).
     public var count: Int { Int((size + Int64(pieceSize) - 1) / Int64(pieceSize)) }

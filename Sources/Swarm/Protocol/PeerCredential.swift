@@ -52,7 +52,10 @@ public struct PeerCredential: Sendable {
             fields[part[..<eq]] = part[part.index(after: eq)...]
         }
         guard let node = fields["node"], !node.isEmpty, let ts = fields["t"].flatMap({ Int64($0) }), let sig = fields["sig"] else { throw .malformed }
-        guard abs(now - ts) <= window else { throw .expired }
+        // Compared without arithmetic on the peer's number: `now - ts` can overflow.
+        let (low, under) = now.subtractingReportingOverflow(window)
+        let (high, over) = now.addingReportingOverflow(window)
+        guard ts >= (under ? .min : low), ts <= (over ? .max : high) else { throw .expired }
         // Compared as a MAC (constant time), not as text.
         guard let given = Self.bytes(hex: sig),
               HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Self.message(method, path, body, String(node), ts), using: key)

@@ -41,6 +41,8 @@ public enum PeerMessages {
         var hashes: [String: String]
         var origin: [Int]
         var dealt: String
+        var cursor: Int
+        var hashesKnown: String
         var version: UInt64
     }
 
@@ -78,7 +80,8 @@ public enum PeerMessages {
             size: a.layout.size, pieceSize: a.layout.pieceSize,
             peers: a.peers.map { WirePeer(member: wireMember($0.member), have: Data($0.have.bytes).base64EncodedString()) },
             hashes: Dictionary(uniqueKeysWithValues: a.hashes.map { (String($0.key), $0.value.hex) }),
-            origin: a.originPieces, dealt: Data(a.dealt.bytes).base64EncodedString(), version: a.version)
+            origin: a.originPieces, dealt: Data(a.dealt.bytes).base64EncodedString(), cursor: a.cursor,
+            hashesKnown: Data(a.hashesKnown.bytes).base64EncodedString(), version: a.version)
         return (try? JSONEncoder().encode(wire)) ?? Data()
     }
 
@@ -92,8 +95,10 @@ public enum PeerMessages {
         guard w.origin.count <= layout.count, w.origin.allSatisfy({ $0 >= 0 && $0 < layout.count }) else { throw Malformed("origin pieces") }
         var peers: [PeerView] = []
         for p in w.peers { peers.append(PeerView(member: try member(p.member), have: try pieces(p.have, layout, "peer have"))) }
+        guard (0...layout.count).contains(w.cursor) else { throw Malformed("cursor \(w.cursor)") }
         return CoordinatorAnswer(layout: layout, peers: peers, hashes: try hashes(w.hashes, layout), originPieces: w.origin,
-                                 dealt: try pieces(w.dealt, layout, "dealt"), version: w.version)
+                                 dealt: try pieces(w.dealt, layout, "dealt"), cursor: w.cursor,
+                                 hashesKnown: try pieces(w.hashesKnown, layout, "hashesKnown"), version: w.version)
     }
 
     static func wireMember(_ m: Member) -> WireMember { WireMember(node: m.node, address: m.address, peerPort: m.peerPort) }

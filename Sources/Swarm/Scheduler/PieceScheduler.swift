@@ -79,11 +79,16 @@ public struct PieceScheduler: Sendable {
     private(set) var mine: PieceSet
     /// Pieces dealt to other agents for the origin.
     private(set) var dealtElsewhere: PieceSet
+    /// Pieces from here on were never dealt by the coordinator: they are still coming.
+    private(set) var cursor = 0
     /// Since when each missing piece has had no source but the origin.
     private var orphanSince: [Int: SwarmInstant] = [:]
     /// No coordinator answers: every piece comes from the origin.
     public private(set) var originOnly = false
     private var originInFlight = 0
+    /// After an origin failure the origin is not asked again until then (doubling, ≤ 5 s).
+    private var originRestingUntil: SwarmInstant?
+    private var originRest: Duration = .zero
     private var peerInFlight = 0
 
     /// - Parameter have: pieces already verified on disk (a resumed download).
@@ -113,6 +118,7 @@ public struct PieceScheduler: Sendable {
         for i in known where i >= 0 && i < layout.count { hashKnown.insert(i) }
         mine = PieceSet(count: layout.count, answer.originPieces.filter { $0 >= 0 && $0 < layout.count })
         dealtElsewhere = answer.dealt.count == layout.count ? answer.dealt.subtracting(mine) : PieceSet(count: layout.count)
+        cursor = max(0, min(answer.cursor, layout.count))
         for view in answer.peers where view.have.count == layout.count {
             if var p = peers[view.member.node] {
                 p.have = p.have.union(view.have)
@@ -158,6 +164,7 @@ public struct PieceScheduler: Sendable {
                 if other != source { actions.append(.cancel(piece: piece, from: other)) }
             }
         }
+        if case .origin = source { originRest = .zero }
         have.insert(piece)
         hashKnown.insert(piece)
         mine.remove(piece)
@@ -199,6 +206,10 @@ public struct PieceScheduler: Sendable {
         guard inFlight[piece]?.removeValue(forKey: source) != nil else { return }
         if inFlight[piece]?.isEmpty == true { inFlight[piece] = nil }
         release(source)
+        if case .origin = source {
+            originRest = min(max(originRest * 2, .milliseconds(250)), .seconds(5))
+            originRestingUntil = now + originRest
+        }
         if case .peer(let m) = source, var p = peers[m.node] {
             switch failure {
             case .corrupt: p.dropped = true
@@ -257,8 +268,11 @@ public struct PieceScheduler: Sendable {
         } else {
             originWanted = missing.intersection(mine).members
             for piece in missing.members {
-                let held = peers.values.contains { !$0.dropped && $0.have.contains(piece) }
-                if held || dealtElsewhere.contains(piece) || mine.contains(piece) {
+                // Held by a peer whose copy can be checked, dealt to someone, or not dealt
+                // yet: the piece is coming. A held piece whose hash nobody published (the
+                // coordinator that had it restarted) counts as an orphan.
+                let held = hashKnown.contains(piece) && peers.values.contains { !$0.dropped && $0.have.contains(piece) }
+                if held || dealtElsewhere.contains(piece) || mine.contains(piece) || piece >= cursor {
                     orphanSince[piece] = nil
                 } else if let since = orphanSince[piece] {
                     if now - since >= configuration.originFallbackAfter { originWanted.append(piece) }
@@ -268,7 +282,8 @@ public struct PieceScheduler: Sendable {
             }
             originWanted = Array(Set(originWanted)).sorted()
         }
-        for piece in originWanted where originInFlight < configuration.originRequests && inFlight[piece] == nil {
+        let originRested = originRestingUntil.map { now >= $0 } ?? true
+        for piece in originWanted where originRested && originInFlight < configuration.originRequests && inFlight[piece] == nil {
             actions.append(ask(piece, of: .origin, now: now))
         }
 
