@@ -174,3 +174,38 @@ extension SwarmLoopbackTests {
         await swarm.stop()
     }
 }
+
+extension SwarmLoopbackTests {
+    @Test func withNoCoordinatorReachableTheBlobComesFromTheOriginAtOnce() async throws {
+        let registry = try await RegistryServer.start()
+        let dir = try TemporaryDirectory(prefix: "peerpull-swarm")
+        var agent: BackgroundProcess?
+        do {
+            let pushed = try await TestImages.push(SyntheticImage(layerSizes: [3_000_000, 1_000_000], seed: 67), to: registry, repository: "team/app", tag: "v1")
+            // Thirty members that refuse every connection, and this agent: most blobs have
+            // only dead coordinators.
+            let dead = try (0..<30).map { "dead-\($0) 127.0.0.1 \(try LoopbackPort.free())" }
+            let port = try LoopbackPort.free(), peerPort = try LoopbackPort.free()
+            try (dead + ["node-0 127.0.0.1 \(peerPort)"]).joined(separator: "\n").write(toFile: dir.file("peers"), atomically: true, encoding: .utf8)
+            try "a test cluster's secret, 48 bytes long.........".write(toFile: dir.file("secret"), atomically: true, encoding: .utf8)
+            agent = try BackgroundProcess([
+                TestImages.peerpullBinary, "agent", "--listen", "127.0.0.1", "--port", String(port), "--plain-http-origin", registry.domain,
+                "--data-dir", dir.file("data"), "--node-name", "node-0", "--peers", dir.file("peers"), "--peer-port", String(peerPort),
+                "--peer-secret-file", dir.file("secret"), "--piece-size", "256Ki"], logPath: dir.file("agent.log"))
+            try await agent!.waitUntil(timeout: .seconds(60)) { (try? await Self.status("http://127.0.0.1:\(port)/healthz")) == "200" }
+            let t0 = ContinuousClock.now
+            for layer in try await Self.layers(registry, pushed) {
+                let out = dir.file("out")
+                try await Command.run(["curl", "-sf", "--max-time", "30", "-o", out, "http://127.0.0.1:\(port)/v2/team/app/blobs/\(layer.digest)"])
+                #expect(Digest.compute(of: try Data(contentsOf: URL(fileURLWithPath: out))) == layer.digest)
+            }
+            #expect(ContinuousClock.now - t0 < .seconds(10))
+            let metrics = try await Command.run(["curl", "-s", "http://127.0.0.1:\(port)/metrics"]).stdout
+            #expect(metric(metrics, #"peerpull_agent_coordinator_requests_total{result="unreachable"}"#) >= 1, "\(metrics.split(separator: "\n").filter { $0.contains("coordinator") })")
+        } catch {
+            await agent?.stop(); registry.stop(); dir.remove()
+            throw error
+        }
+        await agent?.stop(); registry.stop(); dir.remove()
+    }
+}

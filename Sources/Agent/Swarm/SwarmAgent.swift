@@ -50,25 +50,44 @@ public final class SwarmAgent: Sendable {
         return Rendezvous.coordinators(for: blob, among: members, count: coordinatorsPerBlob)
     }
 
-    /// The first answer of the blob's coordinators, each given `coordinatorTimeout`; nil
-    /// when none answers (the caller goes to the origin).
+    /// The blob's first coordinator's answer, given 60% of `coordinatorTimeout`; if it
+    /// fails, the first answer of the others, asked at once for the rest of it. Nil when
+    /// none answers within `coordinatorTimeout` in all: the caller goes to the origin.
+    /// (The others are asked only when the first fails: each coordinator deals origin work
+    /// on its own, so asking all of them always would read the origin several times.)
     public func announce(_ a: Announcement) async -> CoordinatorAnswer? {
-        for c in await coordinators(for: a.blob) {
-            if c.node == me.node {
-                metrics?.coordinatorCall("answered")
-                return await coordinator.announce(a)
-            }
-            do {
-                let answer = try await client.announce(a, to: c, timeout: coordinatorTimeout)
-                metrics?.coordinatorCall("answered")
+        let all = await coordinators(for: a.blob)
+        guard let first = all.first else { return nil }
+        let firstBudget = coordinatorTimeout * 0.6
+        if let answer = await ask(first, a, timeout: firstBudget) { return answer }
+        let rest = Array(all.dropFirst())
+        let remaining = coordinatorTimeout - firstBudget
+        let answer = await withTaskGroup(of: CoordinatorAnswer?.self) { group -> CoordinatorAnswer? in
+            for c in rest { group.addTask { await self.ask(c, a, timeout: remaining) } }
+            for await answer in group where answer != nil {
+                group.cancelAll()
                 return answer
-            } catch {
-                metrics?.coordinatorCall("failed")
-                logger.debug("coordinator did not answer", metadata: ["coordinator": "\(c)", "blob": "\(a.blob)", "error": "\(error)"])
             }
+            return nil
         }
-        metrics?.coordinatorCall("unreachable")
-        return nil
+        if answer == nil { metrics?.coordinatorCall("unreachable") }
+        return answer
+    }
+
+    private func ask(_ c: Member, _ a: Announcement, timeout: Duration) async -> CoordinatorAnswer? {
+        if c.node == me.node {
+            metrics?.coordinatorCall("answered")
+            return await coordinator.announce(a)
+        }
+        do {
+            let answer = try await client.announce(a, to: c, timeout: timeout)
+            metrics?.coordinatorCall("answered")
+            return answer
+        } catch {
+            metrics?.coordinatorCall("failed")
+            logger.debug("coordinator did not answer", metadata: ["coordinator": "\(c)", "blob": "\(a.blob)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// Keeps announcing `blob` as held for `period`, so that agents that pull it later
