@@ -41,13 +41,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A small Kubernetes client (get, create, update, list, watch, leases): the
+        // controller's API access and the swarm's membership.
+        .target(
+            name: "Kubernetes",
+            dependencies: [
+                "OCI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Pieces, the peer protocol, discovery and the download scheduler (issue: swarm).
         .target(name: "Swarm", dependencies: ["OCI", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         // The node agent: registry front end, verified cache, rate limit, authorization gate.
         .target(
             name: "Agent",
             dependencies: [
-                "OCI", "Swarm",
+                "OCI", "Swarm", "Kubernetes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -66,7 +81,7 @@ let package = Package(
         .target(
             name: "Controller",
             dependencies: [
-                "OCI",
+                "OCI", "Kubernetes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -84,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "PeerPullCLI",
             dependencies: [
-                "OCI", "Agent", "Controller", "Swarm",
+                "OCI", "Agent", "Controller", "Swarm", "Kubernetes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -124,7 +139,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ControllerTests",
-            dependencies: ["Controller", "OCI", "TestSupport", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["Controller", "Kubernetes", "Agent", "Swarm", "OCI", "TestSupport",
+                           .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

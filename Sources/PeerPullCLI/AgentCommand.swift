@@ -1,6 +1,7 @@
 import Agent
 import AsyncHTTPClient
 import Foundation
+import Kubernetes
 import Swarm
 #if canImport(Glibc)
 import Glibc
@@ -76,6 +77,12 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Piece size of swarm transfers (default 1Mi; 256Ki to 16Mi).")
     var pieceSize: String?
 
+    @Option(help: "In a cluster: the headless Service whose EndpointSlices list the agents (the swarm's members).")
+    var membershipService: String?
+
+    @Option(help: "Namespace of --membership-service (default: the pod's).")
+    var membershipNamespace: String?
+
     @Flag(help: .hidden)
     var faultCorruptPieces = false
 
@@ -112,6 +119,8 @@ struct AgentCommand: AsyncParsableCommand {
         if let advertiseAddress { s.advertiseAddress = advertiseAddress }
         if let peerPort { s.peerPort = peerPort }
         if let peerSecretFile { s.peerSecretFile = peerSecretFile }
+        if let membershipService { s.membershipService = membershipService }
+        if let membershipNamespace { s.membershipNamespace = membershipNamespace }
         if let pieceSize {
             do { s.pieceSize = try ByteSize(parsing: pieceSize) } catch { throw ValidationError("--piece-size: \(error.description)") }
         }
@@ -238,17 +247,24 @@ struct AgentCommand: AsyncParsableCommand {
     /// peer client and the peer-port server.
     private func joinSwarm(_ s: AgentSettings, cache: BlobCache?, bucket: TokenBucket, metrics: AgentMetrics, http: HTTPClient,
                            logger: Logger) async throws -> (agent: SwarmAgent, app: Application<RouterResponder<BasicRequestContext>>)? {
-        guard let peersFile = s.peersFile, let node = s.nodeName, let secretFile = s.peerSecretFile else { return nil }
+        guard s.swarmEnabled, let node = s.nodeName, let secretFile = s.peerSecretFile else { return nil }
         guard let cache else { throw ValidationError("the swarm needs the cache: cacheSize must not be 0") }
         guard let secret = FileManager.default.contents(atPath: secretFile),
               let credential = PeerCredential(secret: Array(secret).filter { $0 != 0x0A && $0 != 0x0D }) else {
             throw ValidationError("peerSecretFile: cannot read \(secretFile), or it holds fewer than \(PeerCredential.minimumSecretBytes) bytes")
         }
-        let membership: SwarmMembership
-        do { membership = try SwarmMembership(path: peersFile, logger: logger) } catch { throw ValidationError("peersFile: \(error.description)") }
+        let membership: any SwarmMembers
+        if let peersFile = s.peersFile {
+            do { membership = try SwarmMembership(path: peersFile, logger: logger) } catch { throw ValidationError("peersFile: \(error.description)") }
+        } else {
+            let connection = try s.kubeconfig.map { try KubernetesConnection.kubeconfig(path: $0) } ?? KubernetesConnection.inCluster()
+            let kube = try KubernetesClient(connection: connection, logger: logger)
+            membership = EndpointSliceMembership(client: kube, namespace: s.membershipNamespace ?? connection.namespace ?? "default",
+                                                 service: s.membershipService ?? "", defaultPort: s.peerPort, logger: logger)
+        }
         let listed = await membership.current.first { $0.node == node }
         guard let address = s.advertiseAddress ?? listed?.address else {
-            throw ValidationError("advertiseAddress: node \(node) is not in \(peersFile); name its address")
+            throw ValidationError("advertiseAddress: node \(node) is not among the members; name its address")
         }
         let me = Member(node: node, address: address, peerPort: s.peerPort)
         let coordinator = SwarmCoordinator()

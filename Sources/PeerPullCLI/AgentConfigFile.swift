@@ -14,7 +14,8 @@ import Logging
 enum AgentConfigFile {
     static let fields = ["listen", "port", "dataDir", "cacheSize", "ratelimit", "origins", "plainHTTPOrigins", "originCACert",
                          "tlsDir", "containerdConfigPath", "authCacheSeconds", "idleTimeoutSeconds", "logLevel", "ramRole", "acrRegion",
-                         "nodeName", "peersFile", "advertiseAddress", "peerPort", "peerSecretFile", "pieceSize", "coordinators"]
+                         "nodeName", "peersFile", "advertiseAddress", "peerPort", "peerSecretFile", "pieceSize", "coordinators",
+                         "membershipService", "membershipNamespace", "kubeconfig"]
 
     /// Applies the file's values over `settings`; errors name the field.
     static func apply(_ path: String, to s: inout AgentSettings) throws(SettingError) {
@@ -47,5 +48,8 @@ enum AgentConfigFile {
             do { s.pieceSize = try ByteSize(parsing: v) } catch { throw SettingError(field: "pieceSize", problem: error.description) }
         }
         if let v = try f.int("coordinators") { s.coordinators = v }
+        if let v = try f.string("membershipService") { s.membershipService = v.isEmpty ? nil : v }
+        if let v = try f.string("membershipNamespace") { s.membershipNamespace = v.isEmpty ? nil : v }
+        if let v = try f.string("kubeconfig") { s.kubeconfig = v.isEmpty ? nil : v }
     }
 }

@@ -24,7 +24,7 @@ struct ChartTests {
         let objects = try await chart.objects(Self.base)
         let kinds = Set(objects.compactMap { $0["kind"] as? String })
         #expect(kinds == ["ConfigMap", "DaemonSet", "Service", "ServiceAccount", "Role", "RoleBinding", "Deployment",
-                          "PodDisruptionBudget", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"])
+                          "PodDisruptionBudget", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "Secret"])
 
         let ds = try #require(object(objects, "DaemonSet"))
         let pod = Self.dig(ds, "spec.template.spec")
@@ -37,6 +37,15 @@ struct ChartTests {
         #expect(Self.dig(pod, "initContainers.0.securityContext.privileged") as? Bool == true)
         #expect((Self.dig(pod, "initContainers.0.args") as? [String])?.contains("--setup-only") == true)
         #expect(Self.dig(pod, "volumes.1.hostPath.path") as? String == "/var/lib/peerpull")
+        // The swarm: members from the headless Service, this node from the downward API, the
+        // peer secret from the chart's Secret (48 random characters).
+        let agentArgs = try #require(Self.dig(pod, "containers.0.args") as? [String])
+        #expect(agentArgs.contains("--membership-service=p2p-ack-acr-acceleration-p2p-agent") || agentArgs.contains { $0.hasPrefix("--membership-service=") && $0.hasSuffix("-agent") })
+        #expect(agentArgs.contains("--node-name=$(NODE_NAME)") && agentArgs.contains("--advertise-address=$(HOST_IP)"))
+        #expect((Self.dig(pod, "containers.0.env") as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["NODE_NAME", "HOST_IP"])
+        let secret = try #require(object(objects, "Secret", suffix: "-swarm"))
+        let key = try #require((secret["data"] as? [String: Any])?["secret"] as? String)
+        #expect(Data(base64Encoded: key)?.count == 48)
 
         let config = try #require((Self.dig(object(objects, "ConfigMap"), "data") as? [String: Any])?["agent.yaml"] as? String)
         #expect(config.contains("port: 65001") && config.contains(#"ratelimit: "512M""#))
@@ -79,7 +88,7 @@ struct ChartTests {
     @Test func valuesReachTheObjects() async throws {
         let objects = try await chart.objects([
             "p2p": ["port": 5001, "registryInstances": "harbor.example.com", "ratelimit": "1G", "cacheSize": "50Gi",
-                    "containerdConfig": ["enabled": false]],
+                    "containerdConfig": ["enabled": false], "swarm": ["enabled": false]],
             "controller": ["ramRole": "acr-reader", "replicas": 3],
             "metrics": ["serviceMonitor": ["enabled": true]],
             "webhook": ["excludedNamespaces": ["kube-system", "monitoring"]],
@@ -96,6 +105,8 @@ struct ChartTests {
         #expect(args.contains("--excluded-namespaces=kube-system,monitoring,peerpull-system"))
         #expect(Self.dig(object(objects, "Deployment"), "spec.replicas") as? Int == 3)
         #expect(object(objects, "ServiceMonitor") != nil)
+        #expect(object(objects, "Secret") == nil, "no swarm, no peer secret")
+        #expect((Self.dig(ds, "spec.template.spec.containers.0.args") as? [String])?.contains { $0.hasPrefix("--membership-service") } == false)
     }
 
     @Test("the schema refuses bad values with a message naming them", arguments: [

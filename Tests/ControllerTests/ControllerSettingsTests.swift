@@ -1,4 +1,5 @@
 @testable import Controller
+@testable import Kubernetes
 import Foundation
 import TestSupport
 import Testing

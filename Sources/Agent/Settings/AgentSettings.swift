@@ -41,6 +41,15 @@ public struct AgentSettings: Sendable, Equatable {
     public var pieceSize = ByteSize(bytes: 1 << 20)
     /// Coordinators per blob (rendezvous hashing over the members).
     public var coordinators = 3
+    /// In a cluster: the headless Service whose EndpointSlices list the agents (the chart's
+    /// `<release>-agent`), in `membershipNamespace` (default: the pod's own).
+    public var membershipService: String?
+    public var membershipNamespace: String?
+    /// A kubeconfig for the membership watch when not running in a pod.
+    public var kubeconfig: String?
+
+    /// Whether the agent joins a swarm (a member list or a membership Service is named).
+    public var swarmEnabled: Bool { peersFile != nil || membershipService != nil }
 
     public init() {}
 
@@ -75,9 +84,12 @@ public struct AgentSettings: Sendable, Equatable {
             throw .init(field: "pieceSize", problem: "\(pieceSize) is outside 256Ki...16Mi")
         }
         guard (1...16).contains(coordinators) else { throw .init(field: "coordinators", problem: "\(coordinators) must be between 1 and 16") }
-        if peersFile != nil {
-            guard nodeName?.isEmpty == false else { throw .init(field: "nodeName", problem: "the swarm (peersFile) needs this agent's node name") }
-            guard peerSecretFile != nil else { throw .init(field: "peerSecretFile", problem: "the swarm (peersFile) needs the cluster's peer secret") }
+        if peersFile != nil, membershipService != nil {
+            throw .init(field: "peersFile", problem: "name either peersFile or membershipService, not both")
+        }
+        if swarmEnabled {
+            guard nodeName?.isEmpty == false else { throw .init(field: "nodeName", problem: "the swarm needs this agent's node name") }
+            guard peerSecretFile != nil else { throw .init(field: "peerSecretFile", problem: "the swarm needs the cluster's peer secret") }
         }
     }
 }

@@ -7,7 +7,7 @@ import Swarm
 /// and the blobs it holds and keeps announcing so late joiners find them.
 public final class SwarmAgent: Sendable {
     public let me: Member
-    public let membership: SwarmMembership
+    public let membership: any SwarmMembers
     public let coordinator: SwarmCoordinator
     public let client: PeerClient
     public let pieceSize: Int
@@ -27,7 +27,7 @@ public final class SwarmAgent: Sendable {
     }
     private let held = NIOLockedValueBox<[Digest: Held]>([:])
 
-    public init(me: Member, membership: SwarmMembership, coordinator: SwarmCoordinator, client: PeerClient,
+    public init(me: Member, membership: any SwarmMembers, coordinator: SwarmCoordinator, client: PeerClient,
                 pieceSize: Int = PieceLayout.defaultPieceSize, coordinatorsPerBlob: Int = 3,
                 coordinatorTimeout: Duration = .milliseconds(500),
                 schedulerConfiguration: PieceScheduler.Configuration = .init(), metrics: AgentMetrics?, logger: Logger) {

@@ -2,9 +2,17 @@ import Foundation
 import Logging
 import Swarm
 
+/// Where an agent learns the other agents of its swarm.
+public protocol SwarmMembers: Sendable {
+    /// The members now.
+    var current: [Member] { get async }
+    /// Keeps `current` up to date until cancelled.
+    func follow() async
+}
+
 /// The agents of the swarm, from a static member list (`--peers FILE`) that is read again
 /// when it changes, so a member list edited during a pull takes effect within seconds.
-public actor SwarmMembership {
+public actor SwarmMembership: SwarmMembers {
     public nonisolated let path: String
     private var members: [Member] = []
     private var modified: Date?
@@ -35,8 +43,10 @@ public actor SwarmMembership {
         }
     }
 
+    public func follow() async { await follow(interval: .seconds(2)) }
+
     /// Re-reads the file every `interval` until cancelled.
-    public func follow(interval: Duration = .seconds(2)) async {
+    public func follow(interval: Duration) async {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             refresh()

@@ -77,7 +77,7 @@ public final class KubernetesClient: Sendable {
 
     /// Sends with up to three attempts on transport errors and 5xx (never on 4xx), all
     /// within `timeout`; returns the body of a 2xx.
-    func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String = "application/json", timeout: Duration) async throws(KubernetesError) -> Data {
+    public func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String = "application/json", timeout: Duration) async throws(KubernetesError) -> Data {
         let deadline = ContinuousClock.now + timeout
         var attempt = 0
         while true {

@@ -25,6 +25,15 @@ public struct OwnerReference: Codable, Sendable, Equatable {
     public var uid: String
     public var controller: Bool?
     public var blockOwnerDeletion: Bool?
+
+    public init(apiVersion: String, kind: String, name: String, uid: String, controller: Bool? = nil, blockOwnerDeletion: Bool? = nil) {
+        self.apiVersion = apiVersion
+        self.kind = kind
+        self.name = name
+        self.uid = uid
+        self.controller = controller
+        self.blockOwnerDeletion = blockOwnerDeletion
+    }
 }
 
 public struct Container: Codable, Sendable, Equatable {
@@ -48,11 +57,24 @@ public struct PodSpec: Codable, Sendable, Equatable {
     public var initContainers: [Container]?
     public var imagePullSecrets: [LocalObjectReference]?
     public var serviceAccountName: String?
+
+    public init(containers: [Container], initContainers: [Container]? = nil, imagePullSecrets: [LocalObjectReference]? = nil,
+                serviceAccountName: String? = nil) {
+        self.containers = containers
+        self.initContainers = initContainers
+        self.imagePullSecrets = imagePullSecrets
+        self.serviceAccountName = serviceAccountName
+    }
 }
 
 public struct Pod: Codable, Sendable, Equatable {
     public var metadata: ObjectMeta
     public var spec: PodSpec
+
+    public init(metadata: ObjectMeta, spec: PodSpec) {
+        self.metadata = metadata
+        self.spec = spec
+    }
 }
 
 public struct Secret: Codable, Sendable, Equatable {
