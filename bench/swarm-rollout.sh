@@ -6,6 +6,7 @@
 # layer, into /dev/null), so the agents' CPU is what is measured. Not a test.
 #
 #   NODES="4 8" SIZE_MIB=256 RATE=100mbit ORIGIN_RATE=100mbit bench/swarm-rollout.sh
+#   SKIP_DIRECT=1: the swarm only (e.g. while profiling it with perf)
 #
 # Per N it prints: the lower bound T* = max(S/R0, S/R, N*S/(R0+N*R)) at TCP goodput
 # (95.5% of the tc rate, measured here), direct and swarm completion times (p50, max) as
@@ -79,7 +80,7 @@ EOF
   }
   stats() { sort -n | awk -v b="$bound" '{ v[NR] = $1 } END { printf "%.2f/%.2f", v[int((NR + 1) / 2)] / b, v[NR] / b }'; }
 
-  direct=$(rollout "http://198.18.0.1:5000" | stats)
+  if [ -n "${SKIP_DIRECT:-}" ]; then direct="-"; else direct=$(rollout "http://198.18.0.1:5000" | stats); fi
 
   for i in $(seq 1 "$N"); do echo "node-$i $(scripts/netlab.sh addr "$i") 65002"; done > "$work/peers"
   agents=()
