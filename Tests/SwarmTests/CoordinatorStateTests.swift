@@ -71,6 +71,21 @@ struct CoordinatorStateTests {
         #expect(Set(d.announce(Self.announce(1), now: Self.t(11)).originPieces).count == 2)
     }
 
+    @Test func aHolderReportedUnreachableAndSilentIsDroppedAtOnce() throws {
+        var c = CoordinatorState()
+        #expect(c.announce(Self.announce(1), now: Self.t(0)).originPieces == [0, 1])
+        _ = c.announce(Self.announce(2), now: Self.t(0))
+        // Reported while still talking (silent for 0.5 s only): kept.
+        var report = Self.announce(2)
+        report.unreachable = ["node-1"]
+        #expect(c.announce(report, now: Self.t(0.5)).originPieces == [2, 3])
+        // Silent for over a second and reported: dropped, its deals back in the pool for the
+        // next fetcher that asks (not after the 8 s holder TTL).
+        _ = c.announce(report, now: Self.t(1.6))
+        #expect(c.size.holders == 1)
+        #expect(c.announce(Self.announce(3), now: Self.t(1.7)).originPieces == [0, 1])
+    }
+
     @Test func aLateJoinerGetsPeersAndNoOriginWork() throws {
         var c = CoordinatorState()
         _ = c.announce(Self.announce(1, have: Array(0..<20)), now: Self.t(0))

@@ -11,7 +11,8 @@ struct PeerProtocolTests {
     @Test func announcementsAndAnswersRoundTrip() throws {
         let a = Announcement(blob: Digest.compute(of: [1]), layout: Self.layout, member: Self.me,
                              have: PieceSet(count: 11, [0, 3, 10]), fetching: PieceSet(count: 11, [4]),
-                             hashes: [3: PieceHash(hashing: [3])], wantHashes: PieceSet(count: 11, [5, 6]), wantsOriginWork: false)
+                             hashes: [3: PieceHash(hashing: [3])], wantHashes: PieceSet(count: 11, [5, 6]), wantsOriginWork: false,
+                             unreachable: ["node-z"])
         #expect(try PeerMessages.decodeAnnouncement(PeerMessages.encode(a)) == a)
         let answer = CoordinatorAnswer(layout: Self.layout, peers: [PeerView(member: Self.me, have: PieceSet(count: 11, [1]))],
                                        hashes: [1: PieceHash(hashing: [1])], originPieces: [7, 8], dealt: PieceSet(count: 11, [7, 8, 9]),

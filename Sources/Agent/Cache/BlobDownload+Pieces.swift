@@ -64,6 +64,8 @@ extension BlobDownload {
         var sentHashes: [Int] = []
         var lastAnnounce = ContinuousClock.now - .seconds(1)
         var fromPeers = Set<String>()
+        /// Peers whose requests failed other than by "not held" since the last announcement.
+        var unreachable = Set<String>()
         var bytesFrom: [String: Int64] = ["origin": 0, "peers": 0]
         let (events, sink) = AsyncStream<PieceEvent>.makeStream()
         let ticker = Task {
@@ -92,7 +94,9 @@ extension BlobDownload {
             }
             sentHashes = Array(unpublished.keys)
             let a = Announcement(blob: blob, layout: layout, member: swarm.me, have: scheduler.have, fetching: scheduler.fetching,
-                                 hashes: hashes, wantHashes: scheduler.wantHashes, wantsOriginWork: true)
+                                 hashes: hashes, wantHashes: scheduler.wantHashes, wantsOriginWork: true,
+                                 unreachable: Array(unreachable))
+            unreachable = []
             Task { sink.yield(.answer(await swarm.announce(a))) }
         }
 
@@ -183,6 +187,9 @@ extension BlobDownload {
                             logger.warning("swarm download failed; its readers continue from the origin", metadata: ["digest": "\(blob)", "error": "\(error)"])
                             return false
                         }
+                    }
+                    if case .peer(let member) = source {
+                        if case PeerClient.Failure.status(let code, _) = error, code < 500 {} else { unreachable.insert(member.node) }
                     }
                     perform(scheduler.pieceFailed(piece, from: source, .failed, now: now()))
                 case .success(let buffer):

@@ -21,9 +21,12 @@ public struct Announcement: Sendable, Equatable {
     public var wantHashes: PieceSet
     /// Whether it would take pieces to fetch from the origin.
     public var wantsOriginWork: Bool
+    /// Peers it could not reach since its last announcement (refused, reset, silent).
+    public var unreachable: [String]
 
     public init(blob: Digest, layout: PieceLayout, member: Member, have: PieceSet, fetching: PieceSet? = nil,
-                hashes: [Int: PieceHash] = [:], wantHashes: PieceSet? = nil, wantsOriginWork: Bool = true) {
+                hashes: [Int: PieceHash] = [:], wantHashes: PieceSet? = nil, wantsOriginWork: Bool = true,
+                unreachable: [String] = []) {
         self.blob = blob
         self.layout = layout
         self.member = member
@@ -32,6 +35,7 @@ public struct Announcement: Sendable, Equatable {
         self.hashes = hashes
         self.wantHashes = wantHashes ?? PieceSet(count: layout.count)
         self.wantsOriginWork = wantsOriginWork
+        self.unreachable = unreachable
     }
 }
 

@@ -27,6 +27,9 @@ public struct CoordinatorState: Sendable {
         public var originFetchers = 8
         public var originPiecesPerFetcher = 2
         public var dealTimeout: Duration = .seconds(10)
+        /// A holder another agent cannot reach, and that has not announced for this long,
+        /// is dropped at once (its deals go back to the pool) instead of at its TTL.
+        public var unreachableAfter: Duration = .seconds(1)
 
         public init() {}
     }
@@ -97,6 +100,15 @@ public struct CoordinatorState: Sendable {
             changed = record(a, in: &blob, now: now)
         }
         expireHolders(in: &blob, now: now, changed: &changed)
+        // A peer reported unreachable that is also silent has most likely died: waiting for
+        // its TTL would stall its deals for seconds. A wrong report costs little: the holder
+        // comes back with its next announcement.
+        for other in a.unreachable.prefix(16) where other != node {
+            if let h = blob.holders[other], now - h.lastSeen > configuration.unreachableAfter {
+                removeHolder(other, from: &blob)
+                changed = true
+            }
+        }
         var mine: [Int] = []
         if a.layout == blob.layout, a.wantsOriginWork, blob.holders[node] != nil {
             mine = deal(to: node, in: &blob, now: now, changed: &changed)

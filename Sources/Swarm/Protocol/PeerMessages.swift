@@ -27,6 +27,7 @@ public enum PeerMessages {
         var hashes: [String: String]
         var wantHashes: String
         var originWork: Bool
+        var unreachable: [String]?
     }
 
     struct WirePeer: Codable {
@@ -57,7 +58,8 @@ public enum PeerMessages {
             blob: a.blob.description, size: a.layout.size, pieceSize: a.layout.pieceSize, member: wireMember(a.member),
             have: Data(a.have.bytes).base64EncodedString(), fetching: Data(a.fetching.bytes).base64EncodedString(),
             hashes: Dictionary(uniqueKeysWithValues: a.hashes.map { (String($0.key), $0.value.hex) }),
-            wantHashes: Data(a.wantHashes.bytes).base64EncodedString(), originWork: a.wantsOriginWork)
+            wantHashes: Data(a.wantHashes.bytes).base64EncodedString(), originWork: a.wantsOriginWork,
+            unreachable: a.unreachable.isEmpty ? nil : a.unreachable)
         return (try? JSONEncoder().encode(wire)) ?? Data()
     }
 
@@ -72,7 +74,7 @@ public enum PeerMessages {
             blob: blob, layout: layout, member: try member(w.member),
             have: try pieces(w.have, layout, "have"), fetching: try pieces(w.fetching, layout, "fetching"),
             hashes: try hashes(w.hashes, layout), wantHashes: try pieces(w.wantHashes, layout, "wantHashes"),
-            wantsOriginWork: w.originWork)
+            wantsOriginWork: w.originWork, unreachable: try unreachable(w.unreachable ?? []))
     }
 
     public static func encode(_ a: CoordinatorAnswer) -> Data {
@@ -107,6 +109,13 @@ public enum PeerMessages {
         guard !w.node.isEmpty, w.node.utf8.count <= maximumName, !w.address.isEmpty, w.address.utf8.count <= 64,
               (1...65535).contains(w.peerPort) else { throw Malformed("member \(w.node.prefix(64))") }
         return Member(node: w.node, address: w.address, peerPort: w.peerPort)
+    }
+
+    static func unreachable(_ nodes: [String]) throws(Malformed) -> [String] {
+        guard nodes.count <= maximumPeers, nodes.allSatisfy({ !$0.isEmpty && $0.utf8.count <= maximumName }) else {
+            throw Malformed("unreachable peers")
+        }
+        return nodes
     }
 
     static func pieces(_ base64: String, _ layout: PieceLayout, _ field: String) throws(Malformed) -> PieceSet {
