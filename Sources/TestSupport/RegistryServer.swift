@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 
 /// A real CNCF distribution registry (Debian's `docker-registry`) on 127.0.0.1 with a
 /// port chosen by the kernel, its own storage folder, and one of three auth setups.
@@ -147,6 +148,17 @@ public final class RegistryServer: @unchecked Sendable {
     public func blobDataPath(_ digest: String) -> String {
         let hex = digest.split(separator: ":").last.map(String.init) ?? digest
         return "\(storagePath)/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data"
+    }
+
+    /// The layers of the image manifest `reference` of `repository` (asked from the
+    /// registry's own namespace when it runs in one).
+    public func layers(repository: String, reference: String) async throws -> [Descriptor] {
+        let curl = ["curl", "-sf", "-H", "Accept: \(MediaType.ociManifest)", "http://\(domain)/v2/\(repository)/manifests/\(reference)"]
+        let text = try await Command.run((namespace.map { ["ip", "netns", "exec", $0] } ?? []) + curl).stdout
+        guard case .image(let m) = try ManifestDocument(data: Array(text.utf8), contentType: MediaType.ociManifest) else {
+            throw TestSupportError("\(repository):\(reference) is not an image manifest: \(text.prefix(200))")
+        }
+        return m.layers
     }
 
     /// Access-log lines (`"GET /v2/... HTTP/1.1" 200 …`) written so far.

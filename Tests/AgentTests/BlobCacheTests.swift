@@ -124,8 +124,8 @@ struct BlobCacheTests {
         let metrics = AgentMetrics()
         let cache = try makeCache(dir, metrics: metrics)
         let origin = ScriptedOrigin(size: 3_000_000)
-        let (first, r1) = await cache.lookup(origin.digest, size: 3_000_000) { origin.response() }
-        let (second, r2) = await cache.lookup(origin.digest, size: 3_000_000) { origin.response() }
+        let (first, r1) = await cache.lookup(origin.digest, size: 3_000_000) { _ in origin.response() }
+        let (second, r2) = await cache.lookup(origin.digest, size: 3_000_000) { _ in origin.response() }
         #expect(r1 == .miss && r2 == .joined)
         origin.send(Array(origin.bytes[..<1_500_000]))
         // Both readers get the first half while the rest has not been sent yet.
@@ -134,7 +134,7 @@ struct BlobCacheTests {
         let (headA, headB) = try await (a, b)
         #expect(headA == Array(origin.bytes[..<(1 << 20)]) && headB == headA)
         // Whole streams, fed the rest.
-        let (third, r3) = await cache.lookup(origin.digest, size: 3_000_000) { origin.response() }
+        let (third, r3) = await cache.lookup(origin.digest, size: 3_000_000) { _ in origin.response() }
         #expect(r3 == .joined)
         async let whole = read(third, origin: origin)
         origin.send(Array(origin.bytes[1_500_000...]))
@@ -143,7 +143,7 @@ struct BlobCacheTests {
         #expect(origin.fetchCount == 1)
         // Committed: the next request is a hit, from disk.
         for _ in 0..<100 where await cache.contents[origin.digest] == nil { try await Task.sleep(for: .milliseconds(10)) }
-        let (fourth, r4) = await cache.lookup(origin.digest, size: 3_000_000) { origin.response() }
+        let (fourth, r4) = await cache.lookup(origin.digest, size: 3_000_000) { _ in origin.response() }
         #expect(r4 == .hit)
         #expect(try await read(fourth, origin: origin) == origin.bytes)
         #expect(FileManager.default.contents(atPath: dir.file("cache/blobs/sha256/\(origin.digest.hex)")) == Data(origin.bytes))
@@ -157,7 +157,7 @@ struct BlobCacheTests {
         let batch = BlobDownload.batchSize
         let size = 5 * batch + 1000
         let origin = ScriptedOrigin(size: size)
-        let (lookup, _) = await cache.lookup(origin.digest, size: Int64(size)) { origin.response() }
+        let (lookup, _) = await cache.lookup(origin.digest, size: Int64(size)) { _ in origin.response() }
         guard case .downloading(_, let download) = lookup else { Issue.record("expected a download"); return }
         for i in 0..<4 { origin.send(Array(origin.bytes[(i * batch)..<((i + 1) * batch)])) }
         _ = await download.decision(at: Int64(4 * batch - 1))  // returns once four batches are written
@@ -169,7 +169,7 @@ struct BlobCacheTests {
         let capped = try #require(download.recentBytes(at: Int64(2 * batch), upTo: Int64(2 * batch + 5), count: batch))
         #expect(capped.readableBytes == 5)
         // A reader joining now starts from the file and moves on to memory; it gets every byte.
-        let (late, result) = await cache.lookup(origin.digest, size: Int64(size)) { origin.response() }
+        let (late, result) = await cache.lookup(origin.digest, size: Int64(size)) { _ in origin.response() }
         #expect(result == .joined)
         async let whole = read(late, origin: origin)
         origin.send(Array(origin.bytes[(4 * batch)...]))
@@ -184,7 +184,7 @@ struct BlobCacheTests {
         defer { dir.remove() }
         let cache = try makeCache(dir)
         let origin = ScriptedOrigin(size: 100_000)
-        let (lookup, _) = await cache.lookup(origin.digest, size: 100_000) { origin.response() }
+        let (lookup, _) = await cache.lookup(origin.digest, size: 100_000) { _ in origin.response() }
         var bad = origin.bytes
         bad[99_999] ^= 0xff  // only the final byte differs
         origin.send(bad)
@@ -205,7 +205,7 @@ struct BlobCacheTests {
         defer { dir.remove() }
         let cache = try makeCache(dir)
         let origin = ScriptedOrigin(size: 400_000)
-        let (lookup, _) = await cache.lookup(origin.digest, size: 400_000) { origin.response() }
+        let (lookup, _) = await cache.lookup(origin.digest, size: 400_000) { _ in origin.response() }
         origin.send(Array(origin.bytes[..<123_457]))
         origin.end()
         #expect(try await read(lookup, origin: origin) == origin.bytes)
@@ -219,7 +219,7 @@ struct BlobCacheTests {
         var origins: [ScriptedOrigin] = []
         for seed in 0..<3 {
             let o = ScriptedOrigin(size: 100_000, seed: UInt8(seed))
-            let (l, _) = await cache.lookup(o.digest, size: 100_000) { o.response() }
+            let (l, _) = await cache.lookup(o.digest, size: 100_000) { _ in o.response() }
             o.send(o.bytes); o.end()
             _ = try await read(l, origin: o)
             origins.append(o)
@@ -231,7 +231,7 @@ struct BlobCacheTests {
         _ = await cache.open(origins[2].digest)
         try await Task.sleep(for: .milliseconds(50))  // the released lease of blob 2 is counted down
         let newcomer = ScriptedOrigin(size: 100_000, seed: 9)
-        let (l, result) = await cache.lookup(newcomer.digest, size: 100_000) { newcomer.response() }
+        let (l, result) = await cache.lookup(newcomer.digest, size: 100_000) { _ in newcomer.response() }
         #expect(result == .miss)
         newcomer.send(newcomer.bytes); newcomer.end()
         _ = try await read(l, origin: newcomer)
@@ -251,7 +251,7 @@ struct BlobCacheTests {
         let origin = ScriptedOrigin(size: 50_000)
         do {
             let cache = try makeCache(dir)
-            let (l, _) = await cache.lookup(origin.digest, size: 50_000) { origin.response() }
+            let (l, _) = await cache.lookup(origin.digest, size: 50_000) { _ in origin.response() }
             origin.send(origin.bytes); origin.end()
             _ = try await read(l, origin: origin)
             for _ in 0..<100 where await cache.contents.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
@@ -262,7 +262,7 @@ struct BlobCacheTests {
         let reopened = try makeCache(dir)
         #expect(await reopened.contents == [origin.digest: 50_000])
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("cache/ingest")).isEmpty)
-        let (hit, result) = await reopened.lookup(origin.digest, size: 50_000) { origin.response() }
+        let (hit, result) = await reopened.lookup(origin.digest, size: 50_000) { _ in origin.response() }
         #expect(result == .hit)
         #expect(try await read(hit, origin: origin) == origin.bytes)
     }
@@ -272,11 +272,11 @@ struct BlobCacheTests {
         defer { dir.remove() }
         let small = try makeCache(dir, quota: 1000)
         let origin = ScriptedOrigin(size: 5000)
-        #expect(await small.lookup(origin.digest, size: 5000) { origin.response() }.1 == .bypass)
+        #expect(await small.lookup(origin.digest, size: 5000) { _ in origin.response() }.1 == .bypass)
         let dir2 = try TemporaryDirectory()
         defer { dir2.remove() }
         let full = try makeCache(dir2, free: { _ in 10_000 })
-        #expect(await full.lookup(origin.digest, size: 5000) { origin.response() }.1 == .bypass)
+        #expect(await full.lookup(origin.digest, size: 5000) { _ in origin.response() }.1 == .bypass)
         #expect(origin.fetchCount == 0)
     }
 
@@ -291,7 +291,7 @@ struct BlobCacheTests {
         defer { _ = try? Process.run(URL(fileURLWithPath: "/bin/umount"), arguments: ["-l", dir.file("cache")]).waitUntilExit() }
         let cache = try makeCache(dir, free: { _ in 1 << 40 })
         let origin = ScriptedOrigin(size: 3 << 20)
-        let (lookup, result) = await cache.lookup(origin.digest, size: Int64(3 << 20)) { origin.response() }
+        let (lookup, result) = await cache.lookup(origin.digest, size: Int64(3 << 20)) { _ in origin.response() }
         #expect(result == .miss)
         for start in stride(from: 0, to: origin.bytes.count, by: 256 << 10) {
             origin.send(Array(origin.bytes[start..<min(start + (256 << 10), origin.bytes.count)]))

@@ -66,20 +66,11 @@ struct SwarmLoopbackTests {
         try await Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"] + extra + [url], check: false).stdout
     }
 
-    static func layers(_ registry: RegistryServer, _ pushed: Descriptor) async throws -> [Descriptor] {
-        let text = try await Command.run(["curl", "-s", "-H", "Accept: \(MediaType.ociManifest)",
-                                          "http://\(registry.domain)/v2/team/app/manifests/\(pushed.digest)"]).stdout
-        guard case .image(let m) = try ManifestDocument(data: Array(text.utf8), contentType: MediaType.ociManifest) else {
-            throw TestSupportError("not an image manifest: \(text.prefix(200))")
-        }
-        return m.layers
-    }
-
     @Test func threeAgentsPullingAtOnceReadTheOriginAboutOnce() async throws {
         let image = SyntheticImage(layerSizes: [5_000_000, 2_500_000], seed: 41)
         let (swarm, pushed) = try await Self.start(agents: 3, image: image)
         do {
-            let layers = try await Self.layers(swarm.registry, pushed)
+            let layers = try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description)
             // Every agent's client asks for every layer at the same moment.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<3 {
@@ -121,7 +112,7 @@ struct SwarmLoopbackTests {
         let image = SyntheticImage(layerSizes: [600_000], seed: 43)
         let (swarm, pushed) = try await Self.start(agents: 2, image: image)
         do {
-            let layer = try #require(try await Self.layers(swarm.registry, pushed).first)
+            let layer = try #require(try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description).first)
             #expect(try await Self.status("http://127.0.0.1:\(swarm.ports[0])/v2/team/app/blobs/\(layer.digest)") == "200")
             let piece = "http://127.0.0.1:\(swarm.peerPorts[0])/swarm/v1/blobs/\(layer.digest)/pieces/0?size=\(layer.size)&pieceSize=262144"
             let announce = "http://127.0.0.1:\(swarm.peerPorts[0])/swarm/v1/announce"
@@ -148,7 +139,7 @@ extension SwarmLoopbackTests {
         let image = SyntheticImage(layerSizes: [4_000_000], seed: 47)
         let (swarm, pushed) = try await Self.start(agents: 3, image: image, extra: [2: ["--fault-corrupt-pieces"]])
         do {
-            let layer = try #require(try await Self.layers(swarm.registry, pushed).first)
+            let layer = try #require(try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description).first)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<3 {
                     group.addTask {
@@ -194,7 +185,7 @@ extension SwarmLoopbackTests {
                 "--peer-secret-file", dir.file("secret"), "--piece-size", "256Ki"], logPath: dir.file("agent.log"))
             try await agent!.waitUntil(timeout: .seconds(60)) { (try? await Self.status("http://127.0.0.1:\(port)/healthz")) == "200" }
             let t0 = ContinuousClock.now
-            for layer in try await Self.layers(registry, pushed) {
+            for layer in try await registry.layers(repository: "team/app", reference: pushed.digest.description) {
                 let out = dir.file("out")
                 try await Command.run(["curl", "-sf", "--max-time", "30", "-o", out, "http://127.0.0.1:\(port)/v2/team/app/blobs/\(layer.digest)"])
                 #expect(Digest.compute(of: try Data(contentsOf: URL(fileURLWithPath: out))) == layer.digest)

@@ -130,20 +130,11 @@ extension SwarmNamespaceTests {
         return Int(total)
     }
 
-    static func layers(_ cluster: Cluster, _ pushed: Descriptor) async throws -> [Descriptor] {
-        let text = try await Command.run(cluster.lab.exec(.origin, ["curl", "-s", "-H", "Accept: \(MediaType.ociManifest)",
-                                                                    "http://\(cluster.registry.domain)/v2/team/app/manifests/\(pushed.digest)"])).stdout
-        guard case .image(let m) = try ManifestDocument(data: Array(text.utf8), contentType: MediaType.ociManifest) else {
-            throw TestSupportError("not an image manifest")
-        }
-        return m.layers
-    }
-
     @Test func theOriginStoppedOnceOneNodeHasTheImageAndTheOthersFinishFromPeers() async throws {
         let image = SyntheticImage(layerSizes: [16 << 20, 8 << 20], seed: 59)
         let (cluster, pushed) = try await Self.start(nodes: 4, rate: "100mbit", image: image)
         do {
-            let layers = try await Self.layers(cluster, pushed)
+            let layers = try await cluster.registry.layers(repository: "team/app", reference: pushed.digest.description)
             for layer in layers { try await Self.fetch(cluster, 1, layer) }
             let blobGETs = { cluster.registry.accessLog().filter { $0.contains("\"GET /v2/team/app/blobs/") }.count }
             let afterFirst = blobGETs()

@@ -9,8 +9,9 @@ struct ControllerEndToEndTests {
     static let p2p = "test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com:65001"
     static let label = "k8s.aliyun.com/image-accelerate-mode"
 
-    static func pod(_ name: String, namespace: String, labelled: Bool, secret: String? = "regcred") -> String {
-        """
+    static func pod(_ name: String, namespace: String, labelled: Bool, secret: String? = "regcred", extraSecrets: Int = 0) -> String {
+        let secrets = (secret.map { [$0] } ?? []) + (0..<extraSecrets).map { "bogus-\($0)" }
+        return """
         apiVersion: v1
         kind: Pod
         metadata:
@@ -18,7 +19,7 @@ struct ControllerEndToEndTests {
           namespace: \(namespace)
         \(labelled ? "  labels: {\(label): p2p}" : "")
         spec:
-        \(secret.map { "  imagePullSecrets: [{name: \($0)}]" } ?? "")
+        \(secrets.isEmpty ? "" : "  imagePullSecrets: [\(secrets.map { "{name: \($0)}" }.joined(separator: ", "))]")
           initContainers: [{name: init, image: "\(origin)/tools/init:1"}]
           containers:
           - {name: app, image: "\(origin)/docker-builder/nginx:latest"}
@@ -119,6 +120,19 @@ struct ControllerEndToEndTests {
                 if !synced { try await Task.sleep(for: .milliseconds(200)) }
             }
             #expect(synced, "the copy follows its rotated source")
+
+            // 6b. A pod naming 5,000 pull secrets (once enough to pin the controller) is
+            // answered at once, with the real API server behind it: 32 names considered, the
+            // one real secret copied and appended once, and a warning.
+            let t5000 = ContinuousClock.now
+            let many = try await cluster.run(["apply", "-f", "-"], stdin: Self.pod("many-secrets", namespace: "team-a", labelled: true, extraSecrets: 5000))
+            let manyTook = ContinuousClock.now - t5000
+            let m = try await cluster.json(["get", "pod", "many-secrets", "-n", "team-a"])
+            #expect(Self.images(m)[1] == "\(Self.p2p)/docker-builder/nginx:latest")
+            #expect(Self.pullSecrets(m).filter { $0 == "acr-credential-regcred-p2p" }.count == 1 && Self.pullSecrets(m).count == 5002)
+            #expect(many.stderr.contains("only the first 32 of the pod's 5001 distinct pull secrets"), "\(many.stderr.prefix(400))")
+            #expect(manyTook < .seconds(10), "\(manyTook)")
+            print("a pod naming 5,001 pull secrets was admitted and rewritten in \(manyTook)")
 
             // 7. With the controller down, pods are still admitted (failurePolicy: Ignore), unchanged.
             await controller?.stop()

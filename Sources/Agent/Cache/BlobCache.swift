@@ -153,17 +153,11 @@ public actor BlobCache {
     func lookup(
         _ digest: Digest,
         size: Int64,
-        ranged: (@Sendable (ByteRange?) async throws -> BlobResponse)? = nil,
-        fetch: @escaping @Sendable () async throws -> BlobResponse
+        fetch: @escaping @Sendable (ByteRange?) async throws -> BlobResponse
     ) -> (Lookup?, AgentMetrics.CacheResult) {
         if let lease = open(digest) { return (.complete(lease), .hit) }
         if let download = downloads[digest] {
-            do {
-                let file = try CacheFile.openForReading(download.file.path)
-                return (.downloading(lease(digest, size: download.size, file: file), download), .joined)
-            } catch {
-                return (nil, .bypass)
-            }
+            return (.downloading(lease(digest, size: download.size, file: download.reader), download), .joined)
         }
         guard size > 0 else { return (nil, .bypass) }
         guard reserve(size, for: digest) else { return (nil, .bypass) }
@@ -178,17 +172,17 @@ public actor BlobCache {
             logger.warning("cannot create a cache file; passing the blob through", metadata: ["digest": "\(digest)", "error": "\(error)"])
             return (nil, .bypass)
         }
-        let download = BlobDownload(digest: digest, size: size, file: writer)
+        let download = BlobDownload(digest: digest, size: size, file: writer, reader: reader)
         downloads[digest] = download
         let metrics = self.metrics, bucket = self.bucket, logger = self.logger, swarm = self.swarm
         // Detached from the request that started it: if that client goes away, the others
         // (and the next pull) still get the blob.
         Task.detached {
             var ok: Bool
-            if let swarm, let ranged, PieceLayout(validatingSize: size, pieceSize: swarm.pieceSize) != nil {
-                ok = await download.runPieces(fetch: ranged, swarm: swarm, bucket: bucket, metrics: metrics, logger: logger)
+            if let swarm, PieceLayout(validatingSize: size, pieceSize: swarm.pieceSize) != nil {
+                ok = await download.runPieces(fetch: fetch, swarm: swarm, bucket: bucket, metrics: metrics, logger: logger)
             } else {
-                ok = await download.run(fetch: fetch, bucket: bucket, metrics: metrics, logger: logger)
+                ok = await download.run(fetch: { try await fetch(nil) }, bucket: bucket, metrics: metrics, logger: logger)
             }
             if ok {
                 do { try await writer.sync() } catch {
@@ -209,9 +203,8 @@ public actor BlobCache {
             guard range.upperBound <= lease.size else { return nil }
             return try? await lease.file.read(at: range.lowerBound, count: Int(range.count), reusing: &spare)
         }
-        guard let download = downloads[digest], download.holdsPiece(range),
-              let reader = try? CacheFile.openForReading(download.file.path) else { return nil }
-        return try? await reader.read(at: range.lowerBound, count: Int(range.count), reusing: &spare)
+        guard let download = downloads[digest], download.holdsPiece(range) else { return nil }
+        return try? await download.reader.read(at: range.lowerBound, count: Int(range.count), reusing: &spare)
     }
 
     private func finish(_ download: BlobDownload, temp: String, keep: Bool) {

@@ -49,7 +49,6 @@ extension BlobDownload {
         let start = ContinuousClock.now
         var scheduler = PieceScheduler(layout: layout, configuration: swarm.schedulerConfiguration)
         var known: [PieceHash?] = Array(repeating: nil, count: layout.count)
-        var unpublished: [Int: PieceHash] = [:]
         var ahead: [Int: ByteBuffer] = [:]
         var nextToHash = 0
         var verifier = DigestVerifier(for: digest)
@@ -57,11 +56,11 @@ extension BlobDownload {
         var nextRequest = 0
         var originFailures = 0
         var lastProgress = ContinuousClock.now
-        /// What the coordinator that answered last knows of the hashes.
+        /// What the coordinator that answered last knows of the hashes: the agent sends it
+        /// the hashes it has of the others (pieces it took from the origin, and any a
+        /// coordinator that restarted or took the blob over lacks), so none is lost for good.
         var coordinatorHashes = PieceSet(count: layout.count)
         var announcing = false
-        /// Hashes carried by the announcement in flight: published once it is answered.
-        var sentHashes: [Int] = []
         var lastAnnounce = ContinuousClock.now - .seconds(1)
         var fromPeers = Set<String>()
         /// Peers whose requests failed other than by "not held" since the last announcement.
@@ -82,19 +81,20 @@ extension BlobDownload {
         let blob = digest
         func now() -> SwarmInstant { ContinuousClock.now - start }
 
+        func hashesTheCoordinatorLacks() -> [Int: PieceHash] {
+            var hashes: [Int: PieceHash] = [:]
+            for i in scheduler.have.subtracting(coordinatorHashes).members where hashes.count < Self.hashesPerAnnouncement {
+                if let h = known[i] { hashes[i] = h }
+            }
+            return hashes
+        }
+
         func announce() {
             guard !announcing else { return }
             announcing = true
             lastAnnounce = .now
-            // New hashes of origin pieces, and any hash of a held piece the coordinator lacks
-            // (it restarted, or another took the blob over): none is lost for good.
-            var hashes = unpublished
-            for i in scheduler.have.subtracting(coordinatorHashes).members where hashes.count < Self.hashesPerAnnouncement {
-                if let h = known[i] { hashes[i] = h }
-            }
-            sentHashes = Array(unpublished.keys)
             let a = Announcement(blob: blob, layout: layout, member: swarm.me, have: scheduler.have, fetching: scheduler.fetching,
-                                 hashes: hashes, wantHashes: scheduler.wantHashes, wantsOriginWork: true,
+                                 hashes: hashesTheCoordinatorLacks(), wantHashes: scheduler.wantHashes, wantsOriginWork: true,
                                  unreachable: Array(unreachable))
             unreachable = []
             Task { sink.yield(.answer(await swarm.announce(a))) }
@@ -167,10 +167,6 @@ extension BlobDownload {
                 }
                 for (i, h) in answer.hashes where known[i] == nil { known[i] = h }
                 coordinatorHashes = answer.hashesKnown
-                // Only what that announcement carried is published; hashes of pieces that
-                // arrived while it was in flight go with the next one.
-                for i in sentHashes { unpublished[i] = nil }
-                sentHashes = []
                 perform(scheduler.coordinatorAnswered(answer, hashes: Array(answer.hashes.keys), now: now()))
             case .piece(let piece, let source, let id, let result):
                 // A request cancelled or given up (endgame, timeout) may still answer: only
@@ -201,10 +197,7 @@ extension BlobDownload {
                         metrics?.received(buffer.readableBytes, from: .origin)
                         metrics?.piece(from: "origin", verified: true)
                         bytesFrom["origin", default: 0] += Int64(buffer.readableBytes)
-                        if known[piece] == nil {
-                            known[piece] = hash
-                            unpublished[piece] = hash
-                        }
+                        if known[piece] == nil { known[piece] = hash }
                     case .peer(let member):
                         guard known[piece] == hash else {
                             metrics?.piece(from: "peer", verified: false)
@@ -236,7 +229,6 @@ extension BlobDownload {
                             var spare: ByteBuffer?
                             let r = layout.range(of: nextToHash)
                             do {
-                                let reader = try CacheFile.openForReading(file.path)
                                 bytes = try await reader.read(at: r.lowerBound, count: Int(r.count), reusing: &spare)
                             } catch {
                                 fail("\(error)")
@@ -260,7 +252,7 @@ extension BlobDownload {
                         swarm.holding(blob, layout: layout, hashes: hashes)
                         // Tell the coordinator at once that this agent holds it all.
                         _ = await swarm.announce(Announcement(blob: blob, layout: layout, member: swarm.me, have: .full(count: layout.count),
-                                                              hashes: unpublished, wantsOriginWork: false))
+                                                              hashes: hashesTheCoordinatorLacks(), wantsOriginWork: false))
                         let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - start).components.seconds)
                         let peerShare = size > 0 ? Double(bytesFrom["peers", default: 0]) * 100 / Double(size) : 0
                         logger.info("blob", metadata: [

@@ -31,10 +31,15 @@ final class BlobDownload: Sendable {
     }
     private let state: NIOLockedValueBox<State>
 
-    init(digest: Digest, size: Int64, file: CacheFile) {
+    /// The same file, open for reading once: what readers, the in-order hashing and peers
+    /// read back (a `pread` needs no descriptor of its own).
+    let reader: CacheFile
+
+    init(digest: Digest, size: Int64, file: CacheFile, reader: CacheFile) {
         self.digest = digest
         self.size = size
         self.file = file
+        self.reader = reader
         self.state = NIOLockedValueBox(State(progress: DownloadProgress(expectedSize: size)))
     }
 

@@ -33,7 +33,7 @@ extension RegistryFrontEnd {
             metrics.cacheRequest(.bypass)
             return try await passThrough(digest: digest, size: verdict.size, fetch: fetch)
         }
-        let (lookup, result) = await cache.lookup(digest, size: size, ranged: fetch, fetch: { try await fetch(nil) })
+        let (lookup, result) = await cache.lookup(digest, size: size, fetch: fetch)
         metrics.cacheRequest(result)
         logger.info("blob", metadata: ["repository": "\(repository)", "digest": "\(digest)", "cache": "\(result.rawValue)"])
         var headers = Self.blobHeaders(digest)

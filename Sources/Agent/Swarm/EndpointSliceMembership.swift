@@ -8,6 +8,8 @@ import Swarm
 /// part within seconds.
 public actor EndpointSliceMembership: SwarmMembers {
     private var slices: [String: EndpointSlice] = [:]
+    /// Worked out when the slices change, not on every announcement that asks.
+    public private(set) var current: [Member] = []
     private let client: KubernetesClient
     private let namespace: String
     private let service: String
@@ -21,8 +23,6 @@ public actor EndpointSliceMembership: SwarmMembers {
         self.defaultPort = defaultPort
         self.logger = logger
     }
-
-    public var current: [Member] { Self.members(of: Array(slices.values), defaultPort: defaultPort) }
 
     /// Ready endpoints, one member per node (the first address), in a stable order.
     public static func members(of slices: [EndpointSlice], defaultPort: Int) -> [Member] {
@@ -45,8 +45,8 @@ public actor EndpointSliceMembership: SwarmMembers {
         case .upserted(let s): slices[s.metadata.name ?? ""] = s
         case .deleted(let s): slices[s.metadata.name ?? ""] = nil
         }
-        let after = current
-        if after != before { logger.info("swarm members changed", metadata: ["members": "\(after.count)"]) }
+        current = Self.members(of: Array(slices.values), defaultPort: defaultPort)
+        if current != before { logger.info("swarm members changed", metadata: ["members": "\(current.count)"]) }
     }
 
     /// Watches the Service's EndpointSlices until cancelled (v1, or v1beta1 on clusters

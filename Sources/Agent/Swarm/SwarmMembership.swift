@@ -80,5 +80,4 @@ public actor SwarmCoordinator {
         return state.announce(a, now: now)
     }
 
-    public var size: (blobs: Int, holders: Int) { state.size }
 }

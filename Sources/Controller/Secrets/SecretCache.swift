@@ -11,14 +11,10 @@ public actor SecretCache {
     public typealias Event = Reflector<Secret>.Event
 
     private var secrets: [String: Secret] = [:]
-    private var syncedTypes: Set<String> = []
     private var subscribers: [Int: AsyncStream<Event>.Continuation] = [:]
     private var nextSubscriber = 0
 
     public init() {}
-
-    /// Whether a full list of every pull-secret type has arrived.
-    public var isSynced: Bool { syncedTypes.count == DockerConfig.Format.allTypes.count }
 
     /// The cached pull secret, or nil when it is not (yet) known here.
     public func secret(namespace: String, name: String) -> Secret? {
@@ -45,7 +41,6 @@ public actor SecretCache {
             // A re-list of one type replaces that type's secrets only.
             secrets = secrets.filter { $0.value.type != type }
             for s in all where s.type == type { secrets[Self.key(s)] = s }
-            syncedTypes.insert(type)
             forwarded = .replaced(Array(secrets.values))
         case .upserted(let secret):
             secrets[Self.key(secret)] = secret.type == type ? secret : nil

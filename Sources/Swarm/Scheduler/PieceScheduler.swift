@@ -190,18 +190,6 @@ public struct PieceScheduler: Sendable {
         return actions + schedule(now: now)
     }
 
-    /// A peer left the swarm (membership), with the requests it had.
-    public mutating func peerLeft(_ node: String, now: SwarmInstant) -> [Action] {
-        guard let p = peers[node] else { return [] }
-        var actions: [Action] = []
-        for (piece, asked) in inFlight where asked[.peer(p.member)] != nil {
-            actions.append(.cancel(piece: piece, from: .peer(p.member)))
-            forget(piece, from: .peer(p.member), .failed, now: now)
-        }
-        peers[node] = nil
-        return actions + schedule(now: now)
-    }
-
     private mutating func forget(_ piece: Int, from source: Source, _ failure: Failure, now: SwarmInstant) {
         guard inFlight[piece]?.removeValue(forKey: source) != nil else { return }
         if inFlight[piece]?.isEmpty == true { inFlight[piece] = nil }
