@@ -83,6 +83,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Namespace of --membership-service (default: the pod's).")
     var membershipNamespace: String?
 
+    @Option(help: "kubeconfig for the membership watch, when not running in a pod.")
+    var kubeconfig: String?
+
     @Flag(help: .hidden)
     var faultCorruptPieces = false
 
@@ -121,6 +124,7 @@ struct AgentCommand: AsyncParsableCommand {
         if let peerSecretFile { s.peerSecretFile = peerSecretFile }
         if let membershipService { s.membershipService = membershipService }
         if let membershipNamespace { s.membershipNamespace = membershipNamespace }
+        if let kubeconfig { s.kubeconfig = kubeconfig }
         if let pieceSize {
             do { s.pieceSize = try ByteSize(parsing: pieceSize) } catch { throw ValidationError("--piece-size: \(error.description)") }
         }
@@ -223,8 +227,16 @@ struct AgentCommand: AsyncParsableCommand {
         let router = Router(context: AgentRequestContext.self)
         frontEnd.register(on: router)
         let result: Result<Void, any Error>
+        // The membership watch's API client, made here so that every exit shuts it down:
+        // AsyncHTTPClient traps when a client is dropped without `shutdown()`, which would
+        // turn every pod stop (SIGTERM on a DaemonSet rollout) into a crash.
+        var kube: KubernetesClient?
         do {
-            let swarm = try await joinSwarm(s, cache: cache, bucket: bucket, metrics: metrics, http: http, logger: logger)
+            if s.membershipService != nil {
+                let connection = try s.kubeconfig.map { try KubernetesConnection.kubeconfig(path: $0) } ?? KubernetesConnection.inCluster()
+                kube = try KubernetesClient(connection: connection, logger: logger)
+            }
+            let swarm = try await joinSwarm(s, cache: cache, bucket: bucket, metrics: metrics, http: http, kube: kube, logger: logger)
             let registry = try Self.registryApp(router: router, settings: s, certificate: certificate, logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if let swarm {
@@ -239,6 +251,7 @@ struct AgentCommand: AsyncParsableCommand {
             }
             result = .success(())
         } catch { result = .failure(error) }
+        await kube?.shutdown()
         try? await http.shutdown()
         try result.get()
     }
@@ -246,7 +259,7 @@ struct AgentCommand: AsyncParsableCommand {
     /// The swarm's parts when a member list is configured: membership, coordinator role,
     /// peer client and the peer-port server.
     private func joinSwarm(_ s: AgentSettings, cache: BlobCache?, bucket: TokenBucket, metrics: AgentMetrics, http: HTTPClient,
-                           logger: Logger) async throws -> (agent: SwarmAgent, app: Application<RouterResponder<BasicRequestContext>>)? {
+                           kube: KubernetesClient?, logger: Logger) async throws -> (agent: SwarmAgent, app: Application<RouterResponder<BasicRequestContext>>)? {
         guard s.swarmEnabled, let node = s.nodeName, let secretFile = s.peerSecretFile else { return nil }
         guard let cache else { throw ValidationError("the swarm needs the cache: cacheSize must not be 0") }
         guard let secret = FileManager.default.contents(atPath: secretFile),
@@ -256,11 +269,12 @@ struct AgentCommand: AsyncParsableCommand {
         let membership: any SwarmMembers
         if let peersFile = s.peersFile {
             do { membership = try SwarmMembership(path: peersFile, logger: logger) } catch { throw ValidationError("peersFile: \(error.description)") }
-        } else {
-            let connection = try s.kubeconfig.map { try KubernetesConnection.kubeconfig(path: $0) } ?? KubernetesConnection.inCluster()
-            let kube = try KubernetesClient(connection: connection, logger: logger)
+        } else if let kube {
+            let connection = kube.connection
             membership = EndpointSliceMembership(client: kube, namespace: s.membershipNamespace ?? connection.namespace ?? "default",
                                                  service: s.membershipService ?? "", defaultPort: s.peerPort, logger: logger)
+        } else {
+            return nil
         }
         let listed = await membership.current.first { $0.node == node }
         guard let address = s.advertiseAddress ?? listed?.address else {

@@ -200,3 +200,32 @@ extension SwarmLoopbackTests {
         await agent?.stop(); registry.stop(); dir.remove()
     }
 }
+
+extension SwarmLoopbackTests {
+    @Test func anAgentWatchingEndpointSlicesStopsCleanlyOnSIGTERM() async throws {
+        // The chart's agent (membership from the Kubernetes API) once trapped on every stop:
+        // its API client was dropped without a shutdown. The API here is unreachable, as
+        // during a control-plane outage; the agent must still serve, and stop cleanly.
+        let dir = try TemporaryDirectory(prefix: "peerpull-swarm")
+        defer { dir.remove() }
+        try """
+        apiVersion: v1
+        kind: Config
+        current-context: c
+        clusters: [{name: k, cluster: {server: "https://127.0.0.1:1"}}]
+        users: [{name: u, user: {token: t}}]
+        contexts: [{name: c, context: {cluster: k, user: u, namespace: peerpull-system}}]
+        """.write(toFile: dir.file("kubeconfig"), atomically: true, encoding: .utf8)
+        try "a test cluster's secret, 48 bytes long.........".write(toFile: dir.file("secret"), atomically: true, encoding: .utf8)
+        let port = try LoopbackPort.free(), peerPort = try LoopbackPort.free()
+        let agent = try BackgroundProcess([
+            TestImages.peerpullBinary, "agent", "--listen", "127.0.0.1", "--port", String(port), "--data-dir", dir.file("data"),
+            "--node-name", "node-1", "--advertise-address", "127.0.0.1", "--peer-port", String(peerPort),
+            "--peer-secret-file", dir.file("secret"), "--membership-service", "p2p-agent", "--kubeconfig", dir.file("kubeconfig")],
+            logPath: dir.file("agent.log"))
+        try await agent.waitUntil(timeout: .seconds(60)) { (try? await Self.status("http://127.0.0.1:\(port)/healthz")) == "200" }
+        await agent.stop()
+        #expect(!agent.isRunning)
+        #expect(!agent.log.contains("Fatal error"), "\(agent.log.suffix(600))")
+    }
+}
