@@ -231,16 +231,19 @@ struct AgentCommand: AsyncParsableCommand {
         // AsyncHTTPClient traps when a client is dropped without `shutdown()`, which would
         // turn every pod stop (SIGTERM on a DaemonSet rollout) into a crash.
         var kube: KubernetesClient?
+        var swarmAgent: SwarmAgent?
         do {
             if s.membershipService != nil {
                 let connection = try s.kubeconfig.map { try KubernetesConnection.kubeconfig(path: $0) } ?? KubernetesConnection.inCluster()
                 kube = try KubernetesClient(connection: connection, logger: logger)
             }
             let swarm = try await joinSwarm(s, cache: cache, bucket: bucket, metrics: metrics, http: http, kube: kube, logger: logger)
+            swarmAgent = swarm?.agent
             let registry = try Self.registryApp(router: router, settings: s, certificate: certificate, logger: logger)
+            let listen = s.listen, peerPort = s.peerPort
             try await withThrowingTaskGroup(of: Void.self) { group in
                 if let swarm {
-                    group.addTask { try await swarm.app.runService() }
+                    group.addTask { try await swarm.server.run(host: listen, port: peerPort) }
                     group.addTask { await swarm.agent.membership.follow() }
                     group.addTask { await swarm.agent.announceHeld() }
                 }
@@ -252,6 +255,7 @@ struct AgentCommand: AsyncParsableCommand {
             result = .success(())
         } catch { result = .failure(error) }
         await kube?.shutdown()
+        swarmAgent?.client.shutdown()
         try? await http.shutdown()
         try result.get()
     }
@@ -259,7 +263,7 @@ struct AgentCommand: AsyncParsableCommand {
     /// The swarm's parts when a member list is configured: membership, coordinator role,
     /// peer client and the peer-port server.
     private func joinSwarm(_ s: AgentSettings, cache: BlobCache?, bucket: TokenBucket, metrics: AgentMetrics, http: HTTPClient,
-                           kube: KubernetesClient?, logger: Logger) async throws -> (agent: SwarmAgent, app: Application<RouterResponder<BasicRequestContext>>)? {
+                           kube: KubernetesClient?, logger: Logger) async throws -> (agent: SwarmAgent, server: PeerServer)? {
         guard s.swarmEnabled, let node = s.nodeName, let secretFile = s.peerSecretFile else { return nil }
         guard let cache else { throw ValidationError("the swarm needs the cache: cacheSize must not be 0") }
         guard let secret = FileManager.default.contents(atPath: secretFile),
@@ -286,19 +290,15 @@ struct AgentCommand: AsyncParsableCommand {
                                client: PeerClient(http: http, credential: credential, me: me),
                                pieceSize: Int(s.pieceSize.bytes), coordinatorsPerBlob: s.coordinators, metrics: metrics, logger: logger)
         await cache.join(agent)
-        let router = Router()
-        var server = PeerServer(credential: credential, coordinator: coordinator, cache: cache, bucket: bucket, metrics: metrics, logger: logger)
         if faultCorruptPieces {
             logger.warning("fault injection: this agent corrupts every piece it sends to peers (--fault-corrupt-pieces, for tests only)")
-            server.corruptPieces = true
         }
-        server.register(on: router)
-        let app = Application(router: router, configuration: .init(address: .hostname(s.listen, port: s.peerPort), serverName: "peerpull-peer"),
-                              logger: logger)
+        let server = PeerServer(credential: credential, coordinator: coordinator, cache: cache, bucket: bucket, metrics: metrics,
+                                corruptPieces: faultCorruptPieces, logger: logger)
         let count = await membership.current.count
         logger.info("joined the swarm", metadata: ["node": "\(me)", "members": "\(count)",
                                                    "pieceSize": "\(s.pieceSize)"])
-        return (agent, app)
+        return (agent, server)
     }
 
     private static func registryApp(router: Router<AgentRequestContext>, settings s: AgentSettings, certificate: AgentCertificate?,

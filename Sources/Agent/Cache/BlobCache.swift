@@ -207,6 +207,27 @@ public actor BlobCache {
         return try? await download.reader.read(at: range.lowerBound, count: Int(range.count), reusing: &spare)
     }
 
+    /// The open file that holds `range` of `digest`, verified, for sending it to a peer
+    /// without reading it into memory (the caller closes it); nil when not held here.
+    func pieceFile(_ digest: Digest, range: Range<Int64>) -> NIOFileHandle? {
+        if var entry = entries[digest] {
+            guard range.upperBound <= entry.size else { return nil }
+            let fd = Glibc.open(path(of: digest), O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                logger.warning("a cached blob vanished from disk", metadata: ["digest": "\(digest)"])
+                forget(digest)
+                return nil
+            }
+            clock += 1
+            entry.lastUse = clock
+            entries[digest] = entry
+            return NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+        }
+        guard let download = downloads[digest], download.holdsPiece(range),
+              let fd = download.reader.duplicateDescriptor() else { return nil }
+        return NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+    }
+
     private func finish(_ download: BlobDownload, temp: String, keep: Bool) {
         let digest = download.digest
         downloads[digest] = nil

@@ -1,3 +1,4 @@
+import Crypto
 import Logging
 import NIOCore
 import OCI
@@ -14,7 +15,7 @@ import Swarm
 extension BlobDownload {
     enum PieceEvent: Sendable {
         case answer(CoordinatorAnswer?)
-        case piece(Int, PieceScheduler.Source, id: Int, Result<ByteBuffer, any Error>)
+        case piece(Int, PieceScheduler.Source, id: Int, Result<(ByteBuffer, PieceHash), any Error>)
         case tick
     }
 
@@ -25,7 +26,7 @@ extension BlobDownload {
 
     /// Pieces past the verified prefix kept in memory for hashing in order; beyond this
     /// they are read back from the file when the prefix reaches them.
-    static var aheadInMemory: Int { 16 }
+    static var aheadInMemory: Int { 8 }
     /// Origin failures in a row, with no piece from anywhere for `stallLimit`, after which
     /// the download gives up (its readers then continue from the origin on their own, as
     /// after any failed download). While peers still deliver, origin failures only rest it.
@@ -111,30 +112,36 @@ extension BlobDownload {
                     nextRequest += 1
                     let id = nextRequest
                     tasks[RequestKey(piece: piece, source: source)] = (id, Task {
-                        let result: Result<ByteBuffer, any Error>
+                        let result: Result<(ByteBuffer, PieceHash), any Error>
                         do {
                             var buffer: ByteBuffer
+                            let hash: PieceHash
                             switch source {
                             case .origin:
                                 let response = try await fetch(.closed(first: range.lowerBound, last: range.upperBound - 1))
                                 guard response.status == 206, response.contentRange?.first == range.lowerBound else {
                                     throw RegistryError.invalidResponse(registry: "origin", detail: "answered \(response.status) to a piece's Range")
                                 }
-                                buffer = ByteBufferAllocator().buffer(capacity: length)
+                                buffer = swarm.buffers.take(capacity: length)
+                                // Hashed as it arrives, while the bytes are in the CPU's cache.
+                                var hasher = SHA256()
                                 for try await var chunk in response.body {
                                     guard buffer.readableBytes + chunk.readableBytes <= length else {
                                         throw RegistryError.invalidResponse(registry: "origin", detail: "sent more than the piece")
                                     }
+                                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                                     buffer.writeBuffer(&chunk)
                                 }
+                                hash = PieceHash(hasher.finalize())
                                 guard buffer.readableBytes == length else {
                                     throw RegistryError.invalidResponse(registry: "origin", detail: "sent \(buffer.readableBytes) of \(length) bytes")
                                 }
                             case .peer(let member):
-                                buffer = try await swarm.client.piece(piece, of: blob, layout: layout, from: member, timeout: swarm.schedulerConfiguration.requestTimeout)
+                                (buffer, hash) = try await swarm.client.piece(piece, of: blob, layout: layout, from: member, into: swarm.buffers,
+                                                                              timeout: swarm.schedulerConfiguration.requestTimeout)
                             }
                             try await bucket?.acquire(buffer.readableBytes)
-                            result = .success(buffer)
+                            result = .success((buffer, hash))
                         } catch {
                             result = .failure(error)
                         }
@@ -185,11 +192,10 @@ extension BlobDownload {
                         }
                     }
                     if case .peer(let member) = source {
-                        if case PeerClient.Failure.status(let code, _) = error, code < 500 {} else { unreachable.insert(member.node) }
+                        if !PeerClient.peerAnswered(error) { unreachable.insert(member.node) }
                     }
                     perform(scheduler.pieceFailed(piece, from: source, .failed, now: now()))
-                case .success(let buffer):
-                    let hash = buffer.withUnsafeReadableBytes { PieceHash(hashing: $0) }
+                case .success(let (buffer, hash)):
                     lastProgress = .now
                     switch source {
                     case .origin:
@@ -219,14 +225,16 @@ extension BlobDownload {
                     }
                     update { $0.verified?.insert(piece) }
                     perform(scheduler.pieceArrived(piece, from: source, now: now()))
-                    if piece != nextToHash, ahead.count < Self.aheadInMemory { ahead[piece] = buffer }
+                    if piece != nextToHash {
+                        if ahead.count < Self.aheadInMemory { ahead[piece] = buffer } else { swarm.buffers.give(buffer) }
+                    }
                     // The prefix advances: hash it in order and hand it to the readers.
                     while nextToHash < layout.count, scheduler.have.contains(nextToHash) {
                         var bytes: ByteBuffer
                         if nextToHash == piece { bytes = buffer }
                         else if let kept = ahead.removeValue(forKey: nextToHash) { bytes = kept }
                         else {
-                            var spare: ByteBuffer?
+                            var spare: ByteBuffer? = swarm.buffers.take(capacity: swarm.pieceSize)
                             let r = layout.range(of: nextToHash)
                             do {
                                 bytes = try await reader.read(at: r.lowerBound, count: Int(r.count), reusing: &spare)
@@ -236,7 +244,9 @@ extension BlobDownload {
                             }
                         }
                         bytes.withUnsafeReadableBytes { verifier.update($0) }
-                        guard appended(bytes).ok else { return false }
+                        let (ok, evicted) = appended(bytes)
+                        guard ok else { return false }
+                        if let evicted { swarm.buffers.give(evicted) }
                         nextToHash += 1
                     }
                     if ContinuousClock.now - lastAnnounce > .milliseconds(50) { announce() }

@@ -102,6 +102,13 @@ final class CacheFile: Sendable {
         }
     }
 
+    /// A second descriptor of the same open file, for the caller to own and close (a
+    /// piece sent to a peer with `sendfile`); nil when the process is out of descriptors.
+    func duplicateDescriptor() -> Int32? {
+        let d = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        return d >= 0 ? d : nil
+    }
+
     /// Flushes to stable storage, so a blob renamed into the cache is never short after a crash.
     func sync() async throws {
         let fd = self.fd, path = self.path

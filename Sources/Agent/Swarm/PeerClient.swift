@@ -10,21 +10,21 @@ public struct PeerClient: Sendable {
     public let http: HTTPClient
     public let credential: PeerCredential
     public let me: Member
+    let pieces: PeerPieceClient
 
     public init(http: HTTPClient, credential: PeerCredential, me: Member) {
         self.http = http
+        self.pieces = PeerPieceClient()
         self.credential = credential
         self.me = me
     }
 
     public enum Failure: Error, CustomStringConvertible {
         case status(Int, String)
-        case short(Int, expected: Int)
 
         public var description: String {
             switch self {
             case .status(let s, let body): "peer answered \(s): \(body.prefix(200))"
-            case .short(let n, let e): "peer sent \(n) of \(e) bytes"
             }
         }
     }
@@ -45,23 +45,22 @@ public struct PeerClient: Sendable {
         return try PeerMessages.decodeAnswer(Data(data.readableBytesView))
     }
 
-    /// Exactly the bytes of piece `index` of `blob`, as `layout` cuts it.
-    public func piece(_ index: Int, of blob: Digest, layout: PieceLayout, from peer: Member, timeout: Duration) async throws -> ByteBuffer {
+    /// Exactly the bytes of piece `index` of `blob`, as `layout` cuts it, and their SHA-256
+    /// (the caller checks it against the piece's published hash).
+    func piece(_ index: Int, of blob: Digest, layout: PieceLayout, from peer: Member, into pool: BufferPool?,
+               timeout: Duration) async throws -> (ByteBuffer, PieceHash) {
         let path = PeerServer.piecePath(blob, index: index, layout: layout)
-        var request = HTTPClientRequest(url: "http://\(peer.endpoint)\(path)")
-        request.headers.add(name: "Authorization", value: credential.authorization(method: "GET", path: path, node: me.node, now: Self.now()))
-        let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
-        let length = layout.length(of: index)
-        guard response.status == .ok else {
-            let body = try? await response.body.collect(upTo: 4096)
-            throw Failure.status(Int(response.status.code), body.map { String(buffer: $0) } ?? "")
-        }
-        var buffer = ByteBufferAllocator().buffer(capacity: length)
-        for try await var chunk in response.body {
-            guard buffer.readableBytes + chunk.readableBytes <= length else { throw Failure.short(buffer.readableBytes + chunk.readableBytes, expected: length) }
-            buffer.writeBuffer(&chunk)
-        }
-        guard buffer.readableBytes == length else { throw Failure.short(buffer.readableBytes, expected: length) }
-        return buffer
+        return try await pieces.get(host: peer.address, port: peer.peerPort, path: path,
+                                    authorization: credential.authorization(method: "GET", path: path, node: me.node, now: Self.now()),
+                                    length: layout.length(of: index), into: pool, timeout: timeout)
     }
+
+    /// Whether a failed piece request says the peer answered (it lacks the piece, say),
+    /// rather than that it could not be reached or broke off.
+    public static func peerAnswered(_ error: any Error) -> Bool {
+        if case .status(let code) = (error as? PeerPieceClient.Failure)?.kind { return code < 500 }
+        return false
+    }
+
+    public func shutdown() { pieces.shutdown() }
 }

@@ -1,91 +1,206 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOPosix
 import OCI
 import Swarm
 
 /// The peer port: the coordinator's announcements and other agents' piece requests.
 /// Every request must carry a `PeerCredential` signature by an agent of the cluster; a
 /// request without one, or with a forged one, gets a 401 and no byte.
-public struct PeerServer: Sendable {
+///
+/// Plain NIO rather than Hummingbird, for one reason: a piece leaves the cache file for
+/// the socket with `sendfile` (a `FileRegion`), never copied through the agent's
+/// memory, and Hummingbird's response bodies are byte buffers only.
+public final class PeerServer: Sendable {
     public let credential: PeerCredential
     public let coordinator: SwarmCoordinator
     public let cache: BlobCache
     public let bucket: TokenBucket?
     public let metrics: AgentMetrics
     /// Test-only fault injection: every piece served to a peer has one byte flipped.
-    public var corruptPieces = false
+    let corruptPieces: Bool
     let logger: Logger
 
     public static let announcePath = "/swarm/v1/announce"
+    /// Idle connections from peers are closed after this long.
+    static var idleTimeout: TimeAmount { .seconds(120) }
 
     public static func piecePath(_ blob: Digest, index: Int, layout: PieceLayout) -> String {
         "/swarm/v1/blobs/\(blob)/pieces/\(index)?size=\(layout.size)&pieceSize=\(layout.pieceSize)"
     }
 
     public init(credential: PeerCredential, coordinator: SwarmCoordinator, cache: BlobCache, bucket: TokenBucket?,
-                metrics: AgentMetrics, logger: Logger) {
+                metrics: AgentMetrics, corruptPieces: Bool = false, logger: Logger) {
         self.credential = credential
         self.coordinator = coordinator
         self.cache = cache
         self.bucket = bucket
         self.metrics = metrics
+        self.corruptPieces = corruptPieces
         self.logger = logger
     }
 
-    public func register(on router: Router<some RequestContext>) {
-        router.get("/healthz") { _, _ in "ok" }
-        router.post(RouterPath(stringLiteral: Self.announcePath)) { request, _ -> Response in
-            let body: ByteBuffer
-            do { body = try await request.body.collect(upTo: PeerMessages.maximumBytes) } catch {
-                return Self.refuse(.contentTooLarge, "announcement larger than \(PeerMessages.maximumBytes) bytes")
+    /// Serves on `host:port` until the task is cancelled.
+    public func run(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
+                    try sync.addHandler(PeerRequestHandler(server: self))
+                }
             }
-            let bytes = Array(body.readableBytesView)
-            if let refused = authorize(request, body: bytes) { return refused }
-            let announcement: Announcement
-            do { announcement = try PeerMessages.decodeAnnouncement(Data(bytes)) } catch { return Self.refuse(.badRequest, "\(error)") }
-            let answer = await coordinator.announce(announcement)
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: PeerMessages.encode(answer))))
-        }
-        router.get("/swarm/v1/blobs/:digest/pieces/:index") { request, context -> Response in
-            if let refused = authorize(request, body: []) { return refused }
-            guard let digest = context.parameters.get("digest").flatMap({ try? Digest(parsing: $0) }),
-                  let index = context.parameters.get("index").flatMap({ Int($0) }),
-                  let size = request.uri.queryParameters.get("size").flatMap({ Int64($0) }),
-                  let pieceSize = request.uri.queryParameters.get("pieceSize").flatMap({ Int($0) }),
-                  let layout = PieceLayout(validatingSize: size, pieceSize: pieceSize), index >= 0, index < layout.count
-            else { return Self.refuse(.badRequest, "expected /swarm/v1/blobs/<digest>/pieces/<index>?size=&pieceSize=") }
-            guard var bytes = await cache.piece(digest, range: layout.range(of: index)) else {
-                return Self.refuse(.notFound, "piece \(index) of \(digest) is not held here")
-            }
-            if corruptPieces, let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self) {
-                bytes.setInteger(first ^ 0xff, at: bytes.readerIndex)
-            }
-            try? await bucket?.acquire(bytes.readableBytes)
-            metrics.uploaded(bytes.readableBytes)
-            return Response(status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(bytes.readableBytes)],
-                            body: .init(byteBuffer: bytes))
+            .bind(host: host, port: port).get()
+        logger.debug("peer port listening", metadata: ["address": "\(host):\(port)"])
+        try await withTaskCancellationHandler {
+            try await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
         }
     }
 
-    /// Nil when the request is signed by an agent; otherwise the 401 to send.
-    func authorize(_ request: Request, body: [UInt8]) -> Response? {
-        let target = request.uri.string
+    /// What to send back.
+    enum Answer: Sendable {
+        case bytes(HTTPResponseStatus, contentType: String, ByteBuffer)
+        case file(NIOFileHandle, offset: Int64, length: Int)
+
+        static func refuse(_ status: HTTPResponseStatus, _ message: String) -> Answer {
+            .bytes(status, contentType: "text/plain", ByteBuffer(string: message + "\n"))
+        }
+    }
+
+    func answer(method: HTTPMethod, uri: String, authorization: String?, body: ByteBuffer) async -> Answer {
+        let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        if method == .GET, path == "/healthz" { return .bytes(.ok, contentType: "text/plain", ByteBuffer(string: "ok")) }
+        let bytes = Array(body.readableBytesView)
         do {
-            _ = try credential.verify(request.headers[.authorization], method: request.method.rawValue, path: target, body: body,
-                                      now: Int64(Date().timeIntervalSince1970))
-            return nil
+            _ = try credential.verify(authorization, method: method.rawValue, path: uri, body: bytes, now: Int64(Date().timeIntervalSince1970))
         } catch {
             metrics.peerRefused()
-            logger.info("refused a peer-port request", metadata: ["path": "\(target.prefix(200))", "why": "\(error)"])
-            return Self.refuse(.unauthorized, error.description)
+            logger.info("refused a peer-port request", metadata: ["path": "\(uri.prefix(200))", "why": "\(error)"])
+            return .refuse(.unauthorized, error.description)
+        }
+        if method == .POST, path == Self.announcePath {
+            let announcement: Announcement
+            do { announcement = try PeerMessages.decodeAnnouncement(Data(bytes)) } catch { return .refuse(.badRequest, "\(error)") }
+            let answer = await coordinator.announce(announcement)
+            return .bytes(.ok, contentType: "application/json", ByteBuffer(bytes: PeerMessages.encode(answer)))
+        }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard method == .GET, parts.count == 7, parts[1] == "swarm", parts[2] == "v1", parts[3] == "blobs", parts[5] == "pieces" else {
+            return .refuse(.notFound, "no such peer endpoint: \(method) \(path.prefix(200))")
+        }
+        var query: [Substring: Substring] = [:]
+        if let q = uri.split(separator: "?", maxSplits: 1).dropFirst().first {
+            for pair in q.split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                if kv.count == 2 { query[kv[0]] = kv[1] }
+            }
+        }
+        guard let digest = try? Digest(parsing: String(parts[4])), let index = Int(parts[6]),
+              let size = query["size"].flatMap({ Int64($0) }), let pieceSize = query["pieceSize"].flatMap({ Int($0) }),
+              let layout = PieceLayout(validatingSize: size, pieceSize: pieceSize), index >= 0, index < layout.count
+        else { return .refuse(.badRequest, "expected /swarm/v1/blobs/<digest>/pieces/<index>?size=&pieceSize=") }
+        let range = layout.range(of: index)
+        let notHeld = Answer.refuse(.notFound, "piece \(index) of \(digest) is not held here")
+        if corruptPieces {
+            guard var bytes = await cache.piece(digest, range: range) else { return notHeld }
+            if let first = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self) { bytes.setInteger(first ^ 0xff, at: bytes.readerIndex) }
+            try? await bucket?.acquire(bytes.readableBytes)
+            metrics.uploaded(bytes.readableBytes)
+            return .bytes(.ok, contentType: "application/octet-stream", bytes)
+        }
+        guard let file = await cache.pieceFile(digest, range: range) else { return notHeld }
+        try? await bucket?.acquire(Int(range.count))
+        metrics.uploaded(Int(range.count))
+        return .file(file, offset: range.lowerBound, length: Int(range.count))
+    }
+}
+
+/// One request at a time per connection (NIO's server pipeline holds back pipelined
+/// ones): the body is collected, bounded, then answered.
+private final class PeerRequestHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let server: PeerServer
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    private var tooLarge = false
+    private var busy = false
+
+    init(server: PeerServer) { self.server = server }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            body.clear()
+            tooLarge = false
+        case .body(var chunk):
+            if body.readableBytes + chunk.readableBytes > PeerMessages.maximumBytes { tooLarge = true } else { body.writeBuffer(&chunk) }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            busy = true
+            let keepAlive = head.isKeepAlive
+            if tooLarge {
+                respond(context: context, .refuse(.payloadTooLarge, "request larger than \(PeerMessages.maximumBytes) bytes"), keepAlive: false)
+                return
+            }
+            let server = self.server, body = self.body
+            let authorization = head.headers.first(name: "authorization")
+            context.eventLoop.makeFutureWithTask {
+                await server.answer(method: head.method, uri: head.uri, authorization: authorization, body: body)
+            }.assumeIsolated().whenSuccess { [weak self] answer in
+                guard let self else {
+                    if case .file(let f, _, _) = answer { try? f.close() }
+                    return
+                }
+                self.respond(context: context, answer, keepAlive: keepAlive)
+            }
         }
     }
 
-    static func refuse(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        Response(status: status, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: message + "\n")))
+    private func respond(context: ChannelHandlerContext, _ answer: PeerServer.Answer, keepAlive: Bool) {
+        var headers = HTTPHeaders()
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let done: EventLoopFuture<Void>
+        switch answer {
+        case .bytes(let status, let type, let bytes):
+            headers.add(name: "Content-Type", value: type)
+            headers.add(name: "Content-Length", value: String(bytes.readableBytes))
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
+            done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        case .file(let file, let offset, let length):
+            headers.add(name: "Content-Type", value: "application/octet-stream")
+            headers.add(name: "Content-Length", value: String(length))
+            let region = FileRegion(fileHandle: file, readerIndex: Int(offset), endIndex: Int(offset) + length)
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: nil)
+            done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            done.whenComplete { _ in try? file.close() }
+        }
+        busy = false
+        if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent, !busy {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 }

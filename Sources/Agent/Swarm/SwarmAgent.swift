@@ -16,6 +16,9 @@ public final class SwarmAgent: Sendable {
     /// How long an agent waits for a coordinator before it goes to the origin.
     public let coordinatorTimeout: Duration
     public let schedulerConfiguration: PieceScheduler.Configuration
+    /// Piece buffers, used again by every download (enough for the pieces in flight and
+    /// those kept ahead of the verified prefix by two downloads).
+    let buffers = BufferPool(keep: 32)
     let metrics: AgentMetrics?
     let logger: Logger
 
