@@ -90,6 +90,19 @@ struct PieceSchedulerTests {
         #expect(Self.fetches(s.tick(now: Self.t(3.1))) == [9: .origin])
     }
 
+    @Test func aPieceWhoseOnlyHolderRefusesItComesFromTheOriginAfterAWhile() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        // node-1 is listed as holding everything but answers "not held" (it lost the blob),
+        // and every coordinator answer lists it again.
+        let answer = Self.answer(peers: [(1, Array(0..<10))])
+        #expect(Self.fetches(s.coordinatorAnswered(answer, hashes: Array(0..<10), now: Self.t(0)))[0] == .peer(Self.peer(1)))
+        _ = s.pieceFailed(0, from: .peer(Self.peer(1)), .failed, now: Self.t(0.1))
+        #expect(Self.fetches(s.coordinatorAnswered(answer, hashes: [], now: Self.t(0.3)))[0] == nil)
+        #expect(Self.fetches(s.tick(now: Self.t(2)))[0] == nil, "a holder's refusal is not yet a reason for the origin")
+        // Its only holder rests: the piece is an orphan and, after the fallback time, the origin's.
+        #expect(Self.fetches(s.tick(now: Self.t(3.2)))[0] == .origin)
+    }
+
     @Test func piecesNotDealtYetAreWaitedForAndAHeldPieceWithoutAHashIsAnOrphan() throws {
         var s = PieceScheduler(layout: Self.layout)
         // Nothing dealt beyond piece 4 yet: those are coming. Piece 0 is held by a peer,

@@ -207,6 +207,13 @@ public actor BlobCache {
         return try? await download.reader.read(at: range.lowerBound, count: Int(range.count), reusing: &spare)
     }
 
+    /// What the agent's `/status` shows.
+    public func status() async -> AgentStatus {
+        let members = await swarm?.membership.current.count
+        return AgentStatus(node: swarm?.me.node, members: members, cacheBytes: usedBytes, cacheQuota: configuration.quota,
+                           cachedBlobs: entries.count, downloads: downloads.values.map { $0.status() }.sorted { $0.digest < $1.digest })
+    }
+
     /// The open file that holds `range` of `digest`, verified, for sending it to a peer
     /// without reading it into memory (the caller closes it); nil when not held here.
     func pieceFile(_ digest: Digest, range: Range<Int64>) -> NIOFileHandle? {

@@ -35,6 +35,14 @@ extension BlobDownload {
     /// Hashes sent with one announcement, at most (the rest go with the next ones).
     static var hashesPerAnnouncement: Int { 512 }
 
+    static func mebibytes(_ bytes: Int64) -> String {
+        bytes >= 10 << 20 ? "\(bytes >> 20) MiB" : String(format: "%.1f MiB", Double(bytes) / 1_048_576)
+    }
+
+    static func percent(_ part: Int64, of whole: Int64) -> String {
+        whole > 0 ? "\(Int((Double(part) * 100 / Double(whole)).rounded()))%" : "0%"
+    }
+
     func runPieces(
         fetch: @escaping @Sendable (ByteRange?) async throws -> BlobResponse,
         swarm: SwarmAgent,
@@ -42,12 +50,27 @@ extension BlobDownload {
         metrics: AgentMetrics?,
         logger: Logger
     ) async -> Bool {
+        let start = ContinuousClock.now
+        let ok = await piecesLoop(fetch: fetch, swarm: swarm, bucket: bucket, metrics: metrics, logger: logger, start: start)
+        let peers = update { $0.tally.peers.count }
+        metrics?.blobFinished(complete: ok, after: .now - start, peers: peers)
+        return ok
+    }
+
+    private func piecesLoop(
+        fetch: @escaping @Sendable (ByteRange?) async throws -> BlobResponse,
+        swarm: SwarmAgent,
+        bucket: TokenBucket?,
+        metrics: AgentMetrics?,
+        logger: Logger,
+        start: ContinuousClock.Instant
+    ) async -> Bool {
         let layout = PieceLayout(size: size, pieceSize: swarm.pieceSize)
         update { s in
             s.layout = layout
             s.verified = PieceSet(count: layout.count)
+            s.tally = SourceTally(fromPeers: PieceSet(count: layout.count), started: start)
         }
-        let start = ContinuousClock.now
         var scheduler = PieceScheduler(layout: layout, configuration: swarm.schedulerConfiguration)
         var known: [PieceHash?] = Array(repeating: nil, count: layout.count)
         var ahead: [Int: ByteBuffer] = [:]
@@ -63,10 +86,8 @@ extension BlobDownload {
         var coordinatorHashes = PieceSet(count: layout.count)
         var announcing = false
         var lastAnnounce = ContinuousClock.now - .seconds(1)
-        var fromPeers = Set<String>()
         /// Peers whose requests failed other than by "not held" since the last announcement.
         var unreachable = Set<String>()
-        var bytesFrom: [String: Int64] = ["origin": 0, "peers": 0]
         let (events, sink) = AsyncStream<PieceEvent>.makeStream()
         let ticker = Task {
             while !Task.isCancelled {
@@ -202,7 +223,6 @@ extension BlobDownload {
                         originFailures = 0
                         metrics?.received(buffer.readableBytes, from: .origin)
                         metrics?.piece(from: "origin", verified: true)
-                        bytesFrom["origin", default: 0] += Int64(buffer.readableBytes)
                         if known[piece] == nil { known[piece] = hash }
                     case .peer(let member):
                         guard known[piece] == hash else {
@@ -214,8 +234,6 @@ extension BlobDownload {
                         }
                         metrics?.received(buffer.readableBytes, from: .peer)
                         metrics?.piece(from: "peer", verified: true)
-                        bytesFrom["peers", default: 0] += Int64(buffer.readableBytes)
-                        fromPeers.insert(member.node)
                     }
                     do { try await file.write(buffer, at: layout.range(of: piece).lowerBound) } catch {
                         fail("\(error)")
@@ -223,7 +241,17 @@ extension BlobDownload {
                             "digest": "\(blob)", "error": "\(error)"])
                         return false
                     }
-                    update { $0.verified?.insert(piece) }
+                    let n = Int64(buffer.readableBytes)
+                    update { s in
+                        s.verified?.insert(piece)
+                        switch source {
+                        case .origin: s.tally.originBytes += n
+                        case .peer(let member):
+                            s.tally.peerBytes += n
+                            s.tally.fromPeers?.insert(piece)
+                            s.tally.peers.insert(member.node)
+                        }
+                    }
                     perform(scheduler.pieceArrived(piece, from: source, now: now()))
                     if piece != nextToHash {
                         if ahead.count < Self.aheadInMemory { ahead[piece] = buffer } else { swarm.buffers.give(buffer) }
@@ -247,6 +275,7 @@ extension BlobDownload {
                         let (ok, evicted) = appended(bytes)
                         guard ok else { return false }
                         if let evicted { swarm.buffers.give(evicted) }
+                        if nextToHash == 0 { metrics?.blobFirstByte(after: .now - start) }
                         nextToHash += 1
                     }
                     if ContinuousClock.now - lastAnnounce > .milliseconds(50) { announce() }
@@ -263,12 +292,10 @@ extension BlobDownload {
                         // Tell the coordinator at once that this agent holds it all.
                         _ = await swarm.announce(Announcement(blob: blob, layout: layout, member: swarm.me, have: .full(count: layout.count),
                                                               hashes: hashesTheCoordinatorLacks(), wantsOriginWork: false))
-                        let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - start).components.seconds)
-                        let peerShare = size > 0 ? Double(bytesFrom["peers", default: 0]) * 100 / Double(size) : 0
-                        logger.info("blob", metadata: [
-                            "digest": "\(blob)", "bytes": "\(size)", "seconds": "\(String(format: "%.1f", seconds))",
-                            "fromPeers": "\(Int(peerShare.rounded()))%", "peers": "\(fromPeers.count)",
-                            "fromOrigin": "\(bytesFrom["origin", default: 0])"])
+                        let tally = update { $0.tally }
+                        logger.info("blob \(blob) \(Self.mebibytes(size)) in \(String(format: "%.1f", DownloadStatus.seconds(.now - start))) s: \(Self.percent(tally.peerBytes, of: size)) from \(tally.peers.count) peers, \(Self.percent(tally.originBytes, of: size)) origin", metadata: [
+                            "digest": "\(blob)", "bytes": "\(size)", "peerBytes": "\(tally.peerBytes)", "originBytes": "\(tally.originBytes)",
+                            "peers": "\(tally.peers.sorted().joined(separator: ","))"])
                         return true
                     }
                 }

@@ -28,6 +28,16 @@ final class BlobDownload: Sendable {
         /// other agents may fetch while the rest is still arriving.
         var layout: PieceLayout?
         var verified: PieceSet?
+        /// In piece mode: where the verified pieces came from (metrics, the log, `status`).
+        var tally = SourceTally()
+    }
+
+    struct SourceTally {
+        var fromPeers: PieceSet?
+        var peerBytes: Int64 = 0
+        var originBytes: Int64 = 0
+        var peers: Set<String> = []
+        var started: ContinuousClock.Instant?
     }
     private let state: NIOLockedValueBox<State>
 
@@ -98,6 +108,27 @@ final class BlobDownload: Sendable {
     }
 
     func fail(_ reason: String) { update { $0.progress.fail(reason) } }
+
+    /// Where the byte at `offset` came from, for the served-bytes metric: a peer if its
+    /// piece did, else the origin.
+    func source(at offset: Int64) -> AgentMetrics.Source {
+        state.withLockedValue { s in
+            guard let layout = s.layout, let peers = s.tally.fromPeers, offset < layout.size else { return .origin }
+            return peers.contains(layout.piece(containing: offset)) ? .peer : .origin
+        }
+    }
+
+    /// What `status` shows of this download.
+    func status() -> DownloadStatus {
+        state.withLockedValue { s in
+            DownloadStatus(
+                digest: digest.description, size: size, pieceSize: s.layout?.pieceSize, pieces: s.layout?.count,
+                verifiedPieces: s.verified?.memberCount, pieceMap: s.verified.map { DownloadStatus.map(of: $0) },
+                verifiedPrefix: s.progress.written, peerBytes: s.tally.peerBytes, originBytes: s.tally.originBytes,
+                peers: s.tally.peers.sorted(),
+                seconds: s.tally.started.map { DownloadStatus.seconds(ContinuousClock.now - $0) })
+        }
+    }
 
     /// Whether `range` is exactly a verified piece of this download (for peers).
     func holdsPiece(_ range: Range<Int64>) -> Bool {

@@ -61,8 +61,8 @@ struct DownloadingBlobStream: AsyncSequence, Sendable {
                     buffer = try await stream.lease.file.read(at: offset, count: count, reusing: &spare)
                     spare = buffer
                 }
+                stream.lease.metrics?.served(buffer.readableBytes, from: stream.download.source(at: offset))
                 offset += Int64(buffer.readableBytes)
-                stream.lease.metrics?.served(buffer.readableBytes, from: .origin)
                 return buffer
             case .end, .wait:
                 return nil

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -48,6 +49,15 @@ public struct RegistryFrontEnd: Sendable {
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+        }
+        router.get("/status") { _, _ in
+            // The blobs in flight (digests, piece maps, sources) and the cache's totals: no
+            // content and no credentials, like /metrics.
+            let status = await cache?.status() ?? AgentStatus(cacheBytes: 0, cacheQuota: 0, cachedBlobs: 0, downloads: [])
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            let body = (try? encoder.encode(status)) ?? Data("{}".utf8)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
         for path: RouterPath in ["/v2", "/v2/**"] {
             router.get(path) { request, _ in await self.timed(request, head: false) }

@@ -36,6 +36,10 @@ public final class AgentMetrics: Sendable {
     private let pieces: [String: Counter]
     private let coordinatorCalls: [String: Counter]
     private let durations: Mutex<[String: DurationHistogram]> = Mutex([:])
+    private let coordinatorLatency: DurationHistogram
+    private let blobFirstByte: DurationHistogram
+    private let blobDurations: [String: DurationHistogram]
+    private let blobPeers: ValueHistogram
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -76,6 +80,24 @@ public final class AgentMetrics: Sendable {
                 descriptor: Self.name("coordinator_requests", "total", "Announcements to blob coordinators: unreachable = no coordinator answered and the download went to the origin."),
                 labels: [("result", result)]))
         })
+        coordinatorLatency = registry.makeDurationHistogram(
+            descriptor: Self.name("coordinator_request_duration", "seconds", "Time for a blob coordinator to answer an announcement (the agent's own coordinator included)."),
+            buckets: [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+                      .milliseconds(100), .milliseconds(250), .milliseconds(500)])
+        blobFirstByte = registry.makeDurationHistogram(
+            descriptor: Self.name("blob_first_byte", "seconds", "From the start of a swarm download to its first verified bytes handed to clients."),
+            buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                      .seconds(1), .seconds(2), .seconds(5), .seconds(10)])
+        blobDurations = Dictionary(uniqueKeysWithValues: ["complete", "failed"].map { result in
+            (result, registry.makeDurationHistogram(
+                descriptor: Self.name("blob_download_duration", "seconds", "Swarm downloads from start to end: complete = verified and cached, failed = its readers went on from the origin."),
+                labels: [("result", result)],
+                buckets: [.milliseconds(100), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(25),
+                          .seconds(60), .seconds(150), .seconds(300), .seconds(900)]))
+        })
+        blobPeers = registry.makeValueHistogram(
+            descriptor: Self.name("blob_peers", "count", "Peers that sent pieces of each completed swarm download."),
+            buckets: [0, 1, 2, 4, 8, 16, 32, 64])
     }
 
     /// `peerpull_agent_<metric>_<unit>`.
@@ -89,6 +111,12 @@ public final class AgentMetrics: Sendable {
     func peerRefused() { peerRefusals.increment() }
     func piece(from source: String, verified: Bool) { pieces["\(source) \(verified ? "verified" : "rejected")"]?.increment() }
     func coordinatorCall(_ result: String) { coordinatorCalls[result]?.increment() }
+    func coordinatorAnswered(after duration: Duration) { coordinatorLatency.record(duration) }
+    func blobFirstByte(after duration: Duration) { blobFirstByte.record(duration) }
+    func blobFinished(complete: Bool, after duration: Duration, peers: Int) {
+        blobDurations[complete ? "complete" : "failed"]!.record(duration)
+        if complete { blobPeers.record(Double(peers)) }
+    }
 
     func cacheRequest(_ result: CacheResult) {
         cacheRequests[result]!.increment()

@@ -78,13 +78,17 @@ public final class SwarmAgent: Sendable {
     }
 
     private func ask(_ c: Member, _ a: Announcement, timeout: Duration) async -> CoordinatorAnswer? {
+        let start = ContinuousClock.now
         if c.node == me.node {
+            let answer = await coordinator.announce(a)
             metrics?.coordinatorCall("answered")
-            return await coordinator.announce(a)
+            metrics?.coordinatorAnswered(after: .now - start)
+            return answer
         }
         do {
             let answer = try await client.announce(a, to: c, timeout: timeout)
             metrics?.coordinatorCall("answered")
+            metrics?.coordinatorAnswered(after: .now - start)
             return answer
         } catch {
             metrics?.coordinatorCall("failed")

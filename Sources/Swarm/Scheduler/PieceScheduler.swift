@@ -258,8 +258,13 @@ public struct PieceScheduler: Sendable {
             for piece in missing.members {
                 // Held by a peer whose copy can be checked, dealt to someone, or not dealt
                 // yet: the piece is coming. A held piece whose hash nobody published (the
-                // coordinator that had it restarted) counts as an orphan.
-                let held = hashKnown.contains(piece) && peers.values.contains { !$0.dropped && $0.have.contains(piece) }
+                // coordinator that had it restarted) counts as an orphan, and so does one
+                // whose every holder is dropped or resting: a peer listed as holding it but
+                // refusing it (it lost the blob; the coordinator's list is seconds old) would
+                // otherwise be waited for again and again while the origin is never asked.
+                let held = hashKnown.contains(piece) && peers.values.contains { p in
+                    !p.dropped && (p.restingUntil.map { now >= $0 } ?? true) && p.have.contains(piece)
+                }
                 if held || dealtElsewhere.contains(piece) || mine.contains(piece) || piece >= cursor {
                     orphanSince[piece] = nil
                 } else if let since = orphanSince[piece] {
