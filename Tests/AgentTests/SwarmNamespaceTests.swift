@@ -5,8 +5,8 @@ import Testing
 
 /// The swarm across real links: each node a network namespace with its own agent binary,
 /// data directory and client, every link shaped with tc; the origin, Debian's registry,
-/// in a namespace of its own. All nodes pull the same image at once with skopeo, and the
-/// origin's link counts what it sent.
+/// in a namespace of its own. All nodes pull the same image at once with skopeo and with
+/// containerd, and the origin's link counts what it sent.
 @Suite("Swarm across network namespaces", .serialized)
 struct SwarmNamespaceTests {
     struct Cluster: Sendable {
@@ -45,6 +45,16 @@ struct SwarmNamespaceTests {
             let d = ContinuousClock.now - t0
             return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         }
+
+        /// containerd's `ctr` on node `i` pulls the image through its own agent, into `containerd`
+        /// (its own daemon; the pull runs in `ctr`, in the node's namespace); returns the seconds.
+        func pull(_ i: Int, with containerd: PrivateContainerd) async throws -> Double {
+            let t0 = ContinuousClock.now
+            try await Command.run(lab.exec(.node(i), containerd.ctr(["images", "pull", "--plain-http", "--snapshotter", "native",
+                                                                       "127.0.0.1:65001/team/app:v1"])))
+            let d = ContinuousClock.now - t0
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
     }
 
     static func start(nodes: Int, rate: String, originRate: String? = nil, image: SyntheticImage) async throws -> (Cluster, Descriptor) {
@@ -76,17 +86,26 @@ struct SwarmNamespaceTests {
     @Test func allNodesPullAtOnceAndTheOriginSendsTheImageAboutOnce() async throws {
         let image = SyntheticImage(layerSizes: [12 << 20, 6 << 20], seed: 53)
         let (cluster, pushed) = try await Self.start(nodes: 4, rate: "200mbit", image: image)
+        var daemons: [Int: PrivateContainerd] = [:]
         do {
+            // Nodes 1 and 2 pull with skopeo, 3 and 4 with containerd.
+            for i in 3...4 { daemons[i] = try await PrivateContainerd.start() }
             let before = try await cluster.lab.sentBytes(.origin)
             let times = try await withThrowingTaskGroup(of: Double.self) { group in
-                for i in 1...4 { group.addTask { try await cluster.pull(i) } }
+                for i in 1...2 { group.addTask { try await cluster.pull(i) } }
+                for (i, c) in daemons { group.addTask { try await cluster.pull(i, with: c) } }
                 return try await group.reduce(into: [Double]()) { $0.append($1) }
             }
             let sent = try await cluster.lab.sentBytes(.origin) - before
             let size = 18 << 20
             print("swarm across 4 namespaces at 200 Mbit/s: pulls took \(times.sorted().map { String(format: "%.2f", $0) }) s; origin sent \(String(format: "%.2f", Double(sent) / Double(size)))x the image")
-            for i in 1...4 {
+            for i in 1...2 {
                 #expect(try OCILayout(root: cluster.dir.file("pulled-\(i)")).index().manifests.first?.digest == pushed.digest, "node \(i)")
+            }
+            for (i, c) in daemons {
+                // containerd verified every blob against its digest as it wrote it.
+                let listed = try await Command.run(c.ctr(["images", "ls"])).stdout
+                #expect(listed.contains("127.0.0.1:65001/team/app:v1") && listed.contains(pushed.digest.description), "node \(i): \(listed)")
             }
             // Each byte left the origin about once (4 direct pulls would send 4 images);
             // the rest is TCP/IP framing and the manifests.
@@ -95,9 +114,11 @@ struct SwarmNamespaceTests {
             // the origin's one link would take 3.1 s.
             #expect(times.max()! < 30, "\(times)")
         } catch {
+            for c in daemons.values { await c.stop() }
             await cluster.stop()
             throw error
         }
+        for c in daemons.values { await c.stop() }
         await cluster.stop()
     }
 }

@@ -96,11 +96,48 @@ struct PieceSchedulerTests {
         // and every coordinator answer lists it again.
         let answer = Self.answer(peers: [(1, Array(0..<10))])
         #expect(Self.fetches(s.coordinatorAnswered(answer, hashes: Array(0..<10), now: Self.t(0)))[0] == .peer(Self.peer(1)))
-        _ = s.pieceFailed(0, from: .peer(Self.peer(1)), .failed, now: Self.t(0.1))
+        _ = s.pieceFailed(0, from: .peer(Self.peer(1)), .refused, now: Self.t(0.1))
         #expect(Self.fetches(s.coordinatorAnswered(answer, hashes: [], now: Self.t(0.3)))[0] == nil)
-        #expect(Self.fetches(s.tick(now: Self.t(2)))[0] == nil, "a holder's refusal is not yet a reason for the origin")
-        // Its only holder rests: the piece is an orphan and, after the fallback time, the origin's.
+        #expect(Self.fetches(s.tick(now: Self.t(2)))[0] == nil, "a refusal is not at once a reason for the origin")
+        // Its only holder refused it: the piece is an orphan and, after the fallback time,
+        // the origin's, though every answer still lists node-1 as holding it.
         #expect(Self.fetches(s.tick(now: Self.t(3.2)))[0] == .origin)
+        #expect(Self.fetches(s.coordinatorAnswered(answer, hashes: [], now: Self.t(11)))[0] == nil, "node-1 is not asked for it again")
+    }
+
+    @Test func oneUnansweredRoundDoesNotSendASwarmDownloadToTheOrigin() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        _ = s.coordinatorAnswered(Self.answer(peers: [(1, Array(0..<10))]), hashes: Array(0..<10), now: Self.t(0))
+        #expect(Self.fetches(s.coordinatorsUnreachable(now: Self.t(0.5))).values.allSatisfy { $0 != .origin })
+        #expect(!s.originOnly)
+        // Silence for longer than coordinatorLoss: the origin it is.
+        #expect(Self.fetches(s.coordinatorsUnreachable(now: Self.t(2.1))).values.contains(.origin))
+        #expect(s.originOnly)
+    }
+
+    @Test func aBusyPeerIsLeftAloneBrieflyAndAnotherHolderAsked() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        _ = s.coordinatorAnswered(Self.answer(peers: [(1, [0]), (2, [0])], dealt: Array(1..<10)), hashes: [0], now: Self.t(0))
+        let first = try #require(Self.fetches(s.fetching.members.isEmpty ? [] : [.fetch(piece: 0, from: s.sources(of: 0).first!)])[0])
+        let other: PieceScheduler.Source = first == .peer(Self.peer(1)) ? .peer(Self.peer(2)) : .peer(Self.peer(1))
+        // The first holder is busy: the other is asked at once, and nothing goes to the origin.
+        #expect(Self.fetches(s.pieceFailed(0, from: first, .busy, now: Self.t(0.1))) == [0: other])
+        _ = s.pieceFailed(0, from: other, .busy, now: Self.t(0.2))
+        #expect(Self.fetches(s.tick(now: Self.t(0.3))).isEmpty, "both rest")
+        #expect(Self.fetches(s.tick(now: Self.t(0.45)))[0] == first, "the first is asked again after 300 ms")
+        #expect(Self.fetches(s.tick(now: Self.t(3.5))).values.allSatisfy { $0 != .origin })
+    }
+
+    @Test func aPieceWhoseHolderIsSlowIsWaitedForNotTakenFromTheOrigin() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        let answer = Self.answer(peers: [(1, Array(0..<10))])
+        _ = s.coordinatorAnswered(answer, hashes: Array(0..<10), now: Self.t(0))
+        // node-1 is busy (its request timed out) and rests; the piece waits for it.
+        _ = s.pieceFailed(0, from: .peer(Self.peer(1)), .failed, now: Self.t(6))
+        _ = s.coordinatorAnswered(answer, hashes: [], now: Self.t(6.2))
+        #expect(Self.fetches(s.tick(now: Self.t(9.5)))[0] == nil)
+        // (Piece 1 timed out at 9.5 s too, which rested node-1 until 19.5 s.)
+        #expect(Self.fetches(s.tick(now: Self.t(19.6)))[0] == .peer(Self.peer(1)), "asked again once its rest ends")
     }
 
     @Test func piecesNotDealtYetAreWaitedForAndAHeldPieceWithoutAHashIsAnOrphan() throws {

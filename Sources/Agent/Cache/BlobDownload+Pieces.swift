@@ -34,6 +34,11 @@ extension BlobDownload {
     static var stallLimit: Duration { .seconds(10) }
     /// Hashes sent with one announcement, at most (the rest go with the next ones).
     static var hashesPerAnnouncement: Int { 512 }
+    /// Announcements: at least this often, and on a new piece once this long has passed
+    /// since the last. A blob's coordinator hears from every agent fetching it; at N = 16
+    /// every 50 ms kept it too busy to answer within the budget.
+    static var announceEvery: Duration { .milliseconds(400) }
+    static var announceAfterPiece: Duration { .milliseconds(150) }
 
     static func mebibytes(_ bytes: Int64) -> String {
         bytes >= 10 << 20 ? "\(bytes >> 20) MiB" : String(format: "%.1f MiB", Double(bytes) / 1_048_576)
@@ -178,7 +183,7 @@ extension BlobDownload {
             switch event {
             case .tick:
                 perform(scheduler.tick(now: now()))
-                if ContinuousClock.now - lastAnnounce > .milliseconds(200) { announce() }
+                if ContinuousClock.now - lastAnnounce > Self.announceEvery { announce() }
                 if ContinuousClock.now - start > .seconds(3600) {
                     fail("the swarm download made no end within an hour")
                     return false
@@ -212,10 +217,14 @@ extension BlobDownload {
                             return false
                         }
                     }
+                    var failure = PieceScheduler.Failure.failed
                     if case .peer(let member) = source {
-                        if !PeerClient.peerAnswered(error) { unreachable.insert(member.node) }
+                        let (kind, gone) = PeerClient.classify(error)
+                        failure = kind
+                        if gone { unreachable.insert(member.node) }
+                        metrics?.pieceRequestFailed(PeerClient.reason(error))
                     }
-                    perform(scheduler.pieceFailed(piece, from: source, .failed, now: now()))
+                    perform(scheduler.pieceFailed(piece, from: source, failure, now: now()))
                 case .success(let (buffer, hash)):
                     lastProgress = .now
                     switch source {
@@ -278,7 +287,7 @@ extension BlobDownload {
                         if nextToHash == 0 { metrics?.blobFirstByte(after: .now - start) }
                         nextToHash += 1
                     }
-                    if ContinuousClock.now - lastAnnounce > .milliseconds(50) { announce() }
+                    if ContinuousClock.now - lastAnnounce > Self.announceAfterPiece { announce() }
                     if nextToHash == layout.count {
                         let matches = verifier.count == size && verifier.finalize() == blob
                         update { $0.progress.finished(digestMatches: matches) }

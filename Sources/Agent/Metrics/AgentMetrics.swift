@@ -40,6 +40,7 @@ public final class AgentMetrics: Sendable {
     private let blobFirstByte: DurationHistogram
     private let blobDurations: [String: DurationHistogram]
     private let blobPeers: ValueHistogram
+    private let pieceRequestFailures: [String: Counter]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -95,6 +96,11 @@ public final class AgentMetrics: Sendable {
                 buckets: [.milliseconds(100), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(25),
                           .seconds(60), .seconds(150), .seconds(300), .seconds(900)]))
         })
+        pieceRequestFailures = Dictionary(uniqueKeysWithValues: ["refused", "busy", "status", "timeout", "short", "connection", "other"].map { reason in
+            (reason, registry.makeCounter(
+                descriptor: Self.name("piece_requests_failed", "total", "Piece requests to peers that brought no piece: refused = the peer does not hold it, busy = it was sending its most pieces at once, timeout = too slow, connection = not reachable or cut."),
+                labels: [("reason", reason)]))
+        })
         blobPeers = registry.makeValueHistogram(
             descriptor: Self.name("blob_peers", "count", "Peers that sent pieces of each completed swarm download."),
             buckets: [0, 1, 2, 4, 8, 16, 32, 64])
@@ -112,6 +118,7 @@ public final class AgentMetrics: Sendable {
     func piece(from source: String, verified: Bool) { pieces["\(source) \(verified ? "verified" : "rejected")"]?.increment() }
     func coordinatorCall(_ result: String) { coordinatorCalls[result]?.increment() }
     func coordinatorAnswered(after duration: Duration) { coordinatorLatency.record(duration) }
+    func pieceRequestFailed(_ reason: String) { pieceRequestFailures[reason]?.increment() }
     func blobFirstByte(after duration: Duration) { blobFirstByte.record(duration) }
     func blobFinished(complete: Bool, after duration: Duration, peers: Int) {
         blobDurations[complete ? "complete" : "failed"]!.record(duration)

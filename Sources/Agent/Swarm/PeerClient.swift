@@ -55,11 +55,27 @@ public struct PeerClient: Sendable {
                                     length: layout.length(of: index), into: pool, timeout: timeout)
     }
 
-    /// Whether a failed piece request says the peer answered (it lacks the piece, say),
-    /// rather than that it could not be reached or broke off.
-    public static func peerAnswered(_ error: any Error) -> Bool {
-        if case .status(let code) = (error as? PeerPieceClient.Failure)?.kind { return code < 500 }
-        return false
+    /// What a failed piece request means for the scheduler, and whether the peer seems gone
+    /// (reported to the coordinator, which drops a reported holder that is also silent).
+    /// A slow peer is not gone: a busy seeder reported as unreachable would lose its holdings.
+    static func classify(_ error: any Error) -> (failure: PieceScheduler.Failure, unreachable: Bool) {
+        switch (error as? PeerPieceClient.Failure)?.kind {
+        case .status(503): (.busy, false)
+        case .status(let code) where code < 500: (.refused, false)
+        case .status, .timeout, .short: (.failed, false)
+        case .connection, .closedBeforeAnswer, nil: (.failed, true)
+        }
+    }
+
+    /// A failed piece request's kind, for the metrics.
+    static func reason(_ error: any Error) -> String {
+        switch (error as? PeerPieceClient.Failure)?.kind {
+        case .status(let code): code == 404 ? "refused" : code == 503 ? "busy" : "status"
+        case .timeout: "timeout"
+        case .short: "short"
+        case .connection, .closedBeforeAnswer: "connection"
+        case nil: "other"
+        }
     }
 
     public func shutdown() { pieces.shutdown() }

@@ -29,6 +29,12 @@ public final class SwarmAgent: Sendable {
         var hashesSent: ContinuousClock.Instant?
     }
     private let held = NIOLockedValueBox<[Digest: Held]>([:])
+    /// When each coordinator last answered as a blob's first (one entry per member).
+    private let answeredLately = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+    /// Within this of its last answer a first coordinator counts as alive (shorter than
+    /// the scheduler's `coordinatorLoss`, so a dead one is passed over before downloads
+    /// give up on the swarm).
+    static var aliveWindow: Duration { .milliseconds(1500) }
 
     public init(me: Member, membership: any SwarmMembers, coordinator: SwarmCoordinator, client: PeerClient,
                 pieceSize: Int = PieceLayout.defaultPieceSize, coordinatorsPerBlob: Int = 3,
@@ -61,8 +67,19 @@ public final class SwarmAgent: Sendable {
     public func announce(_ a: Announcement) async -> CoordinatorAnswer? {
         let all = await coordinators(for: a.blob)
         guard let first = all.first else { return nil }
-        let firstBudget = coordinatorTimeout * 0.6
-        if let answer = await ask(first, a, timeout: firstBudget) { return answer }
+        // A first coordinator that answered lately is alive, only slow: it gets the whole
+        // budget and the others are not asked (they would deal origin work of their own).
+        let now = ContinuousClock.now
+        let alive = answeredLately.withLockedValue { $0[first.node].map { now - $0 < Self.aliveWindow } ?? false }
+        let firstBudget = alive ? coordinatorTimeout : coordinatorTimeout * 0.6
+        if let answer = await ask(first, a, timeout: firstBudget) {
+            answeredLately.withLockedValue { $0[first.node] = .now }
+            return answer
+        }
+        if alive {
+            metrics?.coordinatorCall("unreachable")
+            return nil
+        }
         let rest = Array(all.dropFirst())
         let remaining = coordinatorTimeout - firstBudget
         let answer = await withTaskGroup(of: CoordinatorAnswer?.self) { group -> CoordinatorAnswer? in

@@ -25,6 +25,12 @@ public struct PieceScheduler: Sendable {
         public var originRequests = 3
         public var requestTimeout: Duration = .seconds(6)
         public var peerBackoff: Duration = .seconds(10)
+        /// How long a busy peer is left alone.
+        public var busyBackoff: Duration = .milliseconds(300)
+        /// A download that has heard from a coordinator goes to the origin alone only after
+        /// this long without an answer; one slow round (a coordinator busy for a moment)
+        /// changes nothing. Before any answer, the first unanswered round sends it there.
+        public var coordinatorLoss: Duration = .seconds(2)
         public var originFallbackAfter: Duration = .seconds(3)
         public var endgamePieces = 4
         /// Pieces past the verified prefix fetched before rarer ones.
@@ -55,7 +61,13 @@ public struct PieceScheduler: Sendable {
     public enum Failure: Sendable, Equatable {
         /// The bytes did not hash to the piece's hash: the peer is dropped for this blob.
         case corrupt
-        /// Refused, cut, or too slow.
+        /// The peer answered that it does not hold the piece (it lost the blob, or the
+        /// coordinator's list was stale): it is not asked for that piece again.
+        case refused
+        /// The peer is sending as many pieces as it takes at once: asked again soon, and
+        /// meanwhile other holders are.
+        case busy
+        /// Cut, unreachable, or too slow.
         case failed
     }
 
@@ -65,6 +77,16 @@ public struct PieceScheduler: Sendable {
         var inFlight = 0
         var restingUntil: SwarmInstant?
         var dropped = false
+        /// Pieces it said it does not hold, whatever coordinators list.
+        var refused: PieceSet
+
+        init(member: Member, have: PieceSet) {
+            self.member = member
+            self.have = have
+            self.refused = PieceSet(count: have.count)
+        }
+
+        func holds(_ piece: Int) -> Bool { !dropped && have.contains(piece) && !refused.contains(piece) }
     }
 
     public let layout: PieceLayout
@@ -85,6 +107,7 @@ public struct PieceScheduler: Sendable {
     private var orphanSince: [Int: SwarmInstant] = [:]
     /// No coordinator answers: every piece comes from the origin.
     public private(set) var originOnly = false
+    private var lastAnswer: SwarmInstant?
     private var originInFlight = 0
     /// After an origin failure the origin is not asked again until then (doubling, ≤ 5 s).
     private var originRestingUntil: SwarmInstant?
@@ -115,6 +138,7 @@ public struct PieceScheduler: Sendable {
     public mutating func coordinatorAnswered(_ answer: CoordinatorAnswer, hashes known: [Int], now: SwarmInstant) -> [Action] {
         guard answer.layout == layout else { return [] }
         originOnly = false
+        lastAnswer = now
         for i in known where i >= 0 && i < layout.count { hashKnown.insert(i) }
         mine = PieceSet(count: layout.count, answer.originPieces.filter { $0 >= 0 && $0 < layout.count })
         dealtElsewhere = answer.dealt.count == layout.count ? answer.dealt.subtracting(mine) : PieceSet(count: layout.count)
@@ -150,6 +174,7 @@ public struct PieceScheduler: Sendable {
 
     /// No coordinator answered in time: everything missing comes from the origin.
     public mutating func coordinatorsUnreachable(now: SwarmInstant) -> [Action] {
+        if let lastAnswer, now - lastAnswer < configuration.coordinatorLoss { return schedule(now: now) }
         originOnly = true
         return schedule(now: now)
     }
@@ -201,9 +226,13 @@ public struct PieceScheduler: Sendable {
         if case .peer(let m) = source, var p = peers[m.node] {
             switch failure {
             case .corrupt: p.dropped = true
+            case .refused:
+                p.refused.insert(piece)
+                p.restingUntil = now + configuration.peerBackoff
             case .failed: p.restingUntil = now + configuration.peerBackoff
+            case .busy: p.restingUntil = max(p.restingUntil ?? now, now + configuration.busyBackoff)
             }
-            p.have.remove(piece)
+            if failure != .busy { p.have.remove(piece) }
             peers[m.node] = p
         }
     }
@@ -237,7 +266,7 @@ public struct PieceScheduler: Sendable {
     /// The usable peer holding `piece` with the fewest requests in flight, not already asked.
     private func bestPeer(for piece: Int, now: SwarmInstant, excluding: Set<Source> = []) -> Member? {
         var best: Peer?
-        for p in peers.values where p.have.contains(piece) && usable(p, now: now) && !excluding.contains(.peer(p.member)) {
+        for p in peers.values where p.holds(piece) && usable(p, now: now) && !excluding.contains(.peer(p.member)) {
             if best == nil || p.inFlight < best!.inFlight || (p.inFlight == best!.inFlight && p.member.node < best!.member.node) { best = p }
         }
         return best?.member
@@ -257,14 +286,12 @@ public struct PieceScheduler: Sendable {
             originWanted = missing.intersection(mine).members
             for piece in missing.members {
                 // Held by a peer whose copy can be checked, dealt to someone, or not dealt
-                // yet: the piece is coming. A held piece whose hash nobody published (the
-                // coordinator that had it restarted) counts as an orphan, and so does one
-                // whose every holder is dropped or resting: a peer listed as holding it but
-                // refusing it (it lost the blob; the coordinator's list is seconds old) would
-                // otherwise be waited for again and again while the origin is never asked.
-                let held = hashKnown.contains(piece) && peers.values.contains { p in
-                    !p.dropped && (p.restingUntil.map { now >= $0 } ?? true) && p.have.contains(piece)
-                }
+                // yet: the piece is coming (from a slow or resting holder too: waiting for it
+                // beats reading the origin twice). A held piece whose hash nobody published
+                // (the coordinator that had it restarted) counts as an orphan, and so does
+                // one every listed holder has refused: otherwise a peer that lost the blob,
+                // still listed for seconds, would be waited for again and again.
+                let held = hashKnown.contains(piece) && peers.values.contains { $0.holds(piece) }
                 if held || dealtElsewhere.contains(piece) || mine.contains(piece) || piece >= cursor {
                     orphanSince[piece] = nil
                 } else if let since = orphanSince[piece] {
@@ -285,7 +312,7 @@ public struct PieceScheduler: Sendable {
             let prefix = have.prefixLength
             var candidates: [(front: Bool, holders: Int, piece: Int)] = []
             for piece in missing.members where inFlight[piece] == nil && hashKnown.contains(piece) {
-                let holders = peers.values.reduce(0) { $0 + ($1.have.contains(piece) && !$1.dropped ? 1 : 0) }
+                let holders = peers.values.reduce(0) { $0 + ($1.holds(piece) ? 1 : 0) }
                 guard holders > 0 else { continue }
                 candidates.append((piece < prefix + configuration.streamWindow, holders, piece))
             }
