@@ -25,7 +25,7 @@ final class PullProgressDisplay: PullObserver {
             case .resolved(let reference, let manifest, let platform, let blobs):
                 s.total = blobs.reduce(0) { $0 + $1.size }
                 s.blobs = blobs.count
-                line = "resolved \(reference) to \(manifest)\(platform.map { " (\($0))" } ?? ""): \(blobs.count) blobs, \(Self.bytes(s.total))"
+                line = "resolved \(reference) to \(manifest)\(platform.map { " (\($0))" } ?? ""): \(blobs.count) blobs, \(HumanReadable.bytes(s.total))"
             case .blobStarted(let d):
                 s.written[d.digest] = 0
             case .blobProgress(let digest, let written):
@@ -37,12 +37,12 @@ final class PullProgressDisplay: PullObserver {
             case .blobCompleted(let d, let present):
                 s.done += 1
                 s.written[d.digest] = d.size
-                line = interactive ? status(s) : "\(present ? "present" : "fetched") \(d.digest) (\(Self.bytes(d.size))) [\(s.done)/\(s.blobs)]"
+                line = interactive ? status(s) : "\(present ? "present" : "fetched") \(d.digest) (\(HumanReadable.bytes(d.size))) [\(s.done)/\(s.blobs)]"
             case .blobRetrying(let digest, let attempt, let reason):
                 line = "retrying \(digest) after attempt \(attempt): \(reason)"
             case .finished(let r):
-                let seconds = max(0.001, Double((ContinuousClock.now - s.start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - s.start).components.seconds))
-                line = "done: \(r.blobCount) blobs, \(Self.bytes(r.bytesDownloaded)) downloaded, \(Self.bytes(r.bytesAlreadyPresent)) already present, \(Self.bytes(Int64(Double(r.bytesDownloaded) / seconds)))/s"
+                let seconds = max(0.001, (ContinuousClock.now - s.start).inSeconds)
+                line = "done: \(r.blobCount) blobs, \(HumanReadable.bytes(r.bytesDownloaded)) downloaded, \(HumanReadable.bytes(r.bytesAlreadyPresent)) already present, \(HumanReadable.bytes(Int64(Double(r.bytesDownloaded) / seconds)))/s"
             }
         }
         guard let line else { return }
@@ -62,14 +62,6 @@ final class PullProgressDisplay: PullObserver {
 
     private func status(_ s: State) -> String {
         let got = s.written.values.reduce(0, +)
-        return "pulling: \(s.done)/\(s.blobs) blobs, \(Self.bytes(got)) of \(Self.bytes(s.total))"
-    }
-
-    static func bytes(_ n: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = Double(n)
-        var i = 0
-        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-        return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
+        return "pulling: \(s.done)/\(s.blobs) blobs, \(HumanReadable.bytes(got)) of \(HumanReadable.bytes(s.total))"
     }
 }

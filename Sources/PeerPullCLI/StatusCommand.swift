@@ -49,16 +49,16 @@ struct StatusCommand: AsyncParsableCommand {
     static func render(_ s: AgentStatus) -> String {
         var lines: [String] = []
         let swarm = s.node.map { "node \($0), \(s.members ?? 0) swarm members" } ?? "swarm off"
-        lines.append("\(swarm); cache \(bytes(s.cacheBytes)) of \(bytes(s.cacheQuota)) in \(s.cachedBlobs) blobs")
+        lines.append("\(swarm); cache \(HumanReadable.bytes(s.cacheBytes)) of \(HumanReadable.bytes(s.cacheQuota)) in \(s.cachedBlobs) blobs")
         if s.downloads.isEmpty {
             lines.append("no blob downloading")
         }
         for d in s.downloads {
-            var line = "\(d.digest.prefix(19))…  \(bytes(d.size))"
+            var line = "\(d.digest.prefix(19))…  \(HumanReadable.bytes(d.size))"
             if let pieces = d.pieces, let verified = d.verifiedPieces {
                 line += "  \(verified)/\(pieces) pieces [\(d.pieceMap ?? "")]"
             }
-            line += "  in order \(bytes(d.verifiedPrefix))"
+            line += "  in order \(HumanReadable.bytes(d.verifiedPrefix))"
             let got = d.peerBytes + d.originBytes
             if got > 0 {
                 line += "  peers \(d.peerBytes * 100 / got)% (\(d.peers.count)) origin \(d.originBytes * 100 / got)%"
@@ -69,10 +69,4 @@ struct StatusCommand: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    static func bytes(_ n: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = Double(n), u = 0
-        while v >= 1024, u < units.count - 1 { v /= 1024; u += 1 }
-        return u == 0 ? "\(n) B" : String(format: "%.1f", v) + " " + units[u]
-    }
 }

@@ -62,14 +62,25 @@ struct SwarmLoopbackTests {
         }
     }
 
+    /// Starts the swarm, runs `body`, and stops every process and file of it, also when
+    /// `body` throws.
+    static func withSwarm(agents n: Int, image: SyntheticImage, extra: [Int: [String]] = [:],
+                          _ body: (Swarm, Descriptor) async throws -> Void) async throws {
+        let (swarm, pushed) = try await start(agents: n, image: image, extra: extra)
+        do { try await body(swarm, pushed) } catch {
+            await swarm.stop()
+            throw error
+        }
+        await swarm.stop()
+    }
+
     static func status(_ url: String, _ extra: [String] = []) async throws -> String {
         try await Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"] + extra + [url], check: false).stdout
     }
 
     @Test func threeAgentsPullingAtOnceReadTheOriginAboutOnce() async throws {
         let image = SyntheticImage(layerSizes: [5_000_000, 2_500_000], seed: 41)
-        let (swarm, pushed) = try await Self.start(agents: 3, image: image)
-        do {
+        try await Self.withSwarm(agents: 3, image: image) { swarm, pushed in
             let layers = try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description)
             // Every agent's client asks for every layer at the same moment.
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -113,18 +124,13 @@ struct SwarmLoopbackTests {
             // A late joiner's pull (agent 0 again, from its cache) reads nothing new from the origin.
             #expect(try await Self.status("http://127.0.0.1:\(swarm.ports[0])/v2/team/app/blobs/\(layers[0].digest)") == "200")
             #expect(swarm.originBlobBytes() == origin)
-        } catch {
-            await swarm.stop()
-            throw error
         }
-        await swarm.stop()
     }
 
     @Test func statusShowsABlobInFlightWithItsPieceMapAndSources() async throws {
         let image = SyntheticImage(layerSizes: [6_000_000], seed: 47)
         // Agent 0's one rate limit (upload and download) makes its pull take about 3 s.
-        let (swarm, pushed) = try await Self.start(agents: 2, image: image, extra: [0: ["--ratelimit", "2M"]])
-        do {
+        try await Self.withSwarm(agents: 2, image: image, extra: [0: ["--ratelimit", "2M"]]) { swarm, pushed in
             let layer = try #require(try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description).first)
             async let pull = Command.run(["curl", "-sf", "--max-time", "60", "-o", swarm.dir.file("out"),
                                           "http://127.0.0.1:\(swarm.ports[0])/v2/team/app/blobs/\(layer.digest)"])
@@ -145,17 +151,12 @@ struct SwarmLoopbackTests {
             #expect(metric(metrics, #"peerpull_agent_blob_download_duration_seconds_count{result="complete"}"#) == 1)
             #expect(metric(metrics, #"peerpull_agent_blob_first_byte_seconds_count"#) == 1)
             #expect(metric(metrics, #"peerpull_agent_coordinator_request_duration_seconds_count"#) >= 1)
-        } catch {
-            await swarm.stop()
-            throw error
         }
-        await swarm.stop()
     }
 
     @Test func thePeerPortServesOnlyAgents() async throws {
         let image = SyntheticImage(layerSizes: [600_000], seed: 43)
-        let (swarm, pushed) = try await Self.start(agents: 2, image: image)
-        do {
+        try await Self.withSwarm(agents: 2, image: image) { swarm, pushed in
             let layer = try #require(try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description).first)
             #expect(try await Self.status("http://127.0.0.1:\(swarm.ports[0])/v2/team/app/blobs/\(layer.digest)") == "200")
             let piece = "http://127.0.0.1:\(swarm.peerPorts[0])/swarm/v1/blobs/\(layer.digest)/pieces/0?size=\(layer.size)&pieceSize=262144"
@@ -170,19 +171,14 @@ struct SwarmLoopbackTests {
                 #expect(body.count < 200, "no piece bytes without the secret")
                 #expect(try await Self.status(announce, ["-X", "POST", "-d", "{}"] + extra) == "401")
             }
-        } catch {
-            await swarm.stop()
-            throw error
         }
-        await swarm.stop()
     }
 }
 
 extension SwarmLoopbackTests {
     @Test func aPeerThatCorruptsPiecesIsDroppedAndNoClientGetsAWrongByte() async throws {
         let image = SyntheticImage(layerSizes: [4_000_000], seed: 47)
-        let (swarm, pushed) = try await Self.start(agents: 3, image: image, extra: [2: ["--fault-corrupt-pieces"]])
-        do {
+        try await Self.withSwarm(agents: 3, image: image, extra: [2: ["--fault-corrupt-pieces"]]) { swarm, pushed in
             let layer = try #require(try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description).first)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<3 {
@@ -202,11 +198,7 @@ extension SwarmLoopbackTests {
             // node-2 served corrupt pieces: they were caught by their hashes and it was named.
             #expect(rejected >= 1)
             #expect(swarm.agents[0...1].contains { $0.log.contains("does not match its hash") && $0.log.contains("node-2") })
-        } catch {
-            await swarm.stop()
-            throw error
         }
-        await swarm.stop()
     }
 }
 
@@ -293,8 +285,7 @@ extension SwarmLoopbackTests {
         let image = SyntheticImage(layerSizes: [8_000_000], seed: 71)
         // Slowed so that the list changes while the pieces travel.
         let slow = ["--ratelimit", "4M"]
-        let (swarm, pushed) = try await Self.start(agents: 3, image: image, extra: [0: slow, 1: slow, 2: slow])
-        do {
+        try await Self.withSwarm(agents: 3, image: image, extra: [0: slow, 1: slow, 2: slow]) { swarm, pushed in
             let layer = try #require(try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description).first)
             let peers = swarm.dir.file("peers")
             let all = try String(contentsOfFile: peers, encoding: .utf8)
@@ -311,11 +302,7 @@ extension SwarmLoopbackTests {
             // well below three direct pulls.
             #expect(Double(origin) <= 2 * Double(layer.size), "origin sent \(origin) bytes for \(layer.size)")
             #expect(swarm.agents.contains { $0.log.contains("member list changed") }, "no agent saw the member list change")
-        } catch {
-            await swarm.stop()
-            throw error
         }
-        await swarm.stop()
     }
 
     @Test func aNodeThatWasDownRejoinsAndTakesTheBlobFromItsPeers() async throws {

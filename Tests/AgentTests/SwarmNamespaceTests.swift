@@ -42,8 +42,7 @@ struct SwarmNamespaceTests {
             let t0 = ContinuousClock.now
             try await Command.run(lab.exec(.node(i), ["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false", "--retry-times", "0",
                                                        "docker://127.0.0.1:65001/team/app:v1", "oci:\(dir.file("pulled-\(i)")):v1"]))
-            let d = ContinuousClock.now - t0
-            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            return (ContinuousClock.now - t0).inSeconds
         }
 
         /// containerd's `ctr` on node `i` pulls the image through its own agent, into `containerd`
@@ -52,8 +51,7 @@ struct SwarmNamespaceTests {
             let t0 = ContinuousClock.now
             try await Command.run(lab.exec(.node(i), containerd.ctr(["images", "pull", "--plain-http", "--snapshotter", "native",
                                                                        "127.0.0.1:65001/team/app:v1"])))
-            let d = ContinuousClock.now - t0
-            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            return (ContinuousClock.now - t0).inSeconds
         }
     }
 

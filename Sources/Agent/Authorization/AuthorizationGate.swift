@@ -87,7 +87,7 @@ public actor AuthorizationGate {
             remembered = remembered.filter { $0.value.expires > t }
             if remembered.count >= maximumRemembered { remembered.removeAll() }
         }
-        let seconds = Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
+        let seconds = ttl.inSeconds
         if seconds > 0 { remembered[key] = (verdict, t + seconds) }
         return verdict
     }

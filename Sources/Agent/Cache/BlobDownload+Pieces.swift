@@ -40,10 +40,6 @@ extension BlobDownload {
     static var announceEvery: Duration { .milliseconds(400) }
     static var announceAfterPiece: Duration { .milliseconds(150) }
 
-    static func mebibytes(_ bytes: Int64) -> String {
-        bytes >= 10 << 20 ? "\(bytes >> 20) MiB" : String(format: "%.1f MiB", Double(bytes) / 1_048_576)
-    }
-
     static func percent(_ part: Int64, of whole: Int64) -> String {
         whole > 0 ? "\(Int((Double(part) * 100 / Double(whole)).rounded()))%" : "0%"
     }
@@ -302,7 +298,7 @@ extension BlobDownload {
                         _ = await swarm.announce(Announcement(blob: blob, layout: layout, member: swarm.me, have: .full(count: layout.count),
                                                               hashes: hashesTheCoordinatorLacks(), wantsOriginWork: false))
                         let tally = update { $0.tally }
-                        logger.info("blob \(blob) \(Self.mebibytes(size)) in \(String(format: "%.1f", DownloadStatus.seconds(.now - start))) s: \(Self.percent(tally.peerBytes, of: size)) from \(tally.peers.count) peers, \(Self.percent(tally.originBytes, of: size)) origin", metadata: [
+                        logger.info("blob \(blob) \(HumanReadable.bytes(size)) in \(String(format: "%.1f", (ContinuousClock.now - start).inSeconds)) s: \(Self.percent(tally.peerBytes, of: size)) from \(tally.peers.count) peers, \(Self.percent(tally.originBytes, of: size)) origin", metadata: [
                             "digest": "\(blob)", "bytes": "\(size)", "peerBytes": "\(tally.peerBytes)", "originBytes": "\(tally.originBytes)",
                             "peers": "\(tally.peers.sorted().joined(separator: ","))"])
                         return true

@@ -126,7 +126,7 @@ final class BlobDownload: Sendable {
                 verifiedPieces: s.verified?.memberCount, pieceMap: s.verified.map { DownloadStatus.map(of: $0) },
                 verifiedPrefix: s.progress.written, peerBytes: s.tally.peerBytes, originBytes: s.tally.originBytes,
                 peers: s.tally.peers.sorted(),
-                seconds: s.tally.started.map { DownloadStatus.seconds(ContinuousClock.now - $0) })
+                seconds: s.tally.started.map { (ContinuousClock.now - $0).inSeconds })
         }
     }
 

@@ -26,6 +26,4 @@ final class BufferPool: Sendable {
         let b = buffer
         free.withLockedValue { if $0.count < keep { $0.append(b) } }
     }
-
-    var count: Int { free.withLockedValue { $0.count } }
 }

@@ -32,10 +32,6 @@ public struct DownloadStatus: Codable, Sendable, Equatable {
         }
         return out
     }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }
 
 /// The agent's `/status`: who it is in the swarm, its cache, and the blobs in flight.

@@ -1,3 +1,4 @@
+import OCI
 /// One token bucket for every byte the agent moves, shared by all transfers.
 ///
 /// Each caller reserves its bytes at once, letting the balance go negative, and then
@@ -44,8 +45,7 @@ public actor TokenBucket {
     }
 
     public static func monotonicSeconds() -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        (ContinuousClock.now - start).inSeconds
     }
 
     private static let start = ContinuousClock.now

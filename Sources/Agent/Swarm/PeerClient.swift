@@ -39,7 +39,7 @@ public struct PeerClient: Sendable {
         request.headers.add(name: "Authorization", value: credential.authorization(method: "POST", path: path, body: body, node: me.node, now: Self.now()))
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+        let response = try await http.execute(request, timeout: TimeAmount(timeout))
         let data = try await response.body.collect(upTo: PeerMessages.maximumBytes)
         guard response.status == .ok else { throw Failure.status(Int(response.status.code), String(buffer: data)) }
         return try PeerMessages.decodeAnswer(Data(data.readableBytesView))

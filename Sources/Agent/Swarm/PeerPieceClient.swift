@@ -39,7 +39,7 @@ final class PeerPieceClient: Sendable {
     func get(host: String, port: Int, path: String, authorization: String, length: Int, into pool: BufferPool?,
              timeout: Duration) async throws -> (ByteBuffer, PieceHash) {
         let key = "\(host):\(port)"
-        let deadline = NIODeadline.now() + TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
         // A kept connection the peer has meanwhile closed fails before any byte: that
         // one is retried once on a new connection, so it never counts against the peer.
         if let channel = checkOut(key) {
