@@ -1,4 +1,4 @@
-.PHONY: test demo build release image bench clean
+.PHONY: test demo build release image bench bench-agent clean
 
 # Installs dependencies (apt, PyPI), builds and runs every test.
 test:
@@ -23,8 +23,14 @@ image:
 	elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then docker build -f Containerfile -t $(IMAGE) .; \
 	else echo "make image: no container builder here (podman, buildah, or docker with a running daemon)" >&2; exit 2; fi
 
-# The 1 GiB pull benchmark (release build; not a test).
+# The cold-rollout benchmark: N = 4, 8, 16 nodes pull a new image at once, directly from the
+# origin, through PeerPull, and with BitTorrent (release build; not a test). Make variables
+# pass through: make bench NODES="4 8" RUNS=3 SKIP_BT=1
 bench:
+	NODES="$${NODES:-4 8 16}" bench/swarm-rollout.sh
+
+# The single-node 1 GiB pull benchmark (agent against direct, cold and warm).
+bench-agent:
 	bench/agent-pull.sh
 
 clean:

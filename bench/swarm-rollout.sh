@@ -2,13 +2,19 @@
 # Cold rollout benchmark (release build, static stdlib as shipped): N nodes, each a network
 # namespace with tc-shaped links (scripts/netlab.sh), the origin (Debian's registry) in its
 # own; every node fetches every layer of a new image at the same moment, once directly from
-# the origin and once through its PeerPull agent (the swarm). Clients are curl (one per
-# layer, into /dev/null), so the agents' CPU is what is measured. Not a test.
+# the origin, once through its PeerPull agent (the swarm) and once with BitTorrent (Debian's
+# opentracker and aria2c, the origin's namespace seeding). PeerPull's and the direct pulls'
+# clients are curl (one per layer, into /dev/null), so the agents' CPU is what is measured.
+# Not a test. `make bench` runs it for N = 4, 8, 16.
 #
 #   NODES="4 8" SIZE_MIB=256 RATE=100mbit ORIGIN_RATE=100mbit RUNS=1 bench/swarm-rollout.sh
 #   SKIP_DIRECT=1: the swarm only (e.g. while profiling it with perf)
 #   RUNS=3: the swarm rollout repeated on fresh agents, then the median of each column
 #   DETAIL=1: after each swarm run, the agents' origin pieces and failed peer requests by reason
+#   SKIP_BT=1: no BitTorrent rollout
+#   OUT=DIR: where results go (default bench/results/rollout-DATE): results.jsonl (one JSON
+#   object per system and run: node times, origin bytes, CPU, peak RSS), then table.md and
+#   completion-times.png from bench/report.py
 #
 # Per N it prints: the lower bound T* = max(S/R0, S/R, N*S/(R0+N*R)) at TCP goodput
 # (95.5% of the tc rate, measured here), direct and swarm completion times (p50, max) as
@@ -17,16 +23,26 @@
 # cores were during the swarm rollout (near 100%: the CPU, not the links, set the pace).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/opt/swift/usr/bin:$PATH"
 NODES=${NODES:-"4 8"} SIZE_MIB=${SIZE_MIB:-256} RATE=${RATE:-100mbit} ORIGIN_RATE=${ORIGIN_RATE:-$RATE}
 PIECE=${PIECE:-1Mi} RUNS=${RUNS:-1}
 
-scripts/install-deps.sh >/dev/null
-echo "building the release binary (static stdlib)..."
-swift build -c release --static-swift-stdlib --scratch-path .build-release --product peerpull >/tmp/peerpull-bench-build.log 2>&1 \
-  || { tail -30 /tmp/peerpull-bench-build.log; exit 1; }
-bin=$PWD/.build-release/release/peerpull
+scripts/install-deps.sh --bench >/dev/null
+source scripts/lab-lib.sh
+build_release
 work=$(mktemp -d /tmp/peerpull-bench.XXXXXX)
+out=${OUT:-bench/results/rollout-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$out"; : > "$out/results.jsonl"
+# One result as a JSON line: system, N, the nodes' seconds (a file), origin bytes, CPU s/GiB, peak RSS MiB, busy %.
+record() {
+  python3 - "$@" >> "$out/results.jsonl" <<'PY'
+import json, sys
+system, nodes, times, origin, cpu, rss, busy, bound, size, rate, origin_rate, piece = sys.argv[1:13]
+num = lambda v: None if v in ("", "-") else float(v)
+print(json.dumps({"system": system, "nodes": int(nodes), "node_seconds": [float(l) for l in open(times) if l.strip()],
+                  "origin_bytes": int(origin), "cpu_seconds_per_gib": num(cpu), "peak_rss_mib": num(rss), "busy_percent": num(busy),
+                  "bound_seconds": float(bound), "image_bytes": int(size), "rate": rate, "origin_rate": origin_rate, "piece": piece}))
+PY
+}
 prefix="pb$(printf '%04d' $((RANDOM % 10000)))"
 pids=()
 cleanup() {
@@ -35,13 +51,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
-
-rate_bps() {  # tc rate (kbit, mbit, gbit) -> bytes of TCP goodput per second
-  awk -v r="$1" 'BEGIN { n = r + 0; u = tolower(r); gsub(/[0-9.]/, "", u)
-    m = (u == "kbit") ? 1e3 : (u == "mbit") ? 1e6 : (u == "gbit") ? 1e9 : 1; print n * m / 8 * 0.955 }'
-}
-cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
-now() { date +%s.%N; }
 
 half=$((SIZE_MIB / 2))
 "$bin" make-test-image --output "$work/image" --layers "${half}M,$((SIZE_MIB - half))M" >/dev/null
@@ -55,21 +64,11 @@ printf '%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s\n' N "T* (s)" "direct p50/p
 for N in $NODES; do
   scripts/netlab.sh up "$prefix" "$N" "$RATE" "$ORIGIN_RATE" 2>/dev/null
   ns_o=$(scripts/netlab.sh ns "$prefix" origin)
-  mkdir -p "$work/registry"
-  cat > "$work/registry/config.yml" <<EOF
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/registry/storage}}
-http: {addr: "198.18.0.1:5000"}
-EOF
-  ip netns exec "$ns_o" docker-registry serve "$work/registry/config.yml" >"$work/registry.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do ip netns exec "$ns_o" curl -sf -o /dev/null http://198.18.0.1:5000/v2/ && break; sleep 0.1; done
+  reg=$(start_origin_registry "$ns_o" "$work/registry"); pids+=("$reg")
   ip netns exec "$ns_o" skopeo --insecure-policy copy --dest-tls-verify=false "oci:$work/image:latest" docker://198.18.0.1:5000/bench/app:v1 >/dev/null
   manifest=$(ip netns exec "$ns_o" curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://198.18.0.1:5000/v2/bench/app/manifests/v1)
   layers=$(echo "$manifest" | python3 -c 'import json,sys; print(" ".join(l["digest"] for l in json.load(sys.stdin)["layers"]))')
-  bound=$(awk -v s="$size" -v r="$R" -v r0="$R0" -v n="$N" 'BEGIN { a = s / r0; b = s / r; c = n * s / (r0 + n * r)
-    m = a; if (b > m) m = b; if (c > m) m = c; printf "%.2f", m }')
+  bound=$(lower_bound "$size" "$R" "$R0" "$N")
 
   # Every node fetches every layer at once from $1 (a URL prefix); prints the nodes' seconds.
   # The clients' CPU seconds (curl and its wrappers, all children) go to $work/clients-cpu.
@@ -93,10 +92,11 @@ EOF
   busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
 
   if [ -n "${SKIP_DIRECT:-}" ]; then direct="-"; else
-    reg=$(pgrep -n -f "docker-registry serve $work/registry/config.yml")
-    r0=$(cpu "$reg")
+    r0=$(cpu "$reg"); tx0=$(scripts/netlab.sh tx "$prefix" origin); b0=$(busy)
     rollout "http://198.18.0.1:5000" > "$work/direct-times"
     direct=$(stats < "$work/direct-times")
+    record direct "$N" "$work/direct-times" $(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 )) - - \
+      "$(echo "$b0 $(busy)" | awk '{ printf "%d", 100 * ($3 - $1) / (($3 - $1) + ($4 - $2)) }')" "$bound" "$size" "$RATE" "$ORIGIN_RATE" -
     # For scale, what the simplest processes spend on these links per GiB: the origin
     # (Go, sending from the page cache) and curl (receiving into /dev/null).
     floor=$(awk -v a="$r0" -v b="$(cpu "$reg")" -v c="$(cat "$work/clients-cpu")" -v s="$size" -v n="$N" \
@@ -135,6 +135,7 @@ EOF
     origin=$(awk -v t="$tx" -v s="$size" 'BEGIN { printf "%.2f", t / s }')
     load=$(echo "$b0 $b1" | awk '{ printf "%d%%", 100 * ($3 - $1) / (($3 - $1) + ($4 - $2)) }')
     row=$(printf '%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s' "$N" "$bound" "$direct" "$swarm" "${origin}x" "${cpu_gib} s/GiB" "${rss} MiB" "$load")
+    record peerpull "$N" "$work/swarm-times" "$tx" "$cpu_gib" "$rss" "${load%\%}" "$bound" "$size" "$RATE" "$ORIGIN_RATE" "$PIECE"
     echo "$row"; rows+=("$row")
     if [ -n "${DETAIL:-}" ]; then  # why pieces did not come from peers, summed over the agents
       for i in $(seq 1 "$N"); do
@@ -156,6 +157,64 @@ EOF
       END { printf "%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s (median of %d)\n", n, b, d, sprintf("%.2f/%.2f/%.2f", med(p50), med(p99), med(mx)),
             sprintf("%.2fx", med(o)), sprintf("%.2f s/GiB", med(c)), sprintf("%d MiB", med(r)), sprintf("%d%%", med(u)), NR }'
   fi
+  # The same rollout with BitTorrent (Debian's opentracker and aria2c, 1 MiB pieces): the
+  # origin's namespace seeds the image's layers; every node downloads them and seeds on
+  # until all are done, as a swarm member does. SKIP_BT=1 leaves it out.
+  if [ -z "${SKIP_BT:-}" ]; then
+    bt=$work/bt; rm -rf "$bt"; mkdir -p "$bt/seed/layers"
+    for d in $layers; do ln "$work/image/blobs/sha256/${d#sha256:}" "$bt/seed/layers/${d#sha256:}"; done
+    mktorrent -l 20 -a http://198.18.0.1:6969/announce -o "$bt/image.torrent" "$bt/seed/layers" >/dev/null
+    # Debian builds opentracker with a whitelist: the torrent's info hash goes into it (a path
+    # inside the directory it chroots to).
+    aria2c -S "$bt/image.torrent" | awk '/^Info Hash:/ { print $3 }' > "$bt/whitelist"
+    (cd "$bt" && exec ip netns exec "$ns_o" opentracker -i 198.18.0.1 -p 6969 -P 6969 -d "$bt" -w whitelist >"$bt/tracker.log" 2>&1) &
+    bt_pids=($!)
+    printf '#!/bin/sh\ndate +%%s.%%N > "$BT_DONE"\n' > "$bt/done-hook"; chmod +x "$bt/done-hook"
+    aria=(aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=true
+          --bt-tracker-interval=2 --bt-max-peers=0 --bt-request-peer-speed-limit=100M --seed-ratio=0.0
+          --file-allocation=none --summary-interval=0 --console-log-level=warn --max-overall-upload-limit=0
+          --listen-port=6881)
+    ip netns exec "$ns_o" "${aria[@]}" --check-integrity=true --dir "$bt/seed" "$bt/image.torrent" >"$bt/seeder.log" 2>&1 &
+    bt_pids+=($!)
+    for _ in $(seq 300); do ip netns exec "$ns_o" ss -ltn | grep -q ':6881 ' && break; sleep 0.1; done
+    sleep 3  # the seeder checks its files, then announces
+    tx0=$(scripts/netlab.sh tx "$prefix" origin); b0=$(busy); t0=$(now)
+    clients=()
+    for i in $(seq 1 "$N"); do
+      mkdir -p "$bt/node-$i"
+      BT_DONE=$bt/node-$i.done ip netns exec "$(scripts/netlab.sh ns "$prefix" "$i")" "${aria[@]}" --dir "$bt/node-$i" \
+        --on-bt-download-complete="$bt/done-hook" "$bt/image.torrent" >"$bt/node-$i.log" 2>&1 &
+      clients+=($!)
+    done
+    for _ in $(seq 9000); do  # at most 900 s
+      n=0; for i in $(seq 1 "$N"); do [ -s "$bt/node-$i.done" ] && n=$((n + 1)); done
+      [ "$n" -eq "$N" ] && break; sleep 0.1
+    done
+    b1=$(busy)
+    tx=$(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 ))
+    bt_busy=$(echo "$b0 $b1" | awk '{ printf "%d", 100 * ($3 - $1) / (($3 - $1) + ($4 - $2)) }')
+    cpu_sum=0; rss=0
+    for p in "${clients[@]}"; do
+      cpu_sum=$(awk -v a="$cpu_sum" -v b="$(cpu "$p")" 'BEGIN { print a + b }')
+      r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status"); [ "$r" -gt "$rss" ] && rss=$r
+    done
+    for i in $(seq 1 "$N"); do
+      if [ -s "$bt/node-$i.done" ]; then awk -v a="$t0" -v b="$(cat "$bt/node-$i.done")" 'BEGIN { printf "%.3f\n", b - a }'; else echo 99999; fi
+      for d in $layers; do  # aria2c checked every piece's SHA-1; the layer's own digest as well
+        echo "${d#sha256:}  $bt/node-$i/layers/${d#sha256:}"
+      done | sha256sum -c --quiet >/dev/null 2>&1 || echo "bittorrent: node-$i holds a wrong layer" >&2
+    done > "$work/bt-times"
+    for p in "${clients[@]}" "${bt_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait "${clients[@]}" "${bt_pids[@]}" 2>/dev/null || true
+    # aria2c counts the 1 MiB pieces by SHA-1 as it downloads; it reads each file once more at the end.
+    printf '%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s (bittorrent: aria2c + opentracker)\n' "$N" "$bound" "-" "$(stats < "$work/bt-times")" \
+      "$(awk -v t="$tx" -v s="$size" 'BEGIN { printf "%.2fx", t / s }')" \
+      "$(awk -v c="$cpu_sum" -v s="$size" -v n="$N" 'BEGIN { printf "%.2f s/GiB", c / (n * s / 1073741824) }')" "${rss} MiB" \
+      "${bt_busy}%"
+    record bittorrent "$N" "$work/bt-times" "$tx" "$(awk -v c="$cpu_sum" -v s="$size" -v n="$N" 'BEGIN { printf "%.2f", c / (n * s / 1073741824) }')" \
+      "$rss" "$bt_busy" "$bound" "$size" "$RATE" "$ORIGIN_RATE" 1Mi
+    rm -rf "$bt"
+  fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   pids=(); wait 2>/dev/null || true
   scripts/netlab.sh down "$prefix"
@@ -163,3 +222,5 @@ EOF
 done
 echo
 echo "T*: the bound no schedule beats; direct: every node from the origin; origin/size: bytes the origin's link sent (TCP/IP framing included) / image."
+echo
+python3 bench/report.py "$out" || echo "(bench/report.py failed: the results are in $out/results.jsonl)" >&2

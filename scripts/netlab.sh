@@ -10,6 +10,7 @@
 #   netlab.sh ns PREFIX origin|N                    the namespace's name
 #   netlab.sh addr origin|N                         the host's address
 #   netlab.sh tx PREFIX origin|N                    bytes the host has sent on its link
+#   netlab.sh rx PREFIX origin|N                    bytes the host has received on its link
 #
 # PREFIX: at most 6 characters (interface names are limited to 15).
 set -euo pipefail
@@ -62,5 +63,6 @@ case "${1:-}" in
   ns) ns "$2" "$3" ;;
   addr) addr "$2" ;;
   tx) ip netns exec "$(ns "$2" "$3")" cat "/sys/class/net/$(ifname "$2" "$3")a/statistics/tx_bytes" ;;
-  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+  rx) ip netns exec "$(ns "$2" "$3")" cat "/sys/class/net/$(ifname "$2" "$3")a/statistics/rx_bytes" ;;
+  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
 esac

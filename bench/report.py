@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Renders a rollout benchmark's results (bench/swarm-rollout.sh writes one JSON object per
+system and run to results.jsonl) as a Markdown table and PNG plots in the same directory.
+
+    bench/report.py bench/results/rollout-20261202-1400
+
+Per system and N it shows p50/p99/max node time ÷ the bound T*, origin bytes ÷ image size,
+CPU seconds per GiB pulled of the system's per-node process (agent or aria2c), its peak RSS
+and how busy the machine's cores were; medians over the runs. Plots: the distribution of
+node completion times per system (one panel per N). matplotlib is optional: without it only
+the table is written.
+"""
+import json
+import statistics
+import sys
+from pathlib import Path
+
+ORDER = {"direct": 0, "peerpull": 1, "bittorrent": 2}
+LABEL = {"direct": "direct from the origin", "peerpull": "PeerPull", "bittorrent": "BitTorrent (aria2c + opentracker)"}
+
+
+def quantile(sorted_values, q):
+    # The nearest-rank quantile, as the bench's shell summary prints it.
+    k = max(1, min(len(sorted_values), int(len(sorted_values) * q + 0.999)))
+    return sorted_values[k - 1]
+
+
+def summarize(run):
+    times = sorted(run["node_seconds"])
+    bound = run["bound_seconds"]
+    return {
+        "p50": quantile(times, 0.5) / bound,
+        "p99": quantile(times, 0.99) / bound,
+        "max": times[-1] / bound,
+        "origin": run["origin_bytes"] / run["image_bytes"],
+        "cpu": run.get("cpu_seconds_per_gib"),
+        "rss": run.get("peak_rss_mib"),
+        "busy": run.get("busy_percent"),
+    }
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, pattern):
+    return "–" if value is None else pattern.format(value)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: bench/report.py RESULTS_DIR (holding results.jsonl)")
+    out = Path(sys.argv[1])
+    runs = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    if not runs:
+        sys.exit(f"{out}/results.jsonl holds no runs")
+    groups = {}
+    for run in runs:
+        groups.setdefault((run["nodes"], ORDER.get(run["system"], 9), run["system"]), []).append(run)
+
+    first = runs[0]
+    piece = next((r["piece"] for r in runs if r["system"] == "peerpull"), "–")
+    lines = [
+        f"Image {first['image_bytes'] / 2**20:.0f} MiB, nodes at {first['rate']} each way, origin at "
+        f"{first['origin_rate']}, PeerPull's pieces {piece}, BitTorrent's 1 MiB; T* = max(S/R₀, S/R, N·S/(R₀+N·R)).",
+        "",
+        "| N | T* | system | p50 / p99 / max ÷ T* | origin bytes ÷ image | CPU s per GiB pulled | peak RSS | cores busy | runs |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (nodes, _, system), group in sorted(groups.items()):
+        s = [summarize(r) for r in group]
+        lines.append(
+            f"| {nodes} | {group[0]['bound_seconds']:.1f} s | {LABEL.get(system, system)} | "
+            f"{median([x['p50'] for x in s]):.2f} / {median([x['p99'] for x in s]):.2f} / {median([x['max'] for x in s]):.2f} | "
+            f"{median([x['origin'] for x in s]):.2f}× | {fmt(median([x['cpu'] for x in s]), '{:.1f} s')} | "
+            f"{fmt(median([x['rss'] for x in s]), '{:.0f} MiB')} | {fmt(median([x['busy'] for x in s]), '{:.0f} %')} | {len(group)} |"
+        )
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"(matplotlib is not installed: no plots; pip install matplotlib)", file=sys.stderr)
+        return
+    sizes = sorted({r["nodes"] for r in runs})
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.5 * len(sizes), 3.6), squeeze=False)
+    for ax, nodes in zip(axes[0], sizes):
+        for (n, _, system), group in sorted(groups.items()):
+            if n != nodes:
+                continue
+            ratios = sorted(t / r["bound_seconds"] for r in group for t in r["node_seconds"])
+            ax.step(ratios, [(i + 1) / len(ratios) for i in range(len(ratios))], where="post", label=LABEL.get(system, system))
+        ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(f"N = {nodes}")
+        ax.set_xlabel("node completion time ÷ T*")
+        ax.set_xlim(left=0)
+        ax.set_ylim(0, 1.02)
+    axes[0][0].set_ylabel("share of nodes done")
+    axes[0][-1].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "completion-times.png", dpi=110)
+    print(f"wrote {out}/table.md and {out}/completion-times.png")
+
+
+if __name__ == "__main__":
+    main()

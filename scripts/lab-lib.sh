@@ -1,0 +1,53 @@
+# Shared by the multi-node demo (scripts/demo.sh) and the benchmarks (bench/): the release
+# build, the origin registry in its namespace, link rates and the lower bound. Sourced, not run.
+
+export PATH="/opt/swift/usr/bin:$PATH"
+
+# Builds the release binary as shipped (static Swift stdlib) into .build-release; sets $bin.
+build_release() {
+  echo "building the release binary (static stdlib; a first build takes several minutes)..."
+  swift build -c release --static-swift-stdlib --scratch-path .build-release --product peerpull >/tmp/peerpull-release-build.log 2>&1 \
+    || { tail -30 /tmp/peerpull-release-build.log; return 1; }
+  bin=$PWD/.build-release/release/peerpull
+}
+
+now() { date +%s.%N; }
+
+# A process's CPU seconds (user + system).
+cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+
+# tc rate (kbit, mbit, gbit) -> bytes of TCP goodput per second (95.5% of the rate, measured here).
+rate_bps() {
+  awk -v r="$1" 'BEGIN { n = r + 0; u = tolower(r); gsub(/[0-9.]/, "", u)
+    m = (u == "kbit") ? 1e3 : (u == "mbit") ? 1e6 : (u == "gbit") ? 1e9 : 1; print n * m / 8 * 0.955 }'
+}
+
+# The time no schedule beats: size S bytes to N nodes, R bytes/s each way per node, origin R0.
+# T* = max(S/R0, S/R, N*S/(R0 + N*R)).
+lower_bound() {  # S R R0 N
+  awk -v s="$1" -v r="$2" -v r0="$3" -v n="$4" 'BEGIN { a = s / r0; b = s / r; c = n * s / (r0 + n * r)
+    m = a; if (b > m) m = b; if (c > m) m = c; printf "%.2f", m }'
+}
+
+# Starts Debian's docker-registry in namespace $1 on 198.18.0.1:5000 with storage under $2;
+# $3 (optional) an htpasswd file for Basic auth. Prints the registry's PID.
+start_origin_registry() {  # namespace dir [htpasswd]
+  local ns=$1 dir=$2 auth=""
+  mkdir -p "$dir"
+  [ -n "${3:-}" ] && auth="auth: {htpasswd: {realm: peerpull-lab, path: $3}}"
+  cat > "$dir/config.yml" <<EOF
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $dir/storage}}
+http: {addr: "198.18.0.1:5000"}
+$auth
+EOF
+  ip netns exec "$ns" docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do
+    code=$(ip netns exec "$ns" curl -s -o /dev/null -w '%{http_code}' http://198.18.0.1:5000/v2/ || true)
+    [ "$code" = 200 ] || [ "$code" = 401 ] && break
+    sleep 0.1
+  done
+  echo "$pid"
+}
