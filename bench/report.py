@@ -15,8 +15,9 @@ import statistics
 import sys
 from pathlib import Path
 
-ORDER = {"direct": 0, "peerpull": 1, "bittorrent": 2}
-LABEL = {"direct": "direct from the origin", "peerpull": "PeerPull", "bittorrent": "BitTorrent (aria2c + opentracker)"}
+ORDER = {"direct": 0, "peerpull": 1, "bittorrent": 2, "peerpull-rolling": 3}
+LABEL = {"direct": "direct from the origin", "peerpull": "PeerPull", "bittorrent": "BitTorrent (aria2c + opentracker)",
+         "peerpull-rolling": "PeerPull, rolling update (÷ one node's bound)"}
 
 
 def quantile(sorted_values, q):

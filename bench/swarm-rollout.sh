@@ -12,6 +12,7 @@
 #   RUNS=3: the swarm rollout repeated on fresh agents, then the median of each column
 #   DETAIL=1: after each swarm run, the agents' origin pieces and failed peer requests by reason
 #   SKIP_BT=1: no BitTorrent rollout
+#   STAGGER=3: the rolling update's seconds between node starts; SKIP_ROLLING=1 leaves it out
 #   OUT=DIR: where results go (default bench/results/rollout-DATE): results.jsonl (one JSON
 #   object per system and run: node times, origin bytes, CPU, peak RSS), then table.md and
 #   completion-times.png from bench/report.py
@@ -72,14 +73,17 @@ for N in $NODES; do
 
   # Every node fetches every layer at once from $1 (a URL prefix); prints the nodes' seconds.
   # The clients' CPU seconds (curl and its wrappers, all children) go to $work/clients-cpu.
+  # With $2 (seconds), node i starts (i-1)*$2 s after the first, and its time counts from its own start.
   rollout() {
-    local base=$1 t0; t0=$(now)
+    local base=$1 stagger=${2:-0} t0; t0=$(now)
     times > "$work/times0"  # in this shell: a subshell has no children's times
     local nodes=()
     for i in $(seq 1 "$N"); do
       (ns=$(scripts/netlab.sh ns "$prefix" "$i")
+       if [ "$stagger" != 0 ]; then sleep "$(awk -v a="$t0" -v n="$(now)" -v d="$(( (i - 1) * stagger ))" 'BEGIN { w = a + d - n; print (w > 0) ? w : 0 }')"; fi
+       t1=$(now)
        for d in $layers; do ip netns exec "$ns" curl -sf -o /dev/null --max-time 900 "$base/v2/bench/app/blobs/$d" & done
-       wait; awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f\n", b - a }') &
+       wait; awk -v a="$t1" -v b="$(now)" 'BEGIN { printf "%.3f\n", b - a }') &
       nodes+=($!)
     done
     wait "${nodes[@]}"  # only these: the agents and the registry are children of this shell too
@@ -105,7 +109,7 @@ for N in $NODES; do
 
   for i in $(seq 1 "$N"); do echo "node-$i $(scripts/netlab.sh addr "$i") 65002"; done > "$work/peers"
   rows=()
-  for run in $(seq 1 "$RUNS"); do
+  start_agents() {  # fresh agents (empty caches) on every node, PIDs in $agents
     agents=()
     for i in $(seq 1 "$N"); do
       ns=$(scripts/netlab.sh ns "$prefix" "$i")
@@ -119,6 +123,9 @@ for N in $NODES; do
       ns=$(scripts/netlab.sh ns "$prefix" "$i")
       for _ in $(seq 200); do ip netns exec "$ns" curl -sf -o /dev/null http://127.0.0.1:65001/healthz && break; sleep 0.05; done
     done
+  }
+  for run in $(seq 1 "$RUNS"); do
+    start_agents
     c0=0; for p in "${agents[@]}"; do c0=$(awk -v a="$c0" -v b="$(cpu "$p")" 'BEGIN { print a + b }'); echo 5 > "/proc/$p/clear_refs"; done
     tx0=$(scripts/netlab.sh tx "$prefix" origin)
     b0=$(busy)
@@ -150,6 +157,30 @@ for N in $NODES; do
     wait "${agents[@]}" 2>/dev/null || true
   done
   [ -n "${floor:-}" ] && echo "     direct pulls on these links: $floor"
+  # A rolling update: fresh agents; the nodes start one after another, STAGGER (3) s apart, as
+  # a Deployment's rollout does. A node's bound is then one node's, max(S/R0, S/R): a late
+  # node should fetch from the peers that already hold the image, not from the origin.
+  if [ -z "${SKIP_ROLLING:-}" ]; then
+    start_agents
+    c0=0; for p in "${agents[@]}"; do c0=$(awk -v a="$c0" -v b="$(cpu "$p")" 'BEGIN { print a + b }'); echo 5 > "/proc/$p/clear_refs"; done
+    tx0=$(scripts/netlab.sh tx "$prefix" origin); b0=$(busy)
+    rollout "http://127.0.0.1:65001" "${STAGGER:-3}" > "$work/rolling-times"
+    b1=$(busy); tx=$(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 ))
+    c1=0; rss=0
+    for p in "${agents[@]}"; do
+      c1=$(awk -v a="$c1" -v b="$(cpu "$p")" 'BEGIN { print a + b }')
+      r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status"); [ "$r" -gt "$rss" ] && rss=$r
+    done
+    one=$(lower_bound "$size" "$R" "$R0" 1)
+    load=$(echo "$b0 $b1" | awk '{ printf "%d", 100 * ($3 - $1) / (($3 - $1) + ($4 - $2)) }')
+    cpu_gib=$(awk -v a="$c0" -v b="$c1" -v s="$size" -v n="$N" 'BEGIN { printf "%.2f", (b - a) / (n * s / 1073741824) }')
+    printf '%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s (rolling update, %s s apart; times ÷ one node'"'"'s bound)\n' "$N" "$one" "-" \
+      "$(bound=$one; stats < "$work/rolling-times")" "$(awk -v t="$tx" -v s="$size" 'BEGIN { printf "%.2fx", t / s }')" \
+      "${cpu_gib} s/GiB" "${rss} MiB" "${load}%" "${STAGGER:-3}"
+    record peerpull-rolling "$N" "$work/rolling-times" "$tx" "$cpu_gib" "$rss" "$load" "$one" "$size" "$RATE" "$ORIGIN_RATE" "$PIECE"
+    for p in "${agents[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait "${agents[@]}" 2>/dev/null || true
+  fi
   if [ "$RUNS" -gt 1 ]; then  # the median of each column over the runs
     printf '%s\n' "${rows[@]}" | awk -v n="$N" -v b="$bound" -v d="$direct" '
       { split($4, t, "/"); p50[NR] = t[1]; p99[NR] = t[2]; mx[NR] = t[3]; o[NR] = $5 + 0; c[NR] = $6 + 0; r[NR] = $8 + 0; u[NR] = $10 + 0 }
