@@ -15,9 +15,12 @@ import statistics
 import sys
 from pathlib import Path
 
-ORDER = {"direct": 0, "peerpull": 1, "bittorrent": 2, "peerpull-rolling": 3}
+ORDER = {"direct": 0, "peerpull": 1, "bittorrent": 2, "peerpull-rolling": 3, "direct-small": 4, "peerpull-small": 5}
 LABEL = {"direct": "direct from the origin", "peerpull": "PeerPull", "bittorrent": "BitTorrent (aria2c + opentracker)",
-         "peerpull-rolling": "PeerPull, rolling update (÷ one node's bound)"}
+         "peerpull-rolling": "PeerPull, rolling update (÷ one node's bound)",
+         "direct-small": "direct, 10 MiB image", "peerpull-small": "PeerPull, 10 MiB image"}
+# Plotted: the systems compared on the same image and start.
+PLOTTED = {"direct", "peerpull", "bittorrent"}
 
 
 def quantile(sorted_values, q):
@@ -63,7 +66,7 @@ def main():
     first = runs[0]
     piece = next((r["piece"] for r in runs if r["system"] == "peerpull"), "–")
     lines = [
-        f"Image {first['image_bytes'] / 2**20:.0f} MiB, nodes at {first['rate']} each way, origin at "
+        f"Image {max(r['image_bytes'] for r in runs) / 2**20:.0f} MiB (the small-image rows: 10 MiB), nodes at {first['rate']} each way, origin at "
         f"{first['origin_rate']}, PeerPull's pieces {piece}, BitTorrent's 1 MiB; T* = max(S/R₀, S/R, N·S/(R₀+N·R)).",
         "",
         "| N | T* | system | p50 / p99 / max ÷ T* | origin bytes ÷ image | CPU s per GiB pulled | peak RSS | cores busy | runs |",
@@ -91,7 +94,7 @@ def main():
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.5 * len(sizes), 3.6), squeeze=False)
     for ax, nodes in zip(axes[0], sizes):
         for (n, _, system), group in sorted(groups.items()):
-            if n != nodes:
+            if n != nodes or system not in PLOTTED:
                 continue
             ratios = sorted(t / r["bound_seconds"] for r in group for t in r["node_seconds"])
             ax.step(ratios, [(i + 1) / len(ratios) for i in range(len(ratios))], where="post", label=LABEL.get(system, system))

@@ -13,6 +13,7 @@
 #   DETAIL=1: after each swarm run, the agents' origin pieces and failed peer requests by reason
 #   SKIP_BT=1: no BitTorrent rollout
 #   STAGGER=3: the rolling update's seconds between node starts; SKIP_ROLLING=1 leaves it out
+#   SKIP_SMALL=1: no small-image (10 MiB in 3 layers) pulls, direct and through the agents
 #   OUT=DIR: where results go (default bench/results/rollout-DATE): results.jsonl (one JSON
 #   object per system and run: node times, origin bytes, CPU, peak RSS), then table.md and
 #   completion-times.png from bench/report.py
@@ -82,7 +83,7 @@ for N in $NODES; do
       (ns=$(scripts/netlab.sh ns "$prefix" "$i")
        if [ "$stagger" != 0 ]; then sleep "$(awk -v a="$t0" -v n="$(now)" -v d="$(( (i - 1) * stagger ))" 'BEGIN { w = a + d - n; print (w > 0) ? w : 0 }')"; fi
        t1=$(now)
-       for d in $layers; do ip netns exec "$ns" curl -sf -o /dev/null --max-time 900 "$base/v2/bench/app/blobs/$d" & done
+       for d in $layers; do ip netns exec "$ns" curl -sf -o /dev/null --max-time 900 "$base/v2/${repo:-bench/app}/blobs/$d" & done
        wait; awk -v a="$t1" -v b="$(now)" 'BEGIN { printf "%.3f\n", b - a }') &
       nodes+=($!)
     done
@@ -187,6 +188,36 @@ for N in $NODES; do
       function med(a, k, i, j, x) { for (i = 1; i <= NR; i++) x[i] = a[i]; for (i = 1; i <= NR; i++) for (j = i + 1; j <= NR; j++) if (x[j] < x[i]) { k = x[i]; x[i] = x[j]; x[j] = k }; return x[int((NR + 1) / 2)] }
       END { printf "%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s (median of %d)\n", n, b, d, sprintf("%.2f/%.2f/%.2f", med(p50), med(p99), med(mx)),
             sprintf("%.2fx", med(o)), sprintf("%.2f s/GiB", med(c)), sprintf("%d MiB", med(r)), sprintf("%d%%", med(u)), NR }'
+  fi
+  # A small image (10 MiB in 3 layers), directly and through fresh agents: what PeerPull adds
+  # to a pull of a second or so (coordinator rounds, piece requests). SKIP_SMALL=1 leaves it out.
+  if [ -z "${SKIP_SMALL:-}" ]; then
+    [ -d "$work/small" ] || "$bin" make-test-image --output "$work/small" --layers 4M,3M,3M >/dev/null
+    ip netns exec "$ns_o" skopeo --insecure-policy copy --dest-tls-verify=false "oci:$work/small:latest" docker://198.18.0.1:5000/bench/small:v1 >/dev/null
+    small_layers=$(ip netns exec "$ns_o" curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://198.18.0.1:5000/v2/bench/small/manifests/v1 \
+      | python3 -c 'import json,sys; print(" ".join(l["digest"] for l in json.load(sys.stdin)["layers"]))')
+    small_size=$(du -cb "$work"/small/blobs/sha256/* | tail -1 | cut -f1)
+    small_bound=$(lower_bound "$small_size" "$R" "$R0" "$N")
+    small_row() {  # system times-file origin-bytes
+      printf '%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s (%s, 10 MiB image in 3 layers)\n' "$N" "$small_bound" \
+        "$([ "$1" = direct ] && (bound=$small_bound; stats < "$2") || echo -)" "$([ "$1" = direct ] && echo - || (bound=$small_bound; stats < "$2"))" \
+        "$(awk -v t="$3" -v s="$small_size" 'BEGIN { printf "%.2fx", t / s }')" - - - "$1"
+    }
+    if [ -z "${SKIP_DIRECT:-}" ]; then
+      tx0=$(scripts/netlab.sh tx "$prefix" origin)
+      (layers=$small_layers repo=bench/small; rollout "http://198.18.0.1:5000") > "$work/small-direct"
+      tx=$(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 ))
+      small_row direct "$work/small-direct" "$tx"
+      record direct-small "$N" "$work/small-direct" "$tx" - - - "$small_bound" "$small_size" "$RATE" "$ORIGIN_RATE" -
+    fi
+    start_agents
+    tx0=$(scripts/netlab.sh tx "$prefix" origin)
+    (layers=$small_layers repo=bench/small; rollout "http://127.0.0.1:65001") > "$work/small-swarm"
+    tx=$(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 ))
+    small_row peerpull "$work/small-swarm" "$tx"
+    record peerpull-small "$N" "$work/small-swarm" "$tx" - - - "$small_bound" "$small_size" "$RATE" "$ORIGIN_RATE" "$PIECE"
+    for p in "${agents[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait "${agents[@]}" 2>/dev/null || true
   fi
   # The same rollout with BitTorrent (Debian's opentracker and aria2c, 1 MiB pieces): the
   # origin's namespace seeds the image's layers; every node downloads them and seeds on
