@@ -94,14 +94,13 @@ for N in $NODES; do
   }
   stats() { sort -n | awk -v b="$bound" '{ v[NR] = $1 } END { p99 = int(NR * 0.99 + 0.999); if (p99 < 1) p99 = 1
     printf "%.2f/%.2f/%.2f", v[int((NR + 1) / 2)] / b, v[p99] / b, v[NR] / b }'; }
-  busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
 
   if [ -n "${SKIP_DIRECT:-}" ]; then direct="-"; else
     r0=$(cpu "$reg"); tx0=$(scripts/netlab.sh tx "$prefix" origin); b0=$(busy)
     rollout "http://198.18.0.1:5000" > "$work/direct-times"
     direct=$(stats < "$work/direct-times")
     record direct "$N" "$work/direct-times" $(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 )) - - \
-      "$(echo "$b0 $(busy)" | awk '{ printf "%d", 100 * ($3 - $1) / (($3 - $1) + ($4 - $2)) }')" "$bound" "$size" "$RATE" "$ORIGIN_RATE" -
+      "$(busy_percent "$b0" "$(busy)")" "$bound" "$size" "$RATE" "$ORIGIN_RATE" -
     # For scale, what the simplest processes spend on these links per GiB: the origin
     # (Go, sending from the page cache) and curl (receiving into /dev/null).
     floor=$(awk -v a="$r0" -v b="$(cpu "$reg")" -v c="$(cat "$work/clients-cpu")" -v s="$size" -v n="$N" \
@@ -124,24 +123,21 @@ for N in $NODES; do
       ns=$(scripts/netlab.sh ns "$prefix" "$i")
       for _ in $(seq 200); do ip netns exec "$ns" curl -sf -o /dev/null http://127.0.0.1:65001/healthz && break; sleep 0.05; done
     done
+    for p in "${agents[@]}"; do echo 5 > "/proc/$p/clear_refs"; done  # peak RSS from here on
+    c0=$(cpu_of "${agents[@]}")
   }
+  stop_agents() { for p in "${agents[@]}"; do kill "$p" 2>/dev/null || true; done; wait "${agents[@]}" 2>/dev/null || true; }
   for run in $(seq 1 "$RUNS"); do
     start_agents
-    c0=0; for p in "${agents[@]}"; do c0=$(awk -v a="$c0" -v b="$(cpu "$p")" 'BEGIN { print a + b }'); echo 5 > "/proc/$p/clear_refs"; done
     tx0=$(scripts/netlab.sh tx "$prefix" origin)
     b0=$(busy)
     rollout "http://127.0.0.1:65001" > "$work/swarm-times"
     swarm=$(stats < "$work/swarm-times")
     b1=$(busy)
     tx=$(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 ))
-    c1=0; rss=0
-    for p in "${agents[@]}"; do
-      c1=$(awk -v a="$c1" -v b="$(cpu "$p")" 'BEGIN { print a + b }')
-      r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status"); [ "$r" -gt "$rss" ] && rss=$r
-    done
-    cpu_gib=$(awk -v a="$c0" -v b="$c1" -v s="$size" -v n="$N" 'BEGIN { printf "%.2f", (b - a) / (n * s / 1073741824) }')
+    rss=$(peak_rss_mib "${agents[@]}"); cpu_gib=$(cpu_per_gib "$c0" "$(cpu_of "${agents[@]}")" "$size" "$N")
     origin=$(awk -v t="$tx" -v s="$size" 'BEGIN { printf "%.2f", t / s }')
-    load=$(echo "$b0 $b1" | awk '{ printf "%d%%", 100 * ($3 - $1) / (($3 - $1) + ($4 - $2)) }')
+    load="$(busy_percent "$b0" "$b1")%"
     row=$(printf '%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s' "$N" "$bound" "$direct" "$swarm" "${origin}x" "${cpu_gib} s/GiB" "${rss} MiB" "$load")
     record peerpull "$N" "$work/swarm-times" "$tx" "$cpu_gib" "$rss" "${load%\%}" "$bound" "$size" "$RATE" "$ORIGIN_RATE" "$PIECE"
     echo "$row"; rows+=("$row")
@@ -154,8 +150,7 @@ for N in $NODES; do
                   END { printf "     origin pieces %d; failed peer requests:", o; for (r in f) if (f[r] > 0) printf " %s=%d", r, f[r]
                         printf "; coordinator requests:"; for (r in c) printf " %s=%d", r, c[r]; print "" }'
     fi
-    for p in "${agents[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait "${agents[@]}" 2>/dev/null || true
+    stop_agents
   done
   [ -n "${floor:-}" ] && echo "     direct pulls on these links: $floor"
   # A rolling update: fresh agents; the nodes start one after another, STAGGER (3) s apart, as
@@ -163,24 +158,17 @@ for N in $NODES; do
   # node should fetch from the peers that already hold the image, not from the origin.
   if [ -z "${SKIP_ROLLING:-}" ]; then
     start_agents
-    c0=0; for p in "${agents[@]}"; do c0=$(awk -v a="$c0" -v b="$(cpu "$p")" 'BEGIN { print a + b }'); echo 5 > "/proc/$p/clear_refs"; done
     tx0=$(scripts/netlab.sh tx "$prefix" origin); b0=$(busy)
     rollout "http://127.0.0.1:65001" "${STAGGER:-3}" > "$work/rolling-times"
     b1=$(busy); tx=$(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 ))
-    c1=0; rss=0
-    for p in "${agents[@]}"; do
-      c1=$(awk -v a="$c1" -v b="$(cpu "$p")" 'BEGIN { print a + b }')
-      r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status"); [ "$r" -gt "$rss" ] && rss=$r
-    done
+    rss=$(peak_rss_mib "${agents[@]}"); cpu_gib=$(cpu_per_gib "$c0" "$(cpu_of "${agents[@]}")" "$size" "$N")
     one=$(lower_bound "$size" "$R" "$R0" 1)
-    load=$(echo "$b0 $b1" | awk '{ printf "%d", 100 * ($3 - $1) / (($3 - $1) + ($4 - $2)) }')
-    cpu_gib=$(awk -v a="$c0" -v b="$c1" -v s="$size" -v n="$N" 'BEGIN { printf "%.2f", (b - a) / (n * s / 1073741824) }')
+    load=$(busy_percent "$b0" "$b1")
     printf '%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s (rolling update, %s s apart; times ÷ one node'"'"'s bound)\n' "$N" "$one" "-" \
       "$(bound=$one; stats < "$work/rolling-times")" "$(awk -v t="$tx" -v s="$size" 'BEGIN { printf "%.2fx", t / s }')" \
       "${cpu_gib} s/GiB" "${rss} MiB" "${load}%" "${STAGGER:-3}"
     record peerpull-rolling "$N" "$work/rolling-times" "$tx" "$cpu_gib" "$rss" "$load" "$one" "$size" "$RATE" "$ORIGIN_RATE" "$PIECE"
-    for p in "${agents[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait "${agents[@]}" 2>/dev/null || true
+    stop_agents
   fi
   if [ "$RUNS" -gt 1 ]; then  # the median of each column over the runs
     printf '%s\n' "${rows[@]}" | awk -v n="$N" -v b="$bound" -v d="$direct" '
@@ -216,8 +204,7 @@ for N in $NODES; do
     tx=$(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 ))
     small_row peerpull "$work/small-swarm" "$tx"
     record peerpull-small "$N" "$work/small-swarm" "$tx" - - - "$small_bound" "$small_size" "$RATE" "$ORIGIN_RATE" "$PIECE"
-    for p in "${agents[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait "${agents[@]}" 2>/dev/null || true
+    stop_agents
   fi
   # The same rollout with BitTorrent (Debian's opentracker and aria2c, 1 MiB pieces): the
   # origin's namespace seeds the image's layers; every node downloads them and seeds on
@@ -254,12 +241,8 @@ for N in $NODES; do
     done
     b1=$(busy)
     tx=$(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 ))
-    bt_busy=$(echo "$b0 $b1" | awk '{ printf "%d", 100 * ($3 - $1) / (($3 - $1) + ($4 - $2)) }')
-    cpu_sum=0; rss=0
-    for p in "${clients[@]}"; do
-      cpu_sum=$(awk -v a="$cpu_sum" -v b="$(cpu "$p")" 'BEGIN { print a + b }')
-      r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status"); [ "$r" -gt "$rss" ] && rss=$r
-    done
+    bt_busy=$(busy_percent "$b0" "$b1")
+    cpu_sum=$(cpu_of "${clients[@]}"); rss=$(peak_rss_mib "${clients[@]}")
     for i in $(seq 1 "$N"); do
       if [ -s "$bt/node-$i.done" ]; then awk -v a="$t0" -v b="$(cat "$bt/node-$i.done")" 'BEGIN { printf "%.3f\n", b - a }'; else echo 99999; fi
       for d in $layers; do  # aria2c checked every piece's SHA-1; the layer's own digest as well
@@ -271,9 +254,9 @@ for N in $NODES; do
     # aria2c counts the 1 MiB pieces by SHA-1 as it downloads; it reads each file once more at the end.
     printf '%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s (bittorrent: aria2c + opentracker)\n' "$N" "$bound" "-" "$(stats < "$work/bt-times")" \
       "$(awk -v t="$tx" -v s="$size" 'BEGIN { printf "%.2fx", t / s }')" \
-      "$(awk -v c="$cpu_sum" -v s="$size" -v n="$N" 'BEGIN { printf "%.2f s/GiB", c / (n * s / 1073741824) }')" "${rss} MiB" \
+      "$(cpu_per_gib 0 "$cpu_sum" "$size" "$N") s/GiB" "${rss} MiB" \
       "${bt_busy}%"
-    record bittorrent "$N" "$work/bt-times" "$tx" "$(awk -v c="$cpu_sum" -v s="$size" -v n="$N" 'BEGIN { printf "%.2f", c / (n * s / 1073741824) }')" \
+    record bittorrent "$N" "$work/bt-times" "$tx" "$(cpu_per_gib 0 "$cpu_sum" "$size" "$N")" \
       "$rss" "$bt_busy" "$bound" "$size" "$RATE" "$ORIGIN_RATE" 1Mi
     rm -rf "$bt"
   fi

@@ -200,12 +200,10 @@ report() {  # mode
 }
 
 max_seconds() { for i in $(seq 1 "$NODES"); do cat "$work/node-$i/fetch-seconds" 2>/dev/null || true; done | sort -n | tail -1; }
-busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
-cpu_of() { local sum=0 p; for p in "$@"; do sum=$(awk -v a="$sum" -v b="$(cpu "$p" 2>/dev/null || echo 0)" 'BEGIN { print a + b }'); done; echo "$sum"; }
 # The CPU the rollout took: the cores' busy share, and the agents' and containerds' CPU seconds per GiB pulled.
 cpu_line() {  # busy-before busy-after agents-cpu containerd-cpu
-  awk -v b0="$1" -v b1="$2" -v a="$3" -v c="$4" -v s="$size" -v n="$NODES" 'BEGIN {
-    split(b0, x, " "); split(b1, y, " "); busy = 100 * (y[1] - x[1]) / ((y[1] - x[1]) + (y[2] - x[2])); g = n * s / 1073741824
+  awk -v busy="$(busy_percent "$1" "$2")" -v a="$3" -v c="$4" -v s="$size" -v n="$NODES" 'BEGIN {
+    g = n * s / 1073741824
     printf "CPU: the cores were %d%% busy", busy
     if (a != "") printf "; the agents took %.1f s per GiB pulled", a / g
     printf ", containerd %.1f s per GiB", c / g

@@ -15,6 +15,15 @@ now() { date +%s.%N; }
 
 # A process's CPU seconds (user + system).
 cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+# The CPU seconds of processes, summed (one that has ended counts 0).
+cpu_of() { local sum=0 p; for p in "$@"; do sum=$(awk -v a="$sum" -v b="$(cpu "$p" 2>/dev/null || echo 0)" 'BEGIN { print a + b }'); done; echo "$sum"; }
+# The largest peak RSS (VmHWM) of processes, in MiB.
+peak_rss_mib() { local max=0 p r; for p in "$@"; do r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status"); [ "$r" -gt "$max" ] && max=$r; done; echo "$max"; }
+# CPU seconds per GiB: CPU before, after, bytes per node, nodes.
+cpu_per_gib() { awk -v a="$1" -v b="$2" -v s="$3" -v n="$4" 'BEGIN { printf "%.2f", (b - a) / (n * s / 1073741824) }'; }
+# The machine's busy and idle jiffies; busy_percent "$(busy)-before" "$(busy)-after" -> the busy share in between.
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
+busy_percent() { echo "$1 $2" | awk '{ printf "%d", 100 * ($3 - $1) / (($3 - $1) + ($4 - $2)) }'; }
 
 # tc rate (kbit, mbit, gbit) -> bytes of TCP goodput per second (95.5% of the rate, measured here).
 rate_bps() {
