@@ -1,4 +1,4 @@
-.PHONY: test demo build release image bench bench-agent clean
+.PHONY: test demo build release image bench bench-agent simulate clean
 
 # Installs dependencies (apt, PyPI), builds and runs every test.
 test:
@@ -28,6 +28,11 @@ image:
 # pass through: make bench NODES="4 8" RUNS=3 SKIP_BT=1
 bench:
 	NODES="$${NODES:-4 8 16}" bench/swarm-rollout.sh
+
+# The simulator's scaling table: 100 to 10,000 nodes with the swarm's own scheduler and
+# coordinator on simulated links, and the measured configuration to check it against.
+simulate:
+	bench/simulate.sh
 
 # The single-node 1 GiB pull benchmark (agent against direct, cold and warm).
 bench-agent:

@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Image references, digests, media types, manifests, OCI layouts and the registry client.
@@ -58,6 +59,12 @@ let package = Package(
         ),
         // Pieces, the peer protocol, discovery and the download scheduler (issue: swarm).
         .target(name: "Swarm", dependencies: ["OCI", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
+        // The swarm's scheduler and coordinator, unchanged, on simulated links (`peerpull simulate`).
+        .target(
+            name: "SwarmSimulator",
+            dependencies: ["Swarm", "OCI", .product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
         // The node agent: registry front end, verified cache, rate limit, authorization gate.
         .target(
             name: "Agent",
@@ -100,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "PeerPullCLI",
             dependencies: [
-                "OCI", "Agent", "Controller", "Swarm", "Kubernetes",
+                "OCI", "Agent", "Controller", "Swarm", "SwarmSimulator", "Kubernetes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -147,6 +154,11 @@ let package = Package(
         .testTarget(
             name: "SwarmTests",
             dependencies: ["Swarm", "OCI"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwarmSimulatorTests",
+            dependencies: ["SwarmSimulator", "Swarm"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,7 +5,7 @@ system and run to results.jsonl) as a Markdown table and PNG plots in the same d
     bench/report.py bench/results/rollout-20261202-1400
 
 Per system and N it shows p50/p99/max node time ÷ the bound T*, origin bytes ÷ image size,
-CPU seconds per GiB pulled of the system's per-node process (agent or aria2c), its peak RSS
+CPU seconds per GiB pulled of the system's per-node process (agent, proxy registry or aria2c), its peak RSS
 and how busy the machine's cores were; medians over the runs. Plots: the distribution of
 node completion times per system (one panel per N). matplotlib is optional: without it only
 the table is written.
@@ -15,12 +15,13 @@ import statistics
 import sys
 from pathlib import Path
 
-ORDER = {"direct": 0, "peerpull": 1, "bittorrent": 2, "peerpull-rolling": 3, "direct-small": 4, "peerpull-small": 5}
-LABEL = {"direct": "direct from the origin", "peerpull": "PeerPull", "bittorrent": "BitTorrent (aria2c + opentracker)",
+ORDER = {"direct": 0, "proxy-cache": 1, "peerpull": 2, "bittorrent": 3, "peerpull-rolling": 4, "direct-small": 5, "peerpull-small": 6}
+LABEL = {"direct": "direct from the origin", "proxy-cache": "pull-through cache per node (docker-registry proxy)",
+         "peerpull": "PeerPull", "bittorrent": "BitTorrent (aria2c + opentracker)",
          "peerpull-rolling": "PeerPull, rolling update (÷ one node's bound)",
          "direct-small": "direct, 10 MiB image", "peerpull-small": "PeerPull, 10 MiB image"}
 # Plotted: the systems compared on the same image and start.
-PLOTTED = {"direct", "peerpull", "bittorrent"}
+PLOTTED = {"direct", "proxy-cache", "peerpull", "bittorrent"}
 
 
 def quantile(sorted_values, q):

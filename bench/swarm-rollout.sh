@@ -12,6 +12,7 @@
 #   RUNS=3: the swarm rollout repeated on fresh agents, then the median of each column
 #   DETAIL=1: after each swarm run, the agents' origin pieces and failed peer requests by reason
 #   SKIP_BT=1: no BitTorrent rollout
+#   SKIP_PROXY=1: no pull-through cache per node (docker-registry in proxy mode)
 #   STAGGER=3: the rolling update's seconds between node starts; SKIP_ROLLING=1 leaves it out
 #   SKIP_SMALL=1: no small-image (10 MiB in 3 layers) pulls, direct and through the agents
 #   OUT=DIR: where results go (default bench/results/rollout-DATE): results.jsonl (one JSON
@@ -105,6 +106,32 @@ for N in $NODES; do
     # (Go, sending from the page cache) and curl (receiving into /dev/null).
     floor=$(awk -v a="$r0" -v b="$(cpu "$reg")" -v c="$(cat "$work/clients-cpu")" -v s="$size" -v n="$N" \
       'BEGIN { g = n * s / 1073741824; printf "registry %.2f s/GiB sent, curl %.2f s/GiB received", (b - a) / g, c / g }')
+  fi
+
+  # A pull-through cache per node (Debian's docker-registry in proxy mode on each node's
+  # loopback): what a naive node cache does. Every node's cache reads the whole image from
+  # the origin. SKIP_PROXY=1 leaves it out.
+  if [ -z "${SKIP_PROXY:-}" ]; then
+    proxies=()
+    for i in $(seq 1 "$N"); do
+      ns=$(scripts/netlab.sh ns "$prefix" "$i"); d=$work/proxy-$N-$i
+      rm -rf "$d"; mkdir -p "$d"
+      printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s/storage}}\nhttp: {addr: "127.0.0.1:5000"}\nproxy: {remoteurl: "http://198.18.0.1:5000"}\n' "$d" > "$d/config.yml"
+      ip netns exec "$ns" docker-registry serve "$d/config.yml" >"$d/registry.log" 2>&1 &
+      proxies+=($!); pids+=($!)
+    done
+    for i in $(seq 1 "$N"); do
+      ns=$(scripts/netlab.sh ns "$prefix" "$i")
+      for _ in $(seq 100); do ip netns exec "$ns" curl -sf -o /dev/null http://127.0.0.1:5000/v2/ && break; sleep 0.1; done
+    done
+    for p in "${proxies[@]}"; do echo 5 > "/proc/$p/clear_refs"; done
+    c0=$(cpu_of "${proxies[@]}"); tx0=$(scripts/netlab.sh tx "$prefix" origin); b0=$(busy)
+    rollout "http://127.0.0.1:5000" > "$work/proxy-times"
+    b1=$(busy); tx=$(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 ))
+    proxy_cpu=$(cpu_per_gib "$c0" "$(cpu_of "${proxies[@]}")" "$size" "$N"); proxy_rss=$(peak_rss_mib "${proxies[@]}")
+    record proxy-cache "$N" "$work/proxy-times" "$tx" "$proxy_cpu" "$proxy_rss" "$(busy_percent "$b0" "$b1")" "$bound" "$size" "$RATE" "$ORIGIN_RATE" -
+    for p in "${proxies[@]}"; do kill "$p" 2>/dev/null || true; done; wait "${proxies[@]}" 2>/dev/null || true
+    echo "     pull-through cache per node (docker-registry proxy): $(stats < "$work/proxy-times") of T*, origin $(awk -v t="$tx" -v s="$size" 'BEGIN { printf "%.2f", t / s }')x, $proxy_cpu s/GiB, $proxy_rss MiB"
   fi
 
   for i in $(seq 1 "$N"); do echo "node-$i $(scripts/netlab.sh addr "$i") 65002"; done > "$work/peers"

@@ -8,6 +8,6 @@ struct PeerPull: AsyncParsableCommand {
         commandName: "peerpull",
         abstract: "Peer-to-peer container image distribution for Kubernetes nodes.",
         version: PeerPullVersion.current,
-        subcommands: [PullCommand.self, AgentCommand.self, ControllerCommand.self, StatusCommand.self, MakeTestImageCommand.self]
+        subcommands: [PullCommand.self, AgentCommand.self, ControllerCommand.self, StatusCommand.self, SimulateCommand.self, MakeTestImageCommand.self]
     )
 }

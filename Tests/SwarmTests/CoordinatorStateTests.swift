@@ -96,6 +96,24 @@ struct CoordinatorStateTests {
         #expect(alone.peers.isEmpty && alone.originPieces == [0, 1])
     }
 
+    @Test func anAnswerListsAHolderOfEveryPieceTheAskerLacksWhenTheCapAllows() throws {
+        var config = CoordinatorState.Configuration()
+        config.peersPerAnswer = 4
+        var c = CoordinatorState(configuration: config)
+        // Ten holders of pieces 0-9, and one of piece 19 only.
+        for i in 1...10 { _ = c.announce(Self.announce(i, have: Array(0...9), origin: false), now: Self.t(0)) }
+        _ = c.announce(Self.announce(11, have: [19], origin: false), now: Self.t(0))
+        for asker in 20..<30 {
+            let answer = c.announce(Self.announce(asker, origin: false), now: Self.t(1))
+            #expect(answer.peers.count == 4)
+            #expect(answer.peers.contains { $0.member.node == "node-11" }, "the only holder of piece 19, for node-\(asker)")
+        }
+        // Askers are spread over the other holders, not all sent to the same three.
+        var listed = Set<String>()
+        for asker in 20..<30 { c.announce(Self.announce(asker, origin: false), now: Self.t(1)).peers.forEach { listed.insert($0.member.node) } }
+        #expect(listed.count > 4)
+    }
+
     @Test func memoryIsBounded() throws {
         var config = CoordinatorState.Configuration()
         config.maxHolders = 10

@@ -204,3 +204,19 @@ struct PieceSchedulerTests {
         #expect(perPeer.values.allSatisfy { $0 <= 2 })
     }
 }
+
+@Suite("Upload slots shared among askers")
+struct UploadFairnessTests {
+    @Test("each asker's share is the slots over the askers heard from within the window, at least one")
+    func share() {
+        var f = UploadFairness()
+        let t = SwarmInstant.seconds(10)
+        #expect(f.share(of: 6, asker: "a", now: t) == 6, "alone, an asker may take every slot")
+        #expect(f.share(of: 6, asker: "b", now: t) == 3)
+        #expect(f.share(of: 6, asker: "c", now: t) == 2)
+        for n in 0..<10 { _ = f.share(of: 6, asker: "x\(n)", now: t) }
+        #expect(f.share(of: 6, asker: "a", now: t) == 1, "never less than one")
+        // Askers silent for longer than the window no longer count.
+        #expect(f.share(of: 6, asker: "a", now: t + .seconds(2)) == 6)
+    }
+}

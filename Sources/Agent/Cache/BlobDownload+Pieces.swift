@@ -32,13 +32,6 @@ extension BlobDownload {
     /// after any failed download). While peers still deliver, origin failures only rest it.
     static var originFailureLimit: Int { 5 }
     static var stallLimit: Duration { .seconds(10) }
-    /// Hashes sent with one announcement, at most (the rest go with the next ones).
-    static var hashesPerAnnouncement: Int { 512 }
-    /// Announcements: at least this often, and on a new piece once this long has passed
-    /// since the last. A blob's coordinator hears from every agent fetching it; at N = 16
-    /// every 50 ms kept it too busy to answer within the budget.
-    static var announceEvery: Duration { .milliseconds(400) }
-    static var announceAfterPiece: Duration { .milliseconds(150) }
 
     static func percent(_ part: Int64, of whole: Int64) -> String {
         whole > 0 ? "\(Int((Double(part) * 100 / Double(whole)).rounded()))%" : "0%"
@@ -92,7 +85,7 @@ extension BlobDownload {
         let (events, sink) = AsyncStream<PieceEvent>.makeStream()
         let ticker = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(100))
+                try? await Task.sleep(for: SwarmCadence.tick)
                 sink.yield(.tick)
             }
         }
@@ -106,7 +99,7 @@ extension BlobDownload {
 
         func hashesTheCoordinatorLacks() -> [Int: PieceHash] {
             var hashes: [Int: PieceHash] = [:]
-            for i in scheduler.have.subtracting(coordinatorHashes).members where hashes.count < Self.hashesPerAnnouncement {
+            for i in scheduler.have.subtracting(coordinatorHashes).members where hashes.count < SwarmCadence.hashesPerAnnouncement {
                 if let h = known[i] { hashes[i] = h }
             }
             return hashes
@@ -131,6 +124,8 @@ extension BlobDownload {
                 case .fetch(let piece, let source):
                     let range = layout.range(of: piece)
                     let length = Int(range.count)
+                    // The scheduler gives a request more time when the link is shared by more than it can bring in its base timeout.
+                    let timeout = scheduler.requestTimeout
                     nextRequest += 1
                     let id = nextRequest
                     tasks[RequestKey(piece: piece, source: source)] = (id, Task {
@@ -160,7 +155,7 @@ extension BlobDownload {
                                 }
                             case .peer(let member):
                                 (buffer, hash) = try await swarm.client.piece(piece, of: blob, layout: layout, from: member, into: swarm.buffers,
-                                                                              timeout: swarm.schedulerConfiguration.requestTimeout)
+                                                                              timeout: timeout)
                             }
                             try await bucket?.acquire(buffer.readableBytes)
                             result = .success((buffer, hash))
@@ -179,7 +174,7 @@ extension BlobDownload {
             switch event {
             case .tick:
                 perform(scheduler.tick(now: now()))
-                if ContinuousClock.now - lastAnnounce > Self.announceEvery { announce() }
+                if ContinuousClock.now - lastAnnounce > SwarmCadence.announceEvery { announce() }
                 if ContinuousClock.now - start > .seconds(3600) {
                     fail("the swarm download made no end within an hour")
                     return false
@@ -283,7 +278,7 @@ extension BlobDownload {
                         if nextToHash == 0 { metrics?.blobFirstByte(after: .now - start) }
                         nextToHash += 1
                     }
-                    if ContinuousClock.now - lastAnnounce > Self.announceAfterPiece { announce() }
+                    if ContinuousClock.now - lastAnnounce > SwarmCadence.announceAfterPiece { announce() }
                     if nextToHash == layout.count {
                         let matches = verifier.count == size && verifier.finalize() == blob
                         update { $0.progress.finished(digestMatches: matches) }

@@ -26,8 +26,17 @@ public final class PeerServer: Sendable {
     /// the asking agent turns to another holder. Without a bound every agent's requests
     /// queue on the best-stocked uplinks (at N = 16, 60 pieces deep, 10 s at 50 Mbit/s),
     /// time out and go to the origin.
+    /// Of those, each asking agent may hold an equal share among the agents that asked
+    /// lately (`UploadFairness`), so that the agents being served do not take every slot
+    /// that frees while another is refused again and again.
     let uploadSlots: Int
-    private let uploading = Mutex<Int>(0)
+    private struct Uploads {
+        var total = 0
+        var perAsker: [String: Int] = [:]
+        var fairness = UploadFairness()
+    }
+    private let uploading = Mutex(Uploads())
+    private let epoch = ContinuousClock.now
     let logger: Logger
 
     public static let announcePath = "/swarm/v1/announce"
@@ -76,7 +85,8 @@ public final class PeerServer: Sendable {
     /// What to send back.
     enum Answer: Sendable {
         case bytes(HTTPResponseStatus, contentType: String, ByteBuffer)
-        case file(NIOFileHandle, offset: Int64, length: Int)
+        /// A piece sent from the cache file; `asker`'s upload slot is freed once it is sent.
+        case file(NIOFileHandle, offset: Int64, length: Int, asker: String)
 
         static func refuse(_ status: HTTPResponseStatus, _ message: String) -> Answer {
             .bytes(status, contentType: "text/plain", ByteBuffer(string: message + "\n"))
@@ -87,8 +97,9 @@ public final class PeerServer: Sendable {
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
         if method == .GET, path == "/healthz" { return .bytes(.ok, contentType: "text/plain", ByteBuffer(string: "ok")) }
         let bytes = Array(body.readableBytesView)
+        let asker: String
         do {
-            _ = try credential.verify(authorization, method: method.rawValue, path: uri, body: bytes, now: Int64(Date().timeIntervalSince1970))
+            asker = try credential.verify(authorization, method: method.rawValue, path: uri, body: bytes, now: Int64(Date().timeIntervalSince1970))
         } catch {
             metrics.peerRefused()
             logger.info("refused a peer-port request", metadata: ["path": "\(uri.prefix(200))", "why": "\(error)"])
@@ -124,26 +135,35 @@ public final class PeerServer: Sendable {
             metrics.uploaded(bytes.readableBytes)
             return .bytes(.ok, contentType: "application/octet-stream", bytes)
         }
-        guard takeSlot() else { return .refuse(.serviceUnavailable, "busy: sending \(uploadSlots) pieces already") }
+        guard takeSlot(for: asker) else { return .refuse(.serviceUnavailable, "busy: sending \(uploadSlots) pieces already, or this agent's share") }
         guard let file = await cache.pieceFile(digest, range: range) else {
-            uploadDone()
+            uploadDone(for: asker)
             return notHeld
         }
         try? await bucket?.acquire(Int(range.count))
         metrics.uploaded(Int(range.count))
-        return .file(file, offset: range.lowerBound, length: Int(range.count))
+        return .file(file, offset: range.lowerBound, length: Int(range.count), asker: asker)
     }
 
-    private func takeSlot() -> Bool {
-        uploading.withLock { n in
-            guard n < uploadSlots else { return false }
-            n += 1
+    private func takeSlot(for asker: String) -> Bool {
+        let now = ContinuousClock.now - epoch
+        return uploading.withLock { u in
+            let share = u.fairness.share(of: uploadSlots, asker: asker, now: now)
+            guard u.total < uploadSlots, u.perAsker[asker, default: 0] < share else { return false }
+            u.total += 1
+            u.perAsker[asker, default: 0] += 1
             return true
         }
     }
 
     /// A piece answered with `.file` has been sent (or its connection is gone).
-    func uploadDone() { uploading.withLock { $0 -= 1 } }
+    func uploadDone(for asker: String) {
+        uploading.withLock { u in
+            u.total -= 1
+            let left = u.perAsker[asker, default: 1] - 1
+            u.perAsker[asker] = left > 0 ? left : nil
+        }
+    }
 }
 
 /// One request at a time per connection (NIO's server pipeline holds back pipelined
@@ -183,9 +203,9 @@ private final class PeerRequestHandler: ChannelInboundHandler {
                 await server.answer(method: head.method, uri: head.uri, authorization: authorization, body: body)
             }.assumeIsolated().whenSuccess { [weak self] answer in
                 guard let self else {
-                    if case .file(let f, _, _) = answer {
+                    if case .file(let f, _, _, let asker) = answer {
                         try? f.close()
-                        server.uploadDone()
+                        server.uploadDone(for: asker)
                     }
                     return
                 }
@@ -205,7 +225,7 @@ private final class PeerRequestHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
             done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        case .file(let file, let offset, let length):
+        case .file(let file, let offset, let length, let asker):
             headers.add(name: "Content-Type", value: "application/octet-stream")
             headers.add(name: "Content-Length", value: String(length))
             let region = FileRegion(fileHandle: file, readerIndex: Int(offset), endIndex: Int(offset) + length)
@@ -215,7 +235,7 @@ private final class PeerRequestHandler: ChannelInboundHandler {
             let server = self.server
             done.whenComplete { _ in
                 try? file.close()
-                server.uploadDone()
+                server.uploadDone(for: asker)
             }
         }
         busy = false

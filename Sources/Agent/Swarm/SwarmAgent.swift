@@ -31,14 +31,10 @@ public final class SwarmAgent: Sendable {
     private let held = NIOLockedValueBox<[Digest: Held]>([:])
     /// When each coordinator last answered as a blob's first (one entry per member).
     private let answeredLately = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
-    /// Within this of its last answer a first coordinator counts as alive (shorter than
-    /// the scheduler's `coordinatorLoss`, so a dead one is passed over before downloads
-    /// give up on the swarm).
-    static var aliveWindow: Duration { .milliseconds(1500) }
 
     public init(me: Member, membership: any SwarmMembers, coordinator: SwarmCoordinator, client: PeerClient,
                 pieceSize: Int = PieceLayout.defaultPieceSize, coordinatorsPerBlob: Int = 3,
-                coordinatorTimeout: Duration = .milliseconds(500),
+                coordinatorTimeout: Duration = SwarmCadence.coordinatorTimeout,
                 schedulerConfiguration: PieceScheduler.Configuration = .init(), metrics: AgentMetrics?, logger: Logger) {
         self.me = me
         self.membership = membership
@@ -70,8 +66,8 @@ public final class SwarmAgent: Sendable {
         // A first coordinator that answered lately is alive, only slow: it gets the whole
         // budget and the others are not asked (they would deal origin work of their own).
         let now = ContinuousClock.now
-        let alive = answeredLately.withLockedValue { $0[first.node].map { now - $0 < Self.aliveWindow } ?? false }
-        let firstBudget = alive ? coordinatorTimeout : coordinatorTimeout * 0.6
+        let alive = answeredLately.withLockedValue { $0[first.node].map { now - $0 < SwarmCadence.aliveWindow } ?? false }
+        let firstBudget = alive ? coordinatorTimeout : coordinatorTimeout * SwarmCadence.firstCoordinatorShare
         if let answer = await ask(first, a, timeout: firstBudget) {
             answeredLately.withLockedValue { $0[first.node] = .now }
             return answer
@@ -123,7 +119,7 @@ public final class SwarmAgent: Sendable {
     /// Re-announces held blobs every `interval` (well within the coordinators' holder TTL)
     /// until cancelled. Their hashes go along once a minute, so a coordinator that
     /// restarted learns them again.
-    public func announceHeld(interval: Duration = .seconds(4)) async {
+    public func announceHeld(interval: Duration = SwarmCadence.announceHeld) async {
         while !Task.isCancelled {
             let now = ContinuousClock.now
             let due = held.withLockedValue { map -> [(Digest, Held)] in

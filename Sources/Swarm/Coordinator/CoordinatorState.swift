@@ -160,7 +160,8 @@ public struct CoordinatorState: Sendable {
             // Full: the stalest holder without origin work makes room (it re-enters when it
             // announces again); a fetcher is never pushed out, or its deals would be lost.
             let dealing = Set(blob.deals.values.map(\.node)).union(blob.fetchers)
-            guard let stalest = blob.holders.filter({ !dealing.contains($0.key) }).min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key
+            guard let stalest = blob.holders.filter({ !dealing.contains($0.key) })
+                .min(by: { ($0.value.lastSeen, $0.key) < ($1.value.lastSeen, $1.key) })?.key
             else { return changed }
             removeHolder(stalest, from: &blob)
         }
@@ -246,18 +247,35 @@ public struct CoordinatorState: Sendable {
 
     // MARK: Answers
 
-    /// Up to `peersPerAnswer` holders with pieces the asker lacks. The choice among them
+    /// Up to `peersPerAnswer` holders with pieces the asker lacks. The order among them
     /// is by rendezvous weight keyed on the asker, so different askers are sent to
     /// different holders and no one holder (say, the first complete one) serves everyone.
+    /// First come, in that order, holders that add pieces the ones before them lack, so
+    /// every piece someone holds is held by someone in the answer when the cap allows;
+    /// the rest of the places go to the others in the same order. (Without the first
+    /// pass, at N = 100 an asker kept hearing of the same 16 of 100 holders, pieces only
+    /// others held had no source it knew, and after 3 s it read them from the origin:
+    /// the simulator counted 858 such reads for 256 pieces.)
     private func peers(for a: Announcement, in blob: Blob) -> [PeerView] {
         let askerHave = a.layout == blob.layout && a.have.count == blob.layout.count ? a.have : PieceSet(count: blob.layout.count)
         let seed = Rendezvous.fnv1a(a.member.node.utf8, 0xcbf2_9ce4_8422_2325)
-        var useful: [(weight: UInt64, view: PeerView)] = []
+        var useful: [(weight: UInt64, node: String, holder: Holder)] = []
         for (node, holder) in blob.holders where node != a.member.node && !holder.have.subtracting(askerHave).isEmpty {
-            useful.append((Rendezvous.weight(seed: seed, node: node), PeerView(member: holder.member, have: holder.have)))
+            useful.append((Rendezvous.weight(seed: seed, node: node), node, holder))
         }
-        useful.sort { $0.weight > $1.weight }
-        return useful.prefix(configuration.peersPerAnswer).map(\.view)
+        useful.sort { ($0.weight, $0.node) > ($1.weight, $1.node) }
+        let cap = configuration.peersPerAnswer
+        guard useful.count > cap else { return useful.map { PeerView(member: $0.holder.member, have: $0.holder.have) } }
+        var chosen: [Int] = []
+        var taken = Set<Int>()
+        var uncovered = blob.held.subtracting(askerHave)
+        for (k, u) in useful.enumerated() where chosen.count < cap && !uncovered.isEmpty && u.holder.have.intersects(uncovered) {
+            chosen.append(k)
+            taken.insert(k)
+            uncovered = uncovered.subtracting(u.holder.have)
+        }
+        for k in useful.indices where chosen.count < cap && !taken.contains(k) { chosen.append(k) }
+        return chosen.map { PeerView(member: useful[$0].holder.member, have: useful[$0].holder.have) }
     }
 
     private func hashes(_ wanted: PieceSet, in blob: Blob) -> [Int: PieceHash] {

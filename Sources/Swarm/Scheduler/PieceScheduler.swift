@@ -87,6 +87,9 @@ public struct PieceScheduler: Sendable {
         }
 
         func holds(_ piece: Int) -> Bool { !dropped && have.contains(piece) && !refused.contains(piece) }
+
+        /// The pieces it may be asked for.
+        var offers: PieceSet { dropped ? PieceSet(count: have.count) : have.subtracting(refused) }
     }
 
     public let layout: PieceLayout
@@ -94,7 +97,13 @@ public struct PieceScheduler: Sendable {
     public private(set) var have: PieceSet
     /// Sources each piece in flight was asked of, and when.
     private(set) var inFlight: [Int: [Source: SwarmInstant]] = [:]
-    private(set) var peers: [String: Peer] = [:]
+    /// Every peer heard of, in the order first heard of (never removed: a blob's peers are
+    /// a few hundred at most, capped by what coordinators list), and where each is.
+    private(set) var peers: [Peer] = []
+    private var peerIndex: [String: Int] = [:]
+    /// Per piece, the peers that may be asked for it (`Peer.holds`), kept as peers change so
+    /// that deciding costs no scan of every peer for every piece.
+    private var availability: [Int32]
     /// Pieces whose hash is known, so that a copy from a peer can be checked.
     public private(set) var hashKnown: PieceSet
     /// Pieces dealt to this agent for the origin.
@@ -104,7 +113,7 @@ public struct PieceScheduler: Sendable {
     /// Pieces from here on were never dealt by the coordinator: they are still coming.
     private(set) var cursor = 0
     /// Since when each missing piece has had no source but the origin.
-    private var orphanSince: [Int: SwarmInstant] = [:]
+    private var orphanSince: [SwarmInstant?]
     /// No coordinator answers: every piece comes from the origin.
     public private(set) var originOnly = false
     private var lastAnswer: SwarmInstant?
@@ -113,6 +122,16 @@ public struct PieceScheduler: Sendable {
     private var originRestingUntil: SwarmInstant?
     private var originRest: Duration = .zero
     private var peerInFlight = 0
+    /// Before this instant the passing of time alone changes no decision (no request is
+    /// due to time out, no rest ends, no orphan is due for the origin), so a tick does
+    /// nothing: ten ticks a second per download cost nothing while pieces flow.
+    private var quietUntil: SwarmInstant = .zero
+    /// The last pieces that arrived (when, bytes): the download's rate.
+    private var arrivals: [(at: SwarmInstant, bytes: Int)] = []
+    private var lastArrival: SwarmInstant?
+    /// Doubles (up to 8) whenever requests time out with no piece arriving since they
+    /// were asked: the link is slower than the timeout assumed, not the peers dead.
+    private var timeoutScale = 1
 
     /// - Parameter have: pieces already verified on disk (a resumed download).
     public init(layout: PieceLayout, have: PieceSet? = nil, configuration: Configuration = Configuration()) {
@@ -122,9 +141,42 @@ public struct PieceScheduler: Sendable {
         self.hashKnown = PieceSet(count: layout.count)
         self.mine = PieceSet(count: layout.count)
         self.dealtElsewhere = PieceSet(count: layout.count)
+        self.availability = Array(repeating: 0, count: layout.count)
+        self.orphanSince = Array(repeating: nil, count: layout.count)
+    }
+
+    /// Records `peer` under its node, keeping `availability` in step.
+    private mutating func setPeer(_ peer: Peer) {
+        let k = peerIndex[peer.member.node]
+        let before = k.map { peers[$0].offers } ?? PieceSet(count: layout.count)
+        let after = peer.offers
+        if before != after {
+            for i in after.subtracting(before).members { availability[i] += 1 }
+            for i in before.subtracting(after).members { availability[i] -= 1 }
+        }
+        if let k { peers[k] = peer } else {
+            peerIndex[peer.member.node] = peers.count
+            peers.append(peer)
+        }
     }
 
     public var isComplete: Bool { have.isFull }
+
+    /// How long a request may take before it is given up: `configuration.requestTimeout`,
+    /// or more when the pieces in flight share a link too slow to bring them all in that
+    /// time (twice what they need at the rate pieces arrived lately). Without this a node
+    /// on a slow link (10 Mbit/s, twelve 1 MiB requests at once: 10 s) gave every request
+    /// up at 6 s and never completed (found by the simulator). At most 2 minutes.
+    public var requestTimeout: Duration {
+        var t = configuration.requestTimeout * timeoutScale
+        if arrivals.count >= 4, let first = arrivals.first, let last = arrivals.last, last.at > first.at {
+            let bytes = arrivals.dropFirst().reduce(0) { $0 + $1.bytes }
+            let rate = Double(bytes) / (last.at - first.at).inSeconds
+            let queued = Double((originInFlight + peerInFlight) * layout.pieceSize)
+            t = max(t, .milliseconds(Int64(2000 * queued / rate)))
+        }
+        return min(t, .seconds(120))
+    }
     /// Pieces asked of some source now.
     public var fetching: PieceSet { PieceSet(count: layout.count, inFlight.keys) }
     /// Pieces `hashKnown` lacks among those a peer could send.
@@ -144,12 +196,13 @@ public struct PieceScheduler: Sendable {
         dealtElsewhere = answer.dealt.count == layout.count ? answer.dealt.subtracting(mine) : PieceSet(count: layout.count)
         cursor = max(0, min(answer.cursor, layout.count))
         for view in answer.peers where view.have.count == layout.count {
-            if var p = peers[view.member.node] {
+            if let k = peerIndex[view.member.node] {
+                var p = peers[k]
                 p.have = p.have.union(view.have)
                 p.member = view.member
-                peers[view.member.node] = p
+                setPeer(p)
             } else {
-                peers[view.member.node] = Peer(member: view.member, have: view.have)
+                setPeer(Peer(member: view.member, have: view.have))
             }
         }
         return schedule(now: now)
@@ -158,11 +211,12 @@ public struct PieceScheduler: Sendable {
     /// A peer's current pieces, heard from the peer itself.
     public mutating func peerHas(_ member: Member, pieces: PieceSet, now: SwarmInstant) -> [Action] {
         guard pieces.count == layout.count else { return [] }
-        if var p = peers[member.node] {
+        if let k = peerIndex[member.node] {
+            var p = peers[k]
             p.have = pieces
-            peers[member.node] = p
+            setPeer(p)
         } else {
-            peers[member.node] = Peer(member: member, have: pieces)
+            setPeer(Peer(member: member, have: pieces))
         }
         return schedule(now: now)
     }
@@ -190,6 +244,10 @@ public struct PieceScheduler: Sendable {
             }
         }
         if case .origin = source { originRest = .zero }
+        arrivals.append((now, layout.length(of: piece)))
+        if arrivals.count > 16 { arrivals.removeFirst() }
+        lastArrival = now
+        timeoutScale = 1
         have.insert(piece)
         hashKnown.insert(piece)
         mine.remove(piece)
@@ -205,13 +263,18 @@ public struct PieceScheduler: Sendable {
 
     /// The time passes: requests past their timeout are given up, orphans go to the origin.
     public mutating func tick(now: SwarmInstant) -> [Action] {
+        guard now >= quietUntil else { return [] }
         var actions: [Action] = []
+        let limit = requestTimeout
+        var stalled = false
         for (piece, asked) in inFlight {
-            for (source, since) in asked where now - since > configuration.requestTimeout {
+            for (source, since) in asked where now - since > limit {
                 actions.append(.cancel(piece: piece, from: source))
                 forget(piece, from: source, .failed, now: now)
+                if lastArrival.map({ $0 < since }) ?? true { stalled = true }
             }
         }
+        if stalled { timeoutScale = min(timeoutScale * 2, 8) }
         return actions + schedule(now: now)
     }
 
@@ -223,7 +286,8 @@ public struct PieceScheduler: Sendable {
             originRest = min(max(originRest * 2, .milliseconds(250)), .seconds(5))
             originRestingUntil = now + originRest
         }
-        if case .peer(let m) = source, var p = peers[m.node] {
+        if case .peer(let m) = source, let k = peerIndex[m.node] {
+            var p = peers[k]
             switch failure {
             case .corrupt: p.dropped = true
             case .refused:
@@ -233,7 +297,7 @@ public struct PieceScheduler: Sendable {
             case .busy: p.restingUntil = max(p.restingUntil ?? now, now + configuration.busyBackoff)
             }
             if failure != .busy { p.have.remove(piece) }
-            peers[m.node] = p
+            setPeer(p)
         }
     }
 
@@ -244,7 +308,7 @@ public struct PieceScheduler: Sendable {
         case .origin: originInFlight -= 1
         case .peer(let m):
             peerInFlight -= 1
-            if var p = peers[m.node] { p.inFlight -= 1; peers[m.node] = p }
+            if let k = peerIndex[m.node] { peers[k].inFlight -= 1 }
         }
     }
 
@@ -254,7 +318,7 @@ public struct PieceScheduler: Sendable {
         case .origin: originInFlight += 1
         case .peer(let m):
             peerInFlight += 1
-            peers[m.node]!.inFlight += 1
+            peers[peerIndex[m.node]!].inFlight += 1
         }
         return .fetch(piece: piece, from: source)
     }
@@ -266,13 +330,38 @@ public struct PieceScheduler: Sendable {
     /// The usable peer holding `piece` with the fewest requests in flight, not already asked.
     private func bestPeer(for piece: Int, now: SwarmInstant, excluding: Set<Source> = []) -> Member? {
         var best: Peer?
-        for p in peers.values where p.holds(piece) && usable(p, now: now) && !excluding.contains(.peer(p.member)) {
+        for p in peers where p.holds(piece) && usable(p, now: now) && !excluding.contains(.peer(p.member)) {
             if best == nil || p.inFlight < best!.inFlight || (p.inFlight == best!.inFlight && p.member.node < best!.member.node) { best = p }
         }
         return best?.member
     }
 
     private mutating func schedule(now: SwarmInstant) -> [Action] {
+        let actions = decide(now: now)
+        quietUntil = nextChange(after: now)
+        return actions
+    }
+
+    /// The first instant after `now` at which a decision may change with no event: a
+    /// request's timeout or endgame deadline, the end of a rest, an orphan's fallback.
+    /// (Deciding again at the same state and time asks for nothing more, so until then a
+    /// tick can skip it.)
+    private func nextChange(after now: SwarmInstant) -> SwarmInstant {
+        var next = SwarmInstant.seconds(1 << 40)
+        guard !have.isFull else { return next }
+        let limit = requestTimeout
+        for asked in inFlight.values {
+            for since in asked.values {
+                next = min(next, since + limit, since + configuration.originFallbackAfter)
+            }
+        }
+        for k in peers.indices { if let r = peers[k].restingUntil, r > now { next = min(next, r) } }
+        if let r = originRestingUntil, r > now { next = min(next, r) }
+        for case let since? in orphanSince { next = min(next, since + configuration.originFallbackAfter) }
+        return next
+    }
+
+    private mutating func decide(now: SwarmInstant) -> [Action] {
         guard !have.isFull else { return [] }
         var actions: [Action] = []
         let missing = PieceSet.full(count: layout.count).subtracting(have).subtracting(fetching)
@@ -291,7 +380,7 @@ public struct PieceScheduler: Sendable {
                 // (the coordinator that had it restarted) counts as an orphan, and so does
                 // one every listed holder has refused: otherwise a peer that lost the blob,
                 // still listed for seconds, would be waited for again and again.
-                let held = hashKnown.contains(piece) && peers.values.contains { $0.holds(piece) }
+                let held = hashKnown.contains(piece) && availability[piece] > 0
                 if held || dealtElsewhere.contains(piece) || mine.contains(piece) || piece >= cursor {
                     orphanSince[piece] = nil
                 } else if let since = orphanSince[piece] {
@@ -303,24 +392,38 @@ public struct PieceScheduler: Sendable {
             originWanted = Array(Set(originWanted)).sorted()
         }
         let originRested = originRestingUntil.map { now >= $0 } ?? true
+        var askedOrigin = PieceSet(count: layout.count)
         for piece in originWanted where originRested && originInFlight < configuration.originRequests && inFlight[piece] == nil {
             actions.append(ask(piece, of: .origin, now: now))
+            askedOrigin.insert(piece)
         }
 
         // 2. Peers: the stream window first, then rarest first.
         if !originOnly, peerInFlight < configuration.maxPeerRequests {
             let prefix = have.prefixLength
-            var candidates: [(front: Bool, holders: Int, piece: Int)] = []
-            for piece in missing.members where inFlight[piece] == nil && hashKnown.contains(piece) {
-                let holders = peers.values.reduce(0) { $0 + ($1.holds(piece) ? 1 : 0) }
-                guard holders > 0 else { continue }
-                candidates.append((piece < prefix + configuration.streamWindow, holders, piece))
-            }
-            candidates.sort { ($0.front ? 0 : 1, $0.holders, $0.piece) < ($1.front ? 0 : 1, $1.holders, $1.piece) }
-            for c in candidates {
-                guard peerInFlight < configuration.maxPeerRequests else { break }
-                guard let member = bestPeer(for: c.piece, now: now) else { continue }
-                actions.append(ask(c.piece, of: .peer(member), now: now))
+            // Only the peers that can take a request now are looked at for each piece.
+            var open = peers.indices.filter { usable(peers[$0], now: now) }
+            if !open.isEmpty {
+                var candidates: [(front: Bool, holders: Int32, piece: Int)] = []
+                for piece in missing.subtracting(askedOrigin).intersection(hashKnown).members {
+                    let holders = availability[piece]
+                    guard holders > 0 else { continue }
+                    candidates.append((piece < prefix + configuration.streamWindow, holders, piece))
+                }
+                candidates.sort { ($0.front ? 0 : 1, $0.holders, $0.piece) < ($1.front ? 0 : 1, $1.holders, $1.piece) }
+                for c in candidates {
+                    guard peerInFlight < configuration.maxPeerRequests, !open.isEmpty else { break }
+                    // The open peer holding it with the fewest requests in flight (then by name).
+                    var best: Int?
+                    for (at, k) in open.enumerated() where peers[k].holds(c.piece) {
+                        if let b = best, (peers[open[b]].inFlight, peers[open[b]].member.node) <= (peers[k].inFlight, peers[k].member.node) { continue }
+                        best = at
+                    }
+                    guard let at = best else { continue }
+                    let k = open[at]
+                    actions.append(ask(c.piece, of: .peer(peers[k].member), now: now))
+                    if peers[k].inFlight >= configuration.requestsPerPeer { open.remove(at: at) }
+                }
             }
         }
 

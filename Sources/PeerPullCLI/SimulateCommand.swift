@@ -1,0 +1,170 @@
+import Agent
+import ArgumentParser
+import Foundation
+import OCI
+import Swarm
+import SwarmSimulator
+
+/// `peerpull simulate`: the swarm's own scheduler and coordinator on simulated links, for
+/// cluster sizes no machine here can run.
+struct SimulateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Simulate a rollout to many nodes with the agent's own scheduler and coordinator state machines.",
+        discussion: """
+        Every node runs the real PieceScheduler per layer and the real CoordinatorState, driven as the agent \
+        drives them; only the links are simulated (max-min fair flows on per-node up- and downlinks). \
+        Prints, per node count, completion ÷ the bound max(S/R₀, S/R, N·S/(R₀+N·R)) at p50/p99/max, origin \
+        bytes ÷ image size, and the busiest coordinator's load.
+        """
+    )
+
+    @Option(help: "Node counts, comma-separated.")
+    var nodes = "100,1000"
+
+    @Option(help: "Image size (e.g. 1G, 256Mi).")
+    var size = "1Gi"
+
+    @Option(help: "Layers the image is cut into (equal sizes, pulled at once).")
+    var layers = 1
+
+    @Option(help: "Piece size (256Ki...16Mi).")
+    var pieceSize = "4Mi"
+
+    @Option(help: "Each node's rate each way, in Mbit/s of TCP goodput.")
+    var rate = 1000.0
+
+    @Option(help: "The origin's rate, in Mbit/s (default: the nodes' rate).")
+    var originRate: Double?
+
+    @Option(help: "One-way latency of every link, in milliseconds.")
+    var latency = 0.2
+
+    @Option(help: "Seconds between node starts (0: a cold rollout; more: a rolling update, each node against one node's bound).")
+    var stagger = 0.0
+
+    @Option(help: "Share of nodes with slow links (at --slow-factor of the rate).")
+    var slow = 0.0
+
+    @Option(help: "Rate of a slow node as a share of the rate.")
+    var slowFactor = 0.1
+
+    @Option(help: "Share of nodes whose agent is killed during the rollout and restarted 5 s later.")
+    var failing = 0.0
+
+    @Option(help: "Share of nodes that corrupt every piece they upload.")
+    var corrupt = 0.0
+
+    @Option(help: "A coordinator's time per announcement, in microseconds (its queueing delay follows from its load).")
+    var coordinatorCost = 100.0
+
+    @Option(help: "Pieces an agent uploads at once.")
+    var uploadSlots = 6
+
+    @Option(help: "Pieces an agent uploads at once to one requesting agent (default: the agent's rule, an equal share among those asking).")
+    var uploadsPerRequester: Int?
+
+    @Option(help: "Simulation step, in milliseconds (rates are rebalanced every step).")
+    var step = 10.0
+
+    @Option(help: "Random seed (the same seed gives the same run).")
+    var seed: UInt64 = 1
+
+    @Flag(help: "Print every node's time ÷ the bound.")
+    var verbose = false
+
+    @Option(help: "Append one JSON summary per run to this file.")
+    var json: String?
+
+    @Option(help: "Write origin and peer bytes over time of the last run to this CSV file.")
+    var samples: String?
+
+    func run() throws {
+        let counts = nodes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--nodes: give node counts like 100,1000") }
+        let image: Int64, piece: Int64
+        do {
+            image = try ByteSize(parsing: size).bytes
+            piece = try ByteSize(parsing: pieceSize).bytes
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        guard PieceLayout.allowedPieceSizes.contains(Int(piece)) else { throw ValidationError("--piece-size: outside 256Ki...16Mi") }
+        guard layers >= 1, image >= Int64(layers) else { throw ValidationError("--layers: 1 or more, each at least a byte") }
+        guard rate > 0, (originRate ?? rate) > 0 else { throw ValidationError("--rate and --origin-rate: more than 0 Mbit/s") }
+        let bytesPerSecond = rate * 1e6 / 8
+        var layerSizes = Array(repeating: image / Int64(layers), count: layers)
+        layerSizes[0] += image - layerSizes.reduce(0, +)
+
+        print("simulated rollout: \(HumanReadable.bytes(image)) in \(layers) layer(s), \(HumanReadable.bytes(piece)) pieces, "
+            + "\(rate) Mbit/s per node, origin \(originRate ?? rate) Mbit/s, latency \(latency) ms"
+            + (stagger > 0 ? ", nodes \(stagger) s apart" : "")
+            + (slow > 0 ? ", \(Int(slow * 100))% slow" : "") + (failing > 0 ? ", \(Int(failing * 100))% killed" : "")
+            + (corrupt > 0 ? ", \(Int(corrupt * 100))% corrupting" : ""))
+        print("nodes  bound s   p50    p99    max  origin×  coord peak/s  load  wait p99  holders  memory  incomplete  wall s")
+        var last: SimulationReport?
+        for n in counts {
+            var c = SimulationConfiguration(nodes: n, layers: layerSizes, nodeRate: bytesPerSecond,
+                                            originRate: (originRate ?? rate) * 1e6 / 8)
+            c.pieceSize = Int(piece)
+            c.latency = .microseconds(Int64(latency * 1000))
+            c.step = .microseconds(Int64(step * 1000))
+            c.stagger = .milliseconds(Int64(stagger * 1000))
+            c.slowFraction = slow
+            c.slowFactor = slowFactor
+            c.failingFraction = failing
+            c.corruptFraction = corrupt
+            c.coordinatorService = .nanoseconds(Int64(coordinatorCost * 1000))
+            c.seed = seed
+            c.uploadSlots = uploadSlots
+            c.uploadsPerRequester = uploadsPerRequester
+            let began = ContinuousClock.now
+            var sim = Simulation(c)
+            let report = sim.run()
+            let wall = (ContinuousClock.now - began).inSeconds
+            let s = report.summary
+            let memory = HumanReadable.bytes(Int64(s.coordinatorPeakMemoryBytes))
+            print(String(format: "%5d  %7.1f  %5.2f  %5.2f  %5.2f  %6.2f  %12d  %4.0f%%  %6.0f ms  %7d  ",
+                         n, s.boundSeconds, s.p50, s.p99, s.max, s.originRatio, s.peakAnnouncesPerSecond, s.peakCoordinatorLoad * 100,
+                         s.coordinatorWaitP99 * 1000, s.coordinatorPeakHolders)
+                + String(repeating: " ", count: max(0, 6 - memory.count)) + memory
+                + String(format: "  %10d  %6.1f", s.incomplete, wall))
+            if let slowMax = s.slowMax { print(String(format: "       slow nodes: max %.2f × their own bound", slowMax)) }
+            print("       \(s.announcements) announcements (\(s.coordinatorUnreachable) unanswered in time), \(s.busyRefusals) busy refusals"
+                + (s.corruptPieces > 0 ? ", \(s.corruptPieces) corrupt pieces rejected" : "") + (s.killed > 0 ? ", \(s.killed) agents killed" : ""))
+            if verbose {
+                let times = report.nodes.compactMap { $0.seconds.map { $0 / report.bound } }.sorted()
+                print("       nodes ÷ bound: " + times.map { String(format: "%.2f", $0) }.joined(separator: " "))
+                for n in report.nodes where n.seconds == nil {
+                    print("       node-\(n.node) incomplete" + (n.slow ? ", slow" : "") + (n.failed ? ", killed" : "") + (n.corrupt ? ", corrupting" : ""))
+                }
+            }
+            if let json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                var line = try encoder.encode(WallClocked(summary: s, wallSeconds: wall))
+                line.append(UInt8(ascii: "\n"))
+                try append(line, to: json)
+            }
+            last = report
+        }
+        if let samples, let last {
+            var csv = "seconds,origin_bytes,peer_bytes\n"
+            for s in last.samples { csv += String(format: "%.1f,%.0f,%.0f\n", s.at, s.originBytes, s.peerBytes) }
+            try csv.write(toFile: samples, atomically: true, encoding: .utf8)
+        }
+    }
+
+    struct WallClocked: Encodable {
+        var summary: SimulationReport.Summary
+        var wallSeconds: Double
+    }
+
+    func append(_ data: Data, to path: String) throws {
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw ValidationError("--json: cannot write \(path)") }
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: data)
+    }
+}

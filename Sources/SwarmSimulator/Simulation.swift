@@ -1,0 +1,555 @@
+import HeapModule
+import OCI
+import Swarm
+
+/// A rollout run against simulated links: every node's agent is the swarm's real
+/// `PieceScheduler` per blob and the real `CoordinatorState`, driven exactly as the agent's
+/// download loop drives them (`SwarmCadence`: ticks, announcements, the first coordinator's
+/// budget and the fallback to the others), with peers answering as the agent's peer server
+/// does (pieces they hold, "not held", "busy" past the upload slots). Only the bytes are
+/// not real: transfers are flows on `FlowNetwork`'s links. Deterministic for a seed.
+public struct Simulation {
+    public let configuration: SimulationConfiguration
+
+    struct RequestKey: Hashable {
+        var piece: Int
+        var source: PieceScheduler.Source
+    }
+
+    struct Download {
+        var scheduler: PieceScheduler
+        var coordinatorHashes: PieceSet
+        /// The announcement waiting for an answer, if any.
+        var announcing: Int?
+        var lastAnnounce: SwarmInstant = .seconds(-1)
+        var requests: [RequestKey: Int] = [:]
+        var flows: [RequestKey: Int] = [:]
+        var unreachable: Set<String> = []
+        var done: SwarmInstant?
+        var lastHeldAnnounce: SwarmInstant = .zero
+        var hashesSent: SwarmInstant?
+    }
+
+    struct Node {
+        var member: Member
+        var alive = true
+        var pulling = false
+        var slow = false
+        var corrupt = false
+        var startedAt: SwarmInstant?
+        var killAt: SwarmInstant?
+        var downloads: [Download?]
+        var uploads = 0
+        /// Uploads in progress per requesting node.
+        var uploadsTo: [Int: Int] = [:]
+        var fairness = UploadFairness()
+        var answeredLately: [Int: SwarmInstant] = [:]
+        var coordinator: CoordinatorState
+        var coordinatorBusyUntil: SwarmInstant = .zero
+        var announcesHandled = 0
+    }
+
+    struct Attempt {
+        var node: Int
+        var blob: Int
+        var announcement: Announcement
+        var sentAt: SwarmInstant
+        var first: Int
+        /// The others were asked (the first did not answer within its share).
+        var widened = false
+        var firstWasAlive: Bool
+    }
+
+    enum Event {
+        case start(node: Int)
+        case tick(node: Int)
+        case kill(node: Int)
+        case restart(node: Int)
+        case announceArrives(coordinator: Int, attempt: Int)
+        case answer(attempt: Int, coordinator: Int, CoordinatorAnswer)
+        case announceDeadline(attempt: Int, final: Bool)
+        case request(node: Int, blob: Int, piece: Int, source: Int, id: Int)
+        case failed(node: Int, blob: Int, piece: Int, source: PieceScheduler.Source, id: Int, PieceScheduler.Failure, gone: Bool)
+        case pieceDone(node: Int, blob: Int, piece: Int, source: PieceScheduler.Source, id: Int, corrupt: Bool)
+    }
+
+    struct Scheduled: Comparable {
+        var at: SwarmInstant
+        var seq: Int
+        var event: Event
+        static func < (a: Scheduled, b: Scheduled) -> Bool { (a.at, a.seq) < (b.at, b.seq) }
+        static func == (a: Scheduled, b: Scheduled) -> Bool { a.at == b.at && a.seq == b.seq }
+    }
+
+    struct FlowInfo {
+        var node: Int
+        var blob: Int
+        var piece: Int
+        var source: PieceScheduler.Source
+        var id: Int
+    }
+
+    var nodes: [Node] = []
+    let origin: Int
+    var network: FlowNetwork
+    var queue = Heap<Scheduled>()
+    var seq = 0
+    var now: SwarmInstant = .zero
+    var rng: SplitMix64
+    let layouts: [PieceLayout]
+    let digests: [Digest]
+    let hashes: [[PieceHash]]
+    var attempts: [Int: Attempt] = [:]
+    var nextID = 0
+    var flowInfo: [Int: FlowInfo] = [:]
+    /// Members as the agents see them, and the coordinators per blob for that list.
+    var members: [Member] = []
+    /// Killed agents and when the member list drops them; then dropped ones.
+    var pendingRemoval: [Int: SwarmInstant] = [:]
+    var removed: Set<Int> = []
+    var coordinatorsOf: [[Int]] = []
+    var membershipStale = true
+    var nodeIndex: [String: Int] = [:]
+    var stats = SimulationReport.Counters()
+
+    public init(_ configuration: SimulationConfiguration) {
+        self.configuration = configuration
+        let n = configuration.nodes
+        origin = n
+        rng = SplitMix64(seed: configuration.seed)
+        let layouts = configuration.layers.map { PieceLayout(size: $0, pieceSize: configuration.pieceSize) }
+        self.layouts = layouts
+        digests = configuration.layers.indices.map { Digest.compute(of: Array("simulated layer \($0)".utf8)) }
+        hashes = layouts.indices.map { b in
+            (0..<layouts[b].count).map { p in PieceHash(hashing: Array("\(b)/\(p)".utf8)) }
+        }
+        var up = [Double](repeating: configuration.nodeRate, count: n + 1)
+        var down = up
+        up[n] = configuration.originRate
+        down[n] = 0
+        let slow = Self.pick(Int((Double(n) * configuration.slowFraction).rounded()), of: n, rng: &rng)
+        for i in slow { up[i] *= configuration.slowFactor; down[i] *= configuration.slowFactor }
+        network = FlowNetwork(up: up, down: down)
+        let failing = Self.pick(Int((Double(n) * configuration.failingFraction).rounded()), of: n, rng: &rng)
+        let corrupt = Self.pick(Int((Double(n) * configuration.corruptFraction).rounded()), of: n, rng: &rng)
+        for i in 0..<n {
+            var node = Node(member: Member(node: "node-\(i)", address: "198.18.\(i >> 8).\(i & 255)"),
+                            downloads: Array(repeating: nil, count: layouts.count),
+                            coordinator: CoordinatorState(configuration: configuration.coordinator))
+            node.slow = slow.contains(i)
+            node.corrupt = corrupt.contains(i)
+            nodes.append(node)
+            nodeIndex[node.member.node] = i
+        }
+        members = nodes.map(\.member)
+        let bound = configuration.bound
+        for i in 0..<n {
+            let start = configuration.stagger * i
+            push(.start(node: i), at: start)
+            // Ticks at a phase of their own, as independent agents have.
+            push(.tick(node: i), at: .microseconds(Int64(rng.next() % 100_000)))
+            if failing.contains(i) {
+                let at = start + .milliseconds(Int64(rng.next() % UInt64(max(1, bound * 1000))))
+                nodes[i].killAt = at
+                push(.kill(node: i), at: at)
+            }
+        }
+    }
+
+    static func pick(_ k: Int, of n: Int, rng: inout SplitMix64) -> Set<Int> {
+        var chosen = Set<Int>()
+        while chosen.count < min(k, n) { chosen.insert(Int(rng.next() % UInt64(n))) }
+        return chosen
+    }
+
+    mutating func push(_ event: Event, at: SwarmInstant) {
+        seq += 1
+        queue.insert(Scheduled(at: at, seq: seq, event: event))
+    }
+
+    // MARK: Running
+
+    /// Runs until every node that is up holds the image, or the time limit.
+    public mutating func run() -> SimulationReport {
+        let dt = configuration.step
+        let dtSeconds = dt.inSeconds
+        let lastStart = configuration.stagger * max(0, configuration.nodes - 1)
+        let limit = lastStart + configuration.timeLimit
+        var nextSample = SwarmInstant.zero
+        while now < limit {
+            network.balance()
+            let stepEnd = now + dt
+            let finished = network.advance(by: dtSeconds)
+            for (id, fraction) in finished {
+                let at = now + dt * fraction
+                finishFlow(id, at: at)
+            }
+            while let top = queue.min, top.at <= stepEnd {
+                _ = queue.removeMin()
+                now = max(now, top.at)
+                handle(top.event)
+            }
+            now = stepEnd
+            if now >= nextSample {
+                stats.samples.append(.init(at: now.inSeconds, originBytes: network.sent[origin],
+                                           peerBytes: network.sent.prefix(origin).reduce(0, +)))
+                nextSample = now + .seconds(1)
+            }
+            if allDone { break }
+        }
+        return report()
+    }
+
+    var allDone: Bool {
+        nodes.allSatisfy { n in !n.alive || (n.pulling && n.downloads.allSatisfy { $0?.done != nil }) }
+            && nodes.allSatisfy { $0.killAt == nil || $0.alive || configuration.restartAfter == nil }
+    }
+
+    mutating func handle(_ event: Event) {
+        switch event {
+        case .start(let i): startPulling(i)
+        case .tick(let i): tick(i)
+        case .kill(let i): kill(i)
+        case .restart(let i): restart(i)
+        case .announceArrives(let c, let a): announceArrives(at: c, attempt: a)
+        case .answer(let a, let c, let answer): answered(a, by: c, answer)
+        case .announceDeadline(let a, let final): deadline(a, final: final)
+        case .request(let i, let b, let p, let j, let id): requestArrives(from: i, blob: b, piece: p, at: j, id: id)
+        case .failed(let i, let b, let p, let source, let id, let failure, let gone):
+            pieceFailed(i, blob: b, piece: p, source: source, id: id, failure, gone: gone)
+        case .pieceDone(let i, let b, let p, let source, let id, let corrupt):
+            pieceDone(i, blob: b, piece: p, source: source, id: id, corrupt: corrupt)
+        }
+    }
+
+    // MARK: Nodes
+
+    mutating func startPulling(_ i: Int) {
+        guard nodes[i].alive, !nodes[i].pulling else { return }
+        nodes[i].pulling = true
+        if nodes[i].startedAt == nil { nodes[i].startedAt = now }
+        for b in layouts.indices where nodes[i].downloads[b] == nil {
+            begin(i, blob: b)
+        }
+    }
+
+    mutating func begin(_ i: Int, blob b: Int) {
+        let layout = layouts[b]
+        nodes[i].downloads[b] = Download(scheduler: PieceScheduler(layout: layout, configuration: configuration.scheduler),
+                                         coordinatorHashes: PieceSet(count: layout.count))
+        announce(i, blob: b)
+    }
+
+    mutating func tick(_ i: Int) {
+        push(.tick(node: i), at: now + SwarmCadence.tick)
+        guard nodes[i].alive else { return }
+        // (Downloads are changed in place: a copy would make the scheduler copy its tables.)
+        for b in layouts.indices {
+            guard nodes[i].downloads[b] != nil else { continue }
+            if nodes[i].downloads[b]!.done != nil {
+                if now - nodes[i].downloads[b]!.lastHeldAnnounce >= SwarmCadence.announceHeld { announceHeld(i, blob: b) }
+                continue
+            }
+            perform(nodes[i].downloads[b]!.scheduler.tick(now: now), node: i, blob: b)
+            if nodes[i].downloads[b]?.announcing == nil, let last = nodes[i].downloads[b]?.lastAnnounce,
+               now - last > SwarmCadence.announceEvery { announce(i, blob: b) }
+        }
+    }
+
+    mutating func kill(_ i: Int) {
+        guard nodes[i].alive else { return }
+        stats.killed += 1
+        nodes[i].alive = false
+        pendingRemoval[i] = now + configuration.membershipDelay
+        // Its connections reset: uploads and downloads end at once.
+        for id in network.outgoing[i] + network.incoming[i] {
+            guard let info = flowInfo[id] else { continue }
+            stopFlow(id)
+            if info.node != i {
+                push(.failed(node: info.node, blob: info.blob, piece: info.piece, source: info.source, id: info.id, .failed, gone: true),
+                     at: now + configuration.latency)
+            }
+        }
+        for b in layouts.indices {
+            if nodes[i].downloads[b]?.done == nil { nodes[i].downloads[b] = nil }
+        }
+        nodes[i].coordinator = CoordinatorState(configuration: configuration.coordinator)
+        nodes[i].answeredLately = [:]
+        if let after = configuration.restartAfter { push(.restart(node: i), at: now + after) }
+    }
+
+    mutating func restart(_ i: Int) {
+        nodes[i].alive = true
+        pendingRemoval[i] = nil
+        removed.remove(i)
+        membershipStale = true
+        // Blobs it had completed are still in its cache; the rest start again.
+        for b in layouts.indices {
+            if nodes[i].downloads[b]?.done != nil { nodes[i].downloads[b]!.lastHeldAnnounce = .seconds(-100) }
+        }
+        if nodes[i].pulling {
+            nodes[i].pulling = false
+            startPulling(i)
+        }
+    }
+
+    // MARK: Coordinators
+
+    mutating func coordinators(of blob: Int) -> [Int] {
+        for (i, at) in pendingRemoval where at <= now {
+            pendingRemoval[i] = nil
+            removed.insert(i)
+            membershipStale = true
+        }
+        if membershipStale || coordinatorsOf.isEmpty {
+            members = nodes.indices.filter { !removed.contains($0) }.map { nodes[$0].member }
+            coordinatorsOf = digests.map { d in
+                Rendezvous.coordinators(for: d, among: members, count: configuration.coordinatorsPerBlob).map { nodeIndex[$0.node]! }
+            }
+            membershipStale = false
+        }
+        return coordinatorsOf[blob]
+    }
+
+    func hashesTheCoordinatorLacks(_ d: Download, blob b: Int) -> [Int: PieceHash] {
+        var out: [Int: PieceHash] = [:]
+        for i in d.scheduler.have.subtracting(d.coordinatorHashes).members where out.count < SwarmCadence.hashesPerAnnouncement {
+            out[i] = hashes[b][i]
+        }
+        return out
+    }
+
+    mutating func announce(_ i: Int, blob b: Int) {
+        guard let d = nodes[i].downloads[b], d.announcing == nil else { return }
+        let a = Announcement(blob: digests[b], layout: layouts[b], member: nodes[i].member, have: d.scheduler.have,
+                             fetching: d.scheduler.fetching, hashes: hashesTheCoordinatorLacks(d, blob: b),
+                             wantHashes: d.scheduler.wantHashes, wantsOriginWork: true, unreachable: Array(d.unreachable))
+        let id = send(a, from: i, blob: b)
+        nodes[i].downloads[b]!.unreachable = []
+        nodes[i].downloads[b]!.lastAnnounce = now
+        nodes[i].downloads[b]!.announcing = id
+    }
+
+    /// Sends an announcement as `SwarmAgent.announce` does; returns the attempt's id.
+    @discardableResult
+    mutating func send(_ a: Announcement, from i: Int, blob b: Int) -> Int {
+        nextID += 1
+        let id = nextID
+        let cs = coordinators(of: b)
+        guard let first = cs.first else { return id }
+        let alive = nodes[i].answeredLately[first].map { now - $0 < SwarmCadence.aliveWindow } ?? false
+        attempts[id] = Attempt(node: i, blob: b, announcement: a, sentAt: now, first: first, firstWasAlive: alive)
+        push(.announceArrives(coordinator: first, attempt: id), at: now + (first == i ? .zero : configuration.latency))
+        let budget = alive ? SwarmCadence.coordinatorTimeout : SwarmCadence.coordinatorTimeout * SwarmCadence.firstCoordinatorShare
+        push(.announceDeadline(attempt: id, final: alive), at: now + budget)
+        return id
+    }
+
+    mutating func announceArrives(at c: Int, attempt id: Int) {
+        guard nodes[c].alive, let attempt = attempts[id] else { return }
+        let start = max(now, nodes[c].coordinatorBusyUntil)
+        let done = start + configuration.coordinatorService
+        nodes[c].coordinatorBusyUntil = done
+        nodes[c].announcesHandled += 1
+        if nodes[c].announcesHandled % 256 == 0 { nodes[c].coordinator.expire(now: start) }
+        let answer = nodes[c].coordinator.announce(attempt.announcement, now: start)
+        stats.coordinatorCall(c, at: now, wait: start - now, size: nodes[c].coordinator.size, layout: layouts[attempt.blob])
+        push(.answer(attempt: id, coordinator: c, answer), at: done + (c == attempt.node ? .zero : configuration.latency))
+    }
+
+    mutating func answered(_ id: Int, by c: Int, _ answer: CoordinatorAnswer) {
+        // After the others were asked, the first one's late answer is not waited for.
+        guard let attempt = attempts[id], !(attempt.widened && c == attempt.first) else { return }
+        attempts[id] = nil
+        let i = attempt.node
+        guard nodes[i].alive else { return }
+        if !attempt.widened { nodes[i].answeredLately[c] = now }
+        deliver(answer, to: i, blob: attempt.blob, attempt: id)
+    }
+
+    mutating func deadline(_ id: Int, final: Bool) {
+        guard var attempt = attempts[id] else { return }
+        if final || attempt.widened {
+            attempts[id] = nil
+            stats.coordinatorUnreachable += 1
+            deliver(nil, to: attempt.node, blob: attempt.blob, attempt: id)
+            return
+        }
+        attempt.widened = true
+        attempts[id] = attempt
+        let cs = coordinators(of: attempt.blob)
+        for c in cs.dropFirst() {
+            push(.announceArrives(coordinator: c, attempt: id), at: now + (c == attempt.node ? .zero : configuration.latency))
+        }
+        push(.announceDeadline(attempt: id, final: true),
+             at: attempt.sentAt + SwarmCadence.coordinatorTimeout)
+    }
+
+    mutating func deliver(_ answer: CoordinatorAnswer?, to i: Int, blob b: Int, attempt id: Int) {
+        guard nodes[i].downloads[b]?.announcing == id else { return }
+        nodes[i].downloads[b]!.announcing = nil
+        let actions: [PieceScheduler.Action]
+        if let answer, answer.layout == layouts[b] {
+            nodes[i].downloads[b]!.coordinatorHashes = answer.hashesKnown
+            actions = nodes[i].downloads[b]!.scheduler.coordinatorAnswered(answer, hashes: Array(answer.hashes.keys), now: now)
+        } else {
+            actions = nodes[i].downloads[b]!.scheduler.coordinatorsUnreachable(now: now)
+        }
+        perform(actions, node: i, blob: b)
+    }
+
+    mutating func announceHeld(_ i: Int, blob b: Int) {
+        guard let d = nodes[i].downloads[b] else { return }
+        let sendHashes = d.hashesSent.map { now - $0 > .seconds(60) } ?? true
+        var all: [Int: PieceHash] = [:]
+        if sendHashes { for (p, h) in hashes[b].enumerated() { all[p] = h } }
+        let a = Announcement(blob: digests[b], layout: layouts[b], member: nodes[i].member, have: .full(count: layouts[b].count),
+                             hashes: all, wantsOriginWork: false)
+        nodes[i].downloads[b]!.lastHeldAnnounce = now
+        if sendHashes { nodes[i].downloads[b]!.hashesSent = now }
+        send(a, from: i, blob: b)
+    }
+
+    // MARK: Pieces
+
+    mutating func perform(_ actions: [PieceScheduler.Action], node i: Int, blob b: Int) {
+        for action in actions {
+            switch action {
+            case .cancel(let piece, let source):
+                let key = RequestKey(piece: piece, source: source)
+                nodes[i].downloads[b]?.requests[key] = nil
+                if let flow = nodes[i].downloads[b]?.flows.removeValue(forKey: key) { stopFlow(flow) }
+                stats.cancelled += 1
+            case .fetch(let piece, let source):
+                nextID += 1
+                let id = nextID
+                nodes[i].downloads[b]?.requests[RequestKey(piece: piece, source: source)] = id
+                switch source {
+                case .origin:
+                    push(.request(node: i, blob: b, piece: piece, source: origin, id: id), at: now + configuration.latency)
+                case .peer(let m):
+                    push(.request(node: i, blob: b, piece: piece, source: nodeIndex[m.node]!, id: id), at: now + configuration.latency)
+                }
+            }
+        }
+    }
+
+    func current(_ i: Int, blob b: Int, piece: Int, source: PieceScheduler.Source, id: Int) -> Bool {
+        nodes[i].alive && nodes[i].downloads[b]?.requests[RequestKey(piece: piece, source: source)] == id
+    }
+
+    mutating func requestArrives(from i: Int, blob b: Int, piece: Int, at j: Int, id: Int) {
+        let source: PieceScheduler.Source = j == origin ? .origin : .peer(nodes[j].member)
+        guard current(i, blob: b, piece: piece, source: source, id: id) else { return }
+        let back = now + configuration.latency
+        if j != origin {
+            guard nodes[j].alive else {
+                push(.failed(node: i, blob: b, piece: piece, source: source, id: id, .failed, gone: true), at: back)
+                return
+            }
+            let holds = nodes[j].downloads[b].map { $0.done != nil || $0.scheduler.have.contains(piece) } ?? false
+            guard holds else {
+                stats.refused += 1
+                push(.failed(node: i, blob: b, piece: piece, source: source, id: id, .refused, gone: false), at: back)
+                return
+            }
+            let cap = configuration.uploadsPerRequester
+                ?? nodes[j].fairness.share(of: configuration.uploadSlots, asker: nodes[i].member.node, now: now)
+            guard nodes[j].uploads < configuration.uploadSlots, nodes[j].uploadsTo[i, default: 0] < cap else {
+                stats.busy += 1
+                push(.failed(node: i, blob: b, piece: piece, source: source, id: id, .busy, gone: false), at: back)
+                return
+            }
+            nodes[j].uploads += 1
+            nodes[j].uploadsTo[i, default: 0] += 1
+        }
+        let flow = network.start(from: j, to: i, bytes: Double(layouts[b].length(of: piece)), tag: id)
+        flowInfo[flow] = FlowInfo(node: i, blob: b, piece: piece, source: source, id: id)
+        nodes[i].downloads[b]!.flows[RequestKey(piece: piece, source: source)] = flow
+    }
+
+    /// Ends a flow: its sender's upload slot is free again, its request has no flow.
+    mutating func stopFlow(_ flow: Int) {
+        guard let info = flowInfo.removeValue(forKey: flow) else { return }
+        let sender = network.flow(flow)!.sender
+        network.stop(flow)
+        if sender != origin {
+            nodes[sender].uploads -= 1
+            nodes[sender].uploadsTo[info.node]! -= 1
+        }
+        let key = RequestKey(piece: info.piece, source: info.source)
+        if nodes[info.node].downloads[info.blob]?.flows[key] == flow { nodes[info.node].downloads[info.blob]?.flows[key] = nil }
+    }
+
+    mutating func finishFlow(_ flow: Int, at: SwarmInstant) {
+        guard let info = flowInfo[flow] else { return }
+        let sender = network.flow(flow)!.sender
+        stopFlow(flow)
+        let corrupt = sender != origin && nodes[sender].corrupt
+        push(.pieceDone(node: info.node, blob: info.blob, piece: info.piece, source: info.source, id: info.id, corrupt: corrupt),
+             at: at + configuration.latency)
+    }
+
+    mutating func pieceFailed(_ i: Int, blob b: Int, piece: Int, source: PieceScheduler.Source, id: Int,
+                              _ failure: PieceScheduler.Failure, gone: Bool) {
+        guard current(i, blob: b, piece: piece, source: source, id: id) else { return }
+        let key = RequestKey(piece: piece, source: source)
+        nodes[i].downloads[b]!.requests[key] = nil
+        if let flow = nodes[i].downloads[b]!.flows[key] { stopFlow(flow) }
+        if gone, case .peer(let m) = source { nodes[i].downloads[b]!.unreachable.insert(m.node) }
+        perform(nodes[i].downloads[b]!.scheduler.pieceFailed(piece, from: source, failure, now: now), node: i, blob: b)
+    }
+
+    mutating func pieceDone(_ i: Int, blob b: Int, piece: Int, source: PieceScheduler.Source, id: Int, corrupt: Bool) {
+        guard current(i, blob: b, piece: piece, source: source, id: id) else { return }
+        nodes[i].downloads[b]!.requests[RequestKey(piece: piece, source: source)] = nil
+        if nodes[i].downloads[b]!.scheduler.have.contains(piece) { return }
+        if corrupt {
+            stats.corruptPieces += 1
+            perform(nodes[i].downloads[b]!.scheduler.pieceFailed(piece, from: source, .corrupt, now: now), node: i, blob: b)
+            return
+        }
+        let bytes = Int64(layouts[b].length(of: piece))
+        if case .origin = source { stats.originPieceBytes += bytes } else { stats.peerPieceBytes += bytes }
+        perform(nodes[i].downloads[b]!.scheduler.pieceArrived(piece, from: source, now: now), node: i, blob: b)
+        if nodes[i].downloads[b]!.scheduler.isComplete {
+            nodes[i].downloads[b]!.done = now
+            // As the agent: tell the coordinator at once, then keep announcing it as held.
+            let a = Announcement(blob: digests[b], layout: layouts[b], member: nodes[i].member, have: .full(count: layouts[b].count),
+                                 hashes: hashesTheCoordinatorLacks(nodes[i].downloads[b]!, blob: b), wantsOriginWork: false)
+            send(a, from: i, blob: b)
+            nodes[i].downloads[b]!.lastHeldAnnounce = now
+            return
+        }
+        if nodes[i].downloads[b]!.announcing == nil, now - nodes[i].downloads[b]!.lastAnnounce > SwarmCadence.announceAfterPiece {
+            announce(i, blob: b)
+        }
+    }
+
+    // MARK: Report
+
+    func report() -> SimulationReport {
+        var times: [SimulationReport.NodeResult] = []
+        for (i, n) in nodes.enumerated() {
+            let done = n.downloads.compactMap { $0?.done }
+            let complete = done.count == layouts.count && n.pulling
+            times.append(.init(node: i, seconds: complete ? (done.max()! - n.startedAt!).inSeconds : nil,
+                               slow: n.slow, failed: n.killAt != nil, corrupt: n.corrupt))
+        }
+        return SimulationReport(configuration: configuration, nodes: times, originBytes: network.sent[origin],
+                                peerBytes: network.sent.prefix(origin).reduce(0, +), counters: stats, simulated: now.inSeconds)
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64): the same seed gives the same run.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}

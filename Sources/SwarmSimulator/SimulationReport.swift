@@ -1,0 +1,151 @@
+import Swarm
+
+/// What a simulated rollout showed: per-node completion against the bound, the origin's
+/// bytes against the image, and the load of the busiest coordinator.
+public struct SimulationReport: Sendable {
+    public struct NodeResult: Sendable, Codable {
+        public var node: Int
+        /// From the node's start to its last layer, or nil if it never completed.
+        public var seconds: Double?
+        public var slow: Bool
+        public var failed: Bool
+        public var corrupt: Bool
+    }
+
+    public struct Sample: Sendable, Codable {
+        public var at: Double
+        public var originBytes: Double
+        public var peerBytes: Double
+    }
+
+    /// Tallies kept while the simulation runs.
+    public struct Counters: Sendable {
+        var calls: [Int64: Int] = [:]
+        var waits: [Double] = []
+        var peakHolders = 0
+        var peakMemory = 0
+        var busiest: (node: Int, calls: Int) = (0, 0)
+        var callsPerNode: [Int: Int] = [:]
+        var coordinatorUnreachable = 0
+        var corruptPieces = 0
+        var busy = 0
+        var refused = 0
+        var cancelled = 0
+        var killed = 0
+        var originPieceBytes: Int64 = 0
+        var peerPieceBytes: Int64 = 0
+        var samples: [Sample] = []
+
+        mutating func coordinatorCall(_ c: Int, at now: SwarmInstant, wait: Duration, size: (blobs: Int, holders: Int), layout: PieceLayout) {
+            calls[Int64(c) << 32 | Int64(now.inSeconds), default: 0] += 1
+            waits.append(wait.inSeconds)
+            let n = callsPerNode[c, default: 0] + 1
+            callsPerNode[c] = n
+            if n > busiest.calls { busiest = (c, n) }
+            peakHolders = max(peakHolders, size.holders)
+            peakMemory = max(peakMemory, Self.memory(size, layout: layout))
+        }
+
+        /// About what a coordinator keeps: per holder two piece bitmaps and its member
+        /// record; per blob a hash (and a possible deal) per piece.
+        static func memory(_ size: (blobs: Int, holders: Int), layout: PieceLayout) -> Int {
+            let bitmap = (layout.count + 63) / 64 * 8 + 32
+            return size.holders * (2 * bitmap + 160) + size.blobs * (layout.count * 41 + 512)
+        }
+    }
+
+    public let configuration: SimulationConfiguration
+    public let nodes: [NodeResult]
+    public let originBytes: Double
+    public let peerBytes: Double
+    let counters: Counters
+    /// Simulated seconds until the last node completed (or the limit).
+    public let simulated: Double
+
+    init(configuration: SimulationConfiguration, nodes: [NodeResult], originBytes: Double, peerBytes: Double, counters: Counters, simulated: Double) {
+        self.configuration = configuration
+        self.nodes = nodes
+        self.originBytes = originBytes
+        self.peerBytes = peerBytes
+        self.counters = counters
+        self.simulated = simulated
+    }
+
+    /// The bound each node is held to: the cluster's cold-rollout bound, or one node's
+    /// when nodes start apart (a rolling update).
+    public var bound: Double { configuration.stagger > .zero ? configuration.nodeBound : configuration.bound }
+
+    /// Completion ÷ bound of the nodes with full-rate links that completed.
+    public var ratios: [Double] {
+        nodes.filter { !$0.slow }.compactMap { $0.seconds }.map { $0 / bound }.sorted()
+    }
+
+    public var incomplete: Int { nodes.filter { $0.seconds == nil }.count }
+
+    /// Slow nodes against their own bound (image ÷ their rate).
+    public var slowRatios: [Double] {
+        let own = Double(configuration.imageSize) / (configuration.nodeRate * configuration.slowFactor)
+        return nodes.filter(\.slow).compactMap { $0.seconds }.map { $0 / max(own, bound) }.sorted()
+    }
+
+    public static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(max(rank, 0), sorted.count - 1)]
+    }
+
+    public var originRatio: Double { originBytes / Double(configuration.imageSize) }
+    /// The busiest coordinator's highest announcements in one second.
+    public var peakAnnouncesPerSecond: Int { counters.calls.values.max() ?? 0 }
+    /// Its share of one core at the configured cost per announcement.
+    public var peakCoordinatorLoad: Double { Double(peakAnnouncesPerSecond) * configuration.coordinatorService.inSeconds }
+    public var coordinatorWaitP99: Double { Self.percentile(counters.waits.sorted(), 99) }
+    public var coordinatorPeakHolders: Int { counters.peakHolders }
+    public var coordinatorPeakMemory: Int { counters.peakMemory }
+    public var coordinatorUnreachable: Int { counters.coordinatorUnreachable }
+    public var announcements: Int { counters.waits.count }
+    public var corruptPieces: Int { counters.corruptPieces }
+    public var busyRefusals: Int { counters.busy }
+    public var samples: [Sample] { counters.samples }
+
+    public var summary: Summary {
+        let r = ratios
+        return Summary(nodes: configuration.nodes, imageBytes: configuration.imageSize, pieceSize: configuration.pieceSize,
+                       nodeRate: configuration.nodeRate, originRate: configuration.originRate, stagger: configuration.stagger.inSeconds,
+                       boundSeconds: bound, p50: Self.percentile(r, 50), p99: Self.percentile(r, 99), max: r.last ?? .nan,
+                       slowMax: slowRatios.last, incomplete: incomplete, originRatio: originRatio,
+                       peakAnnouncesPerSecond: peakAnnouncesPerSecond, peakCoordinatorLoad: peakCoordinatorLoad,
+                       coordinatorWaitP99: coordinatorWaitP99, coordinatorPeakHolders: coordinatorPeakHolders,
+                       coordinatorPeakMemoryBytes: coordinatorPeakMemory, coordinatorUnreachable: coordinatorUnreachable,
+                       announcements: announcements, corruptPieces: corruptPieces, busyRefusals: busyRefusals,
+                       killed: counters.killed, simulatedSeconds: simulated)
+    }
+
+    /// One line of the scaling table (and of the JSON output).
+    public struct Summary: Sendable, Codable {
+        public var nodes: Int
+        public var imageBytes: Int64
+        public var pieceSize: Int
+        public var nodeRate: Double
+        public var originRate: Double
+        public var stagger: Double
+        public var boundSeconds: Double
+        public var p50: Double
+        public var p99: Double
+        public var max: Double
+        public var slowMax: Double?
+        public var incomplete: Int
+        public var originRatio: Double
+        public var peakAnnouncesPerSecond: Int
+        public var peakCoordinatorLoad: Double
+        public var coordinatorWaitP99: Double
+        public var coordinatorPeakHolders: Int
+        public var coordinatorPeakMemoryBytes: Int
+        public var coordinatorUnreachable: Int
+        public var announcements: Int
+        public var corruptPieces: Int
+        public var busyRefusals: Int
+        public var killed: Int
+        public var simulatedSeconds: Double
+    }
+}
