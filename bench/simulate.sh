@@ -3,7 +3,7 @@
 # coordinator on simulated links.
 #   1. check: the measured benchmark's configuration (256 MiB in 2 layers, 1 MiB pieces,
 #      N = 4, 8, 16 at 95.5 Mbit/s of goodput, the origin too) to compare with make bench;
-#   2. scale: 1 GiB (4 MiB pieces) to N = 100, 1,000, 10,000 and 10 GiB (16 MiB pieces) to
+#   2. scale: the check's image and links at N = 100, 1,000; 1 GiB (4 MiB pieces) to N = 100, 1,000, 10,000 and 10 GiB (16 MiB pieces) to
 #      N = 100, 1,000 at 1 Gbit/s per node and origin (SKIP_LARGE=1: not 10,000 nor 10 GiB
 #      to 1,000, which take most of the time; SKIP_10G=1: no 10 GiB);
 #   3. faults at N = 1,000: 5% slow nodes (10% of the rate), 2% agents killed and
@@ -27,12 +27,12 @@ run() { local kind=$1; shift; echo; echo "== $kind"; "$bin" simulate --json "$js
 tag_part() { sed "s/^{/{\"scenario\":\"$1\",/" "$json.part" >>"$json"; rm -f "$json.part"; }
 
 run check --nodes 4,8,16 --size 256Mi --layers 2 --piece-size 1Mi --rate 95.5 --latency 0.1
-run scale-1g --nodes 100,1000 --size 1Gi --piece-size 4Mi --rate 1000
+run scale-1g --nodes 100,1000 --size 1Gi --piece-size 4Mi --rate 1000 --samples "$OUT/bytes-over-time.csv"
+run scale-100m --nodes 100,1000 --size 256Mi --layers 2 --piece-size 1Mi --rate 95.5 --latency 0.1
 run faults --nodes 1000 --size 1Gi --piece-size 4Mi --rate 1000 --slow 0.05 --failing 0.02 --corrupt 0.01
 run rolling --nodes 1000 --size 1Gi --piece-size 4Mi --rate 1000 --stagger 0.05
 [[ -n ${SKIP_10G:-} ]] || run scale-10g --nodes 100 --size 10Gi --piece-size 16Mi --rate 1000
 # The largest last (tens of minutes on one core).
-[[ -n ${SKIP_LARGE:-} ]] || run scale-1g --nodes 10000 --size 1Gi --piece-size 4Mi --rate 1000 --samples "$OUT/bytes-over-time.csv"
-[[ -n ${SKIP_LARGE:-} || -n ${SKIP_10G:-} ]] || run scale-10g --nodes 1000 --size 10Gi --piece-size 16Mi --rate 1000
+[[ -n ${SKIP_LARGE:-} ]] || run scale-1g --nodes 10000X -n ${SKIP_LARGE:-} || -n ${SKIP_10G:-} ]] || run scale-10g --nodes 1000 --size 10Gi --piece-size 16Mi --rate 1000
 python3 bench/simulate_report.py "$OUT"
 echo "results: $OUT"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Renders bench/simulate.sh's results (one JSON summary per simulated run in results.jsonl)
 as a Markdown table (table.md) and plots (scaling.png: completion ÷ bound against N, beside
-Kraken's published result; bytes-over-time.png: origin and peer bytes of the last 1 GiB
-scaling run) in the same directory. matplotlib is optional: without it only the table.
+Kraken's published result; bytes-over-time.png: origin and peer bytes of the 1 GiB
+rollout to 1,000 nodes) in the same directory. matplotlib is optional: without it only the table.
 
     bench/simulate_report.py bench/results/simulate-20261202-1900
 """
@@ -55,8 +55,8 @@ def plots(out, results):
         print("matplotlib not installed: table only (scripts/install-deps.sh --bench installs it)")
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for scenario, marker in (("check", "s"), ("scale-1g", "o"), ("scale-10g", "^")):
-        pts = [(s["nodes"], s) for sc, s, _ in results if sc == scenario]
+    for scenario, marker in (("check", "s"), ("scale-100m", "d"), ("scale-1g", "o"), ("scale-10g", "^")):
+        pts = sorted(((s["nodes"], s) for sc, s, _ in results if sc == scenario), key=lambda p: p[0])
         if not pts:
             continue
         n = [p[0] for p in pts]
@@ -87,7 +87,7 @@ def plots(out, results):
         ax.set_xlabel("seconds")
         ax.set_ylabel("GiB sent (cumulative)")
         ax.set_yscale("symlog")
-        ax.set_title("Bytes by source, simulated 1 GiB rollout (largest N)")
+        ax.set_title("Bytes by source, simulated 1 GiB rollout to 1,000 nodes")
         ax.grid(True, alpha=0.3)
         ax.legend()
         fig.tight_layout()
@@ -96,7 +96,7 @@ def plots(out, results):
 
 def main():
     out = Path(sys.argv[1])
-    order = {"check": 0, "scale-1g": 1, "scale-10g": 2, "faults": 3, "rolling": 4}
+    order = {"check": 0, "scale-100m": 1, "scale-1g": 2, "scale-10g": 3, "faults": 4, "rolling": 5}
     results = sorted(rows(out / "results.jsonl"), key=lambda r: (order.get(r[0], 9), r[1]["nodes"]))
     md = table(results)
     (out / "table.md").write_text(md)
