@@ -161,7 +161,9 @@ struct SimulateCommand: ParsableCommand {
     }
 
     func append(_ data: Data, to path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path), !FileManager.default.createFile(atPath: path, contents: nil) {
+            throw ValidationError("--json: cannot create \(path)")
+        }
         guard let handle = FileHandle(forWritingAtPath: path) else { throw ValidationError("--json: cannot write \(path)") }
         defer { try? handle.close() }
         try handle.seekToEnd()

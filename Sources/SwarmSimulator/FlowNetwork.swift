@@ -13,7 +13,6 @@ struct FlowNetwork {
         /// What the receiver's downlink would give this flow (its water level).
         var receiverOffer = Double.infinity
         var rate = 0.0
-        var tag: Int
     }
 
     /// Uplink and downlink rates in bytes per second; index `origin` is the origin.
@@ -42,8 +41,8 @@ struct FlowNetwork {
     }
 
     /// Starts a flow of `bytes`; its rate is set at the next `balance`.
-    mutating func start(from sender: Int, to receiver: Int, bytes: Double, tag: Int) -> Int {
-        let flow = Flow(sender: sender, receiver: receiver, remaining: bytes, tag: tag)
+    mutating func start(from sender: Int, to receiver: Int, bytes: Double) -> Int {
+        let flow = Flow(sender: sender, receiver: receiver, remaining: bytes)
         let id: Int
         if let f = free.popLast() { flows[f] = flow; id = f } else { flows.append(flow); id = flows.count - 1 }
         outgoing[sender].append(id)

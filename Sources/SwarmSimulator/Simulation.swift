@@ -57,7 +57,6 @@ public struct Simulation {
         var first: Int
         /// The others were asked (the first did not answer within its share).
         var widened = false
-        var firstWasAlive: Bool
     }
 
     enum Event {
@@ -338,7 +337,7 @@ public struct Simulation {
         let cs = coordinators(of: b)
         guard let first = cs.first else { return id }
         let alive = nodes[i].answeredLately[first].map { now - $0 < SwarmCadence.aliveWindow } ?? false
-        attempts[id] = Attempt(node: i, blob: b, announcement: a, sentAt: now, first: first, firstWasAlive: alive)
+        attempts[id] = Attempt(node: i, blob: b, announcement: a, sentAt: now, first: first)
         push(.announceArrives(coordinator: first, attempt: id), at: now + (first == i ? .zero : configuration.latency))
         let budget = alive ? SwarmCadence.coordinatorTimeout : SwarmCadence.coordinatorTimeout * SwarmCadence.firstCoordinatorShare
         push(.announceDeadline(attempt: id, final: alive), at: now + budget)
@@ -463,7 +462,7 @@ public struct Simulation {
             nodes[j].uploads += 1
             nodes[j].uploadsTo[i, default: 0] += 1
         }
-        let flow = network.start(from: j, to: i, bytes: Double(layouts[b].length(of: piece)), tag: id)
+        let flow = network.start(from: j, to: i, bytes: Double(layouts[b].length(of: piece)))
         flowInfo[flow] = FlowInfo(node: i, blob: b, piece: piece, source: source, id: id)
         nodes[i].downloads[b]!.flows[RequestKey(piece: piece, source: source)] = flow
     }

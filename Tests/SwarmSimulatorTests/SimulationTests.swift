@@ -18,9 +18,9 @@ struct FlowNetworkTests {
     func maxMin() {
         // Node 0 sends to 1 and 2; node 1 also receives from 3, so 0→1 gets half of 1's downlink.
         var net = FlowNetwork(up: [100, 100, 100, 100], down: [100, 100, 100, 100])
-        let a = net.start(from: 0, to: 1, bytes: 1e9, tag: 0)
-        let b = net.start(from: 0, to: 2, bytes: 1e9, tag: 0)
-        let c = net.start(from: 3, to: 1, bytes: 1e9, tag: 0)
+        let a = net.start(from: 0, to: 1, bytes: 1e9)
+        let b = net.start(from: 0, to: 2, bytes: 1e9)
+        let c = net.start(from: 3, to: 1, bytes: 1e9)
         for _ in 0..<4 { net.balance() }
         let rates = [a, b, c].map { net.flow($0)!.rate }
         #expect(abs(rates[0] - 50) < 1e-9 && abs(rates[1] - 50) < 1e-9 && abs(rates[2] - 50) < 1e-9, "\(rates)")
@@ -34,7 +34,7 @@ struct FlowNetworkTests {
     @Test("flows finish at the right fraction of a step, and their bytes count for their sender")
     func advance() {
         var net = FlowNetwork(up: [100, 0], down: [0, 100])
-        let f = net.start(from: 0, to: 1, bytes: 25, tag: 7)
+        let f = net.start(from: 0, to: 1, bytes: 25)
         net.balance()
         let done = net.advance(by: 0.5)
         #expect(done.count == 1 && done[0].id == f && abs(done[0].at - 0.5) < 1e-9)
