@@ -39,10 +39,8 @@ public struct Simulation {
         var startedAt: SwarmInstant?
         var killAt: SwarmInstant?
         var downloads: [Download?]
-        var uploads = 0
-        /// Uploads in progress per requesting node.
-        var uploadsTo: [Int: Int] = [:]
-        var fairness = UploadFairness()
+        /// The agent's own upload-slot rule.
+        var uploads: UploadSlots
         var answeredLately: [Int: SwarmInstant] = [:]
         var coordinator: CoordinatorState
         var coordinatorBusyUntil: SwarmInstant = .zero
@@ -134,6 +132,7 @@ public struct Simulation {
         for i in 0..<n {
             var node = Node(member: Member(node: "node-\(i)", address: "198.18.\(i >> 8).\(i & 255)"),
                             downloads: Array(repeating: nil, count: layouts.count),
+                            uploads: Self.slots(configuration),
                             coordinator: CoordinatorState(configuration: configuration.coordinator))
             node.slow = slow.contains(i)
             node.corrupt = corrupt.contains(i)
@@ -153,6 +152,10 @@ public struct Simulation {
                 push(.kill(node: i), at: at)
             }
         }
+    }
+
+    static func slots(_ c: SimulationConfiguration) -> UploadSlots {
+        UploadSlots(slots: c.uploadSlots, fixedShare: c.uploadsPerRequester)
     }
 
     static func pick(_ k: Int, of n: Int, rng: inout SplitMix64) -> Set<Int> {
@@ -273,6 +276,7 @@ public struct Simulation {
             if nodes[i].downloads[b]?.done == nil { nodes[i].downloads[b] = nil }
         }
         nodes[i].coordinator = CoordinatorState(configuration: configuration.coordinator)
+        nodes[i].uploads = Self.slots(configuration)
         nodes[i].answeredLately = [:]
         if let after = configuration.restartAfter { push(.restart(node: i), at: now + after) }
     }
@@ -311,11 +315,7 @@ public struct Simulation {
     }
 
     func hashesTheCoordinatorLacks(_ d: Download, blob b: Int) -> [Int: PieceHash] {
-        var out: [Int: PieceHash] = [:]
-        for i in d.scheduler.have.subtracting(d.coordinatorHashes).members where out.count < SwarmCadence.hashesPerAnnouncement {
-            out[i] = hashes[b][i]
-        }
-        return out
+        Announcement.hashesToPublish(have: d.scheduler.have, coordinatorKnows: d.coordinatorHashes) { hashes[b][$0] }
     }
 
     mutating func announce(_ i: Int, blob b: Int) {
@@ -418,7 +418,6 @@ public struct Simulation {
                 let key = RequestKey(piece: piece, source: source)
                 nodes[i].downloads[b]?.requests[key] = nil
                 if let flow = nodes[i].downloads[b]?.flows.removeValue(forKey: key) { stopFlow(flow) }
-                stats.cancelled += 1
             case .fetch(let piece, let source):
                 nextID += 1
                 let id = nextID
@@ -448,19 +447,14 @@ public struct Simulation {
             }
             let holds = nodes[j].downloads[b].map { $0.done != nil || $0.scheduler.have.contains(piece) } ?? false
             guard holds else {
-                stats.refused += 1
                 push(.failed(node: i, blob: b, piece: piece, source: source, id: id, .refused, gone: false), at: back)
                 return
             }
-            let cap = configuration.uploadsPerRequester
-                ?? nodes[j].fairness.share(of: configuration.uploadSlots, asker: nodes[i].member.node, now: now)
-            guard nodes[j].uploads < configuration.uploadSlots, nodes[j].uploadsTo[i, default: 0] < cap else {
+            guard nodes[j].uploads.take(for: nodes[i].member.node, now: now) else {
                 stats.busy += 1
                 push(.failed(node: i, blob: b, piece: piece, source: source, id: id, .busy, gone: false), at: back)
                 return
             }
-            nodes[j].uploads += 1
-            nodes[j].uploadsTo[i, default: 0] += 1
         }
         let flow = network.start(from: j, to: i, bytes: Double(layouts[b].length(of: piece)))
         flowInfo[flow] = FlowInfo(node: i, blob: b, piece: piece, source: source, id: id)
@@ -472,10 +466,7 @@ public struct Simulation {
         guard let info = flowInfo.removeValue(forKey: flow) else { return }
         let sender = network.flow(flow)!.sender
         network.stop(flow)
-        if sender != origin {
-            nodes[sender].uploads -= 1
-            nodes[sender].uploadsTo[info.node]! -= 1
-        }
+        if sender != origin { nodes[sender].uploads.release(for: nodes[info.node].member.node) }
         let key = RequestKey(piece: info.piece, source: info.source)
         if nodes[info.node].downloads[info.blob]?.flows[key] == flow { nodes[info.node].downloads[info.blob]?.flows[key] = nil }
     }
@@ -508,8 +499,6 @@ public struct Simulation {
             perform(nodes[i].downloads[b]!.scheduler.pieceFailed(piece, from: source, .corrupt, now: now), node: i, blob: b)
             return
         }
-        let bytes = Int64(layouts[b].length(of: piece))
-        if case .origin = source { stats.originPieceBytes += bytes } else { stats.peerPieceBytes += bytes }
         perform(nodes[i].downloads[b]!.scheduler.pieceArrived(piece, from: source, now: now), node: i, blob: b)
         if nodes[i].downloads[b]!.scheduler.isComplete {
             nodes[i].downloads[b]!.done = now
@@ -545,10 +534,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
+        defer { state &+= 0x9e37_79b9_7f4a_7c15 }
+        return Rendezvous.mix(state)
     }
 }

@@ -38,7 +38,7 @@ public struct SimulationConfiguration: Sendable {
     /// `PeerServer.uploadSlots`).
     public var uploadSlots = 6
     /// Of those, at most this many to one requesting agent; nil: the agent's rule, an equal
-    /// share among the agents that asked lately (`UploadFairness`).
+    /// share among the agents that asked lately (`UploadSlots`).
     public var uploadsPerRequester: Int?
     public var scheduler = PieceScheduler.Configuration()
     public var coordinator = CoordinatorState.Configuration()

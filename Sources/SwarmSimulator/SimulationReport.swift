@@ -24,24 +24,15 @@ public struct SimulationReport: Sendable {
         var waits: [Double] = []
         var peakHolders = 0
         var peakMemory = 0
-        var busiest: (node: Int, calls: Int) = (0, 0)
-        var callsPerNode: [Int: Int] = [:]
         var coordinatorUnreachable = 0
         var corruptPieces = 0
         var busy = 0
-        var refused = 0
-        var cancelled = 0
         var killed = 0
-        var originPieceBytes: Int64 = 0
-        var peerPieceBytes: Int64 = 0
         var samples: [Sample] = []
 
         mutating func coordinatorCall(_ c: Int, at now: SwarmInstant, wait: Duration, size: (blobs: Int, holders: Int), layout: PieceLayout) {
             calls[Int64(c) << 32 | Int64(now.inSeconds), default: 0] += 1
             waits.append(wait.inSeconds)
-            let n = callsPerNode[c, default: 0] + 1
-            callsPerNode[c] = n
-            if n > busiest.calls { busiest = (c, n) }
             peakHolders = max(peakHolders, size.holders)
             peakMemory = max(peakMemory, Self.memory(size, layout: layout))
         }

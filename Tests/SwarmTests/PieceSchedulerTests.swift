@@ -206,17 +206,38 @@ struct PieceSchedulerTests {
 }
 
 @Suite("Upload slots shared among askers")
-struct UploadFairnessTests {
+struct UploadSlotsTests {
     @Test("each asker's share is the slots over the askers heard from within the window, at least one")
     func share() {
-        var f = UploadFairness()
+        var u = UploadSlots(slots: 6)
         let t = SwarmInstant.seconds(10)
-        #expect(f.share(of: 6, asker: "a", now: t) == 6, "alone, an asker may take every slot")
-        #expect(f.share(of: 6, asker: "b", now: t) == 3)
-        #expect(f.share(of: 6, asker: "c", now: t) == 2)
-        for n in 0..<10 { _ = f.share(of: 6, asker: "x\(n)", now: t) }
-        #expect(f.share(of: 6, asker: "a", now: t) == 1, "never less than one")
+        #expect(u.share(for: "a", now: t) == 6, "alone, an asker may take every slot")
+        #expect(u.share(for: "b", now: t) == 3)
+        #expect(u.share(for: "c", now: t) == 2)
+        for n in 0..<10 { _ = u.share(for: "x\(n)", now: t) }
+        #expect(u.share(for: "a", now: t) == 1, "never less than one")
         // Askers silent for longer than the window no longer count.
-        #expect(f.share(of: 6, asker: "a", now: t + .seconds(2)) == 6)
+        #expect(u.share(for: "a", now: t + .seconds(2)) == 6)
+    }
+
+    @Test("an asker at its share is refused while another still gets a slot; a release frees one")
+    func takeAndRelease() {
+        var u = UploadSlots(slots: 4)
+        let t = SwarmInstant.seconds(1)
+        let a3 = (0..<3).map { _ in u.take(for: "a", now: t) }
+        #expect(a3 == [true, true, true], "alone, a may take three of four")
+        let b1 = u.take(for: "b", now: t)
+        #expect(b1, "b asks: the share is now 2 each, but a's slots stay until released")
+        let a4 = u.take(for: "a", now: t)
+        #expect(!a4, "a holds 3, over its share")
+        let b2 = u.take(for: "b", now: t)
+        #expect(!b2, "all 4 slots in use")
+        u.release(for: "a")
+        u.release(for: "a")
+        let b3 = u.take(for: "b", now: t)
+        #expect(b3, "b has 1 of its 2")
+        #expect(u.inUse == 3)
+        u.release(for: "nobody")
+        #expect(u.inUse == 3, "releasing what was never taken changes nothing")
     }
 }

@@ -98,11 +98,7 @@ extension BlobDownload {
         func now() -> SwarmInstant { ContinuousClock.now - start }
 
         func hashesTheCoordinatorLacks() -> [Int: PieceHash] {
-            var hashes: [Int: PieceHash] = [:]
-            for i in scheduler.have.subtracting(coordinatorHashes).members where hashes.count < SwarmCadence.hashesPerAnnouncement {
-                if let h = known[i] { hashes[i] = h }
-            }
-            return hashes
+            Announcement.hashesToPublish(have: scheduler.have, coordinatorKnows: coordinatorHashes) { known[$0] }
         }
 
         func announce() {

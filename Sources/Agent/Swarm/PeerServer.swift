@@ -27,15 +27,9 @@ public final class PeerServer: Sendable {
     /// queue on the best-stocked uplinks (at N = 16, 60 pieces deep, 10 s at 50 Mbit/s),
     /// time out and go to the origin.
     /// Of those, each asking agent may hold an equal share among the agents that asked
-    /// lately (`UploadFairness`), so that the agents being served do not take every slot
-    /// that frees while another is refused again and again.
+    /// lately (`UploadSlots`).
     let uploadSlots: Int
-    private struct Uploads {
-        var total = 0
-        var perAsker: [String: Int] = [:]
-        var fairness = UploadFairness()
-    }
-    private let uploading = Mutex(Uploads())
+    private let uploading: Mutex<UploadSlots>
     private let epoch = ContinuousClock.now
     let logger: Logger
 
@@ -56,6 +50,7 @@ public final class PeerServer: Sendable {
         self.metrics = metrics
         self.corruptPieces = corruptPieces
         self.uploadSlots = uploadSlots
+        self.uploading = Mutex(UploadSlots(slots: uploadSlots))
         self.logger = logger
     }
 
@@ -147,23 +142,11 @@ public final class PeerServer: Sendable {
 
     private func takeSlot(for asker: String) -> Bool {
         let now = ContinuousClock.now - epoch
-        return uploading.withLock { u in
-            let share = u.fairness.share(of: uploadSlots, asker: asker, now: now)
-            guard u.total < uploadSlots, u.perAsker[asker, default: 0] < share else { return false }
-            u.total += 1
-            u.perAsker[asker, default: 0] += 1
-            return true
-        }
+        return uploading.withLock { $0.take(for: asker, now: now) }
     }
 
     /// A piece answered with `.file` has been sent (or its connection is gone).
-    func uploadDone(for asker: String) {
-        uploading.withLock { u in
-            u.total -= 1
-            let left = u.perAsker[asker, default: 1] - 1
-            u.perAsker[asker] = left > 0 ? left : nil
-        }
-    }
+    func uploadDone(for asker: String) { uploading.withLock { $0.release(for: asker) } }
 }
 
 /// One request at a time per connection (NIO's server pipeline holds back pipelined

@@ -39,6 +39,18 @@ public struct Announcement: Sendable, Equatable {
     }
 }
 
+extension Announcement {
+    /// The hashes to send with an announcement: of pieces held that the coordinator has no
+    /// hash for, at most `SwarmCadence.hashesPerAnnouncement` (the rest go with the next).
+    public static func hashesToPublish(have: PieceSet, coordinatorKnows: PieceSet, hash: (Int) -> PieceHash?) -> [Int: PieceHash] {
+        var hashes: [Int: PieceHash] = [:]
+        for i in have.subtracting(coordinatorKnows).members where hashes.count < SwarmCadence.hashesPerAnnouncement {
+            if let h = hash(i) { hashes[i] = h }
+        }
+        return hashes
+    }
+}
+
 /// A peer as the coordinator last heard from it.
 public struct PeerView: Sendable, Equatable {
     public var member: Member

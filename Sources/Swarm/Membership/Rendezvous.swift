@@ -44,7 +44,9 @@ public enum Rendezvous {
         return h
     }
 
-    static func mix(_ x: UInt64) -> UInt64 {
+    /// SplitMix64's step and finalizer: `x` advanced by the golden ratio, its bits mixed
+    /// (also the simulator's seedable generator).
+    public static func mix(_ x: UInt64) -> UInt64 {
         var z = x &+ 0x9e37_79b9_7f4a_7c15
         z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
         z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb

@@ -128,7 +128,6 @@ public struct PieceScheduler: Sendable {
     private var quietUntil: SwarmInstant = .zero
     /// The last pieces that arrived (when, bytes): the download's rate.
     private var arrivals: [(at: SwarmInstant, bytes: Int)] = []
-    private var lastArrival: SwarmInstant?
     /// Doubles (up to 8) whenever requests time out with no piece arriving since they
     /// were asked: the link is slower than the timeout assumed, not the peers dead.
     private var timeoutScale = 1
@@ -246,7 +245,6 @@ public struct PieceScheduler: Sendable {
         if case .origin = source { originRest = .zero }
         arrivals.append((now, layout.length(of: piece)))
         if arrivals.count > 16 { arrivals.removeFirst() }
-        lastArrival = now
         timeoutScale = 1
         have.insert(piece)
         hashKnown.insert(piece)
@@ -271,7 +269,7 @@ public struct PieceScheduler: Sendable {
             for (source, since) in asked where now - since > limit {
                 actions.append(.cancel(piece: piece, from: source))
                 forget(piece, from: source, .failed, now: now)
-                if lastArrival.map({ $0 < since }) ?? true { stalled = true }
+                if arrivals.last.map({ $0.at < since }) ?? true { stalled = true }
             }
         }
         if stalled { timeoutScale = min(timeoutScale * 2, 8) }
@@ -327,13 +325,15 @@ public struct PieceScheduler: Sendable {
         !p.dropped && p.inFlight < configuration.requestsPerPeer && (p.restingUntil.map { now >= $0 } ?? true)
     }
 
-    /// The usable peer holding `piece` with the fewest requests in flight, not already asked.
-    private func bestPeer(for piece: Int, now: SwarmInstant, excluding: Set<Source> = []) -> Member? {
-        var best: Peer?
-        for p in peers where p.holds(piece) && usable(p, now: now) && !excluding.contains(.peer(p.member)) {
-            if best == nil || p.inFlight < best!.inFlight || (p.inFlight == best!.inFlight && p.member.node < best!.member.node) { best = p }
+    /// Among the peers at `candidates`, the usable one holding `piece` with the fewest
+    /// requests in flight (then by name), not already asked: its index.
+    private func bestPeer(for piece: Int, among candidates: [Int], now: SwarmInstant, excluding: Set<Source> = []) -> Int? {
+        var best: Int?
+        for k in candidates where peers[k].holds(piece) && usable(peers[k], now: now) && !excluding.contains(.peer(peers[k].member)) {
+            if let b = best, (peers[b].inFlight, peers[b].member.node) <= (peers[k].inFlight, peers[k].member.node) { continue }
+            best = k
         }
-        return best?.member
+        return best
     }
 
     private mutating func schedule(now: SwarmInstant) -> [Action] {
@@ -413,16 +413,9 @@ public struct PieceScheduler: Sendable {
                 candidates.sort { ($0.front ? 0 : 1, $0.holders, $0.piece) < ($1.front ? 0 : 1, $1.holders, $1.piece) }
                 for c in candidates {
                     guard peerInFlight < configuration.maxPeerRequests, !open.isEmpty else { break }
-                    // The open peer holding it with the fewest requests in flight (then by name).
-                    var best: Int?
-                    for (at, k) in open.enumerated() where peers[k].holds(c.piece) {
-                        if let b = best, (peers[open[b]].inFlight, peers[open[b]].member.node) <= (peers[k].inFlight, peers[k].member.node) { continue }
-                        best = at
-                    }
-                    guard let at = best else { continue }
-                    let k = open[at]
+                    guard let k = bestPeer(for: c.piece, among: open, now: now) else { continue }
                     actions.append(ask(c.piece, of: .peer(peers[k].member), now: now))
-                    if peers[k].inFlight >= configuration.requestsPerPeer { open.remove(at: at) }
+                    if peers[k].inFlight >= configuration.requestsPerPeer { open.removeAll { $0 == k } }
                 }
             }
         }
@@ -432,8 +425,8 @@ public struct PieceScheduler: Sendable {
         if remaining <= configuration.endgamePieces, PieceSet.full(count: layout.count).subtracting(have).subtracting(fetching).isEmpty {
             for (piece, asked) in inFlight.sorted(by: { $0.key < $1.key }) where asked.count == 1 {
                 let already = Set(asked.keys)
-                if !originOnly, hashKnown.contains(piece), let member = bestPeer(for: piece, now: now, excluding: already) {
-                    actions.append(ask(piece, of: .peer(member), now: now))
+                if !originOnly, hashKnown.contains(piece), let k = bestPeer(for: piece, among: Array(peers.indices), now: now, excluding: already) {
+                    actions.append(ask(piece, of: .peer(peers[k].member), now: now))
                 } else if !already.contains(.origin), originInFlight < configuration.originRequests,
                           let since = asked.values.first, now - since >= configuration.originFallbackAfter {
                     actions.append(ask(piece, of: .origin, now: now))
