@@ -1,4 +1,4 @@
-.PHONY: test demo build release image bench bench-agent simulate clean
+.PHONY: test demo build release image image-containerfile bench bench-agent simulate clean
 
 # Installs dependencies (apt, PyPI), builds and runs every test.
 test:
@@ -14,14 +14,25 @@ build:
 release:
 	swift build -c release --product peerpull
 
-IMAGE ?= peerpull:$(shell sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/OCI/Version.swift)
+VERSION := $(shell sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/OCI/Version.swift)
+IMAGE ?= peerpull:$(VERSION)
+IMAGE_LAYOUT ?= .build-image
 
-# Builds the container image with whichever builder this machine has.
+# Builds the container image offline, from what this machine has: the release binary, the
+# shared libraries it loads and the CA roots, as an OCI layout (scripts/build-image.sh);
+# push it with skopeo. `make image-containerfile` builds the Containerfile instead, where
+# podman, buildah or a Docker daemon can reach a base image: both hold the same files.
 image:
+	swift build -c release --static-swift-stdlib --scratch-path .build-release --product peerpull
+	scripts/build-image.sh peerpull .build-release/release/peerpull $(IMAGE_LAYOUT) $(VERSION)
+	@echo "image $(IMAGE_LAYOUT):$(VERSION): $$(du -sb $(IMAGE_LAYOUT)/blobs | cut -f1) bytes of blobs;" \
+	  "push: skopeo copy oci:$(IMAGE_LAYOUT):$(VERSION) docker://REGISTRY/peerpull/peerpull:$(VERSION)"
+
+image-containerfile:
 	@if command -v podman >/dev/null; then podman build -f Containerfile -t $(IMAGE) .; \
 	elif command -v buildah >/dev/null; then buildah bud -f Containerfile -t $(IMAGE) .; \
 	elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then docker build -f Containerfile -t $(IMAGE) .; \
-	else echo "make image: no container builder here (podman, buildah, or docker with a running daemon)" >&2; exit 2; fi
+	else echo "make image-containerfile: no container builder here (podman, buildah, or docker with a running daemon); make image needs none" >&2; exit 2; fi
 
 # The cold-rollout benchmark: N = 4, 8, 16 nodes pull a new image at once, directly from the
 # origin, through PeerPull, and with BitTorrent (release build; not a test). Make variables
@@ -39,4 +50,4 @@ bench-agent:
 	bench/agent-pull.sh
 
 clean:
-	rm -rf .build .build-release
+	rm -rf .build .build-release .build-image

@@ -4,7 +4,9 @@
 #   --bench: also what the benchmarks compare against (BitTorrent: opentracker, aria2c, mktorrent)
 set -euo pipefail
 
-packages=(docker-registry skopeo apache2-utils ca-certificates containerd curl util-linux iproute2)
+# The real-node test: runc, CNI plugins, nftables (the node's service rule), busybox-static (its pods' program).
+packages=(docker-registry skopeo apache2-utils ca-certificates containerd curl util-linux iproute2
+          runc containernetworking-plugins nftables busybox-static binutils)
 [ "${1:-}" = --bench ] && packages+=(opentracker aria2 mktorrent)
 missing=()
 for p in "${packages[@]}"; do

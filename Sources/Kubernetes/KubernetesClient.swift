@@ -48,6 +48,14 @@ public final class KubernetesClient: Sendable {
 
 
 
+    /// DELETE; an object already gone (404) counts as deleted.
+    public func delete(_ path: String, timeout: Duration = .seconds(10)) async throws(KubernetesError) {
+        do { _ = try await send(.DELETE, path, body: nil, timeout: timeout) } catch {
+            if case .status(404, _, _) = error { return }
+            throw error
+        }
+    }
+
     public func list<T: Codable & Sendable>(_ path: String, timeout: Duration = .seconds(30)) async throws(KubernetesError) -> ObjectList<T> {
         try await get(path, timeout: timeout)
     }

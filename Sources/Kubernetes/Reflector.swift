@@ -11,6 +11,7 @@ public protocol KubernetesObject: Codable, Sendable {
 
 extension Secret: KubernetesObject {}
 extension Namespace: KubernetesObject {}
+extension DaemonSet: KubernetesObject {}
 
 /// Keeps a handler in step with a collection: list, then watch from the list's
 /// `resourceVersion` with bookmarks; re-list when the server says the version is gone

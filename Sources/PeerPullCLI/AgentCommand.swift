@@ -47,7 +47,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "PEM file of a CA to trust for origins, in addition to the system roots.")
     var originCaCert: String?
 
-    @Option(help: "Serve HTTPS with ca.crt, tls.crt and tls.key from this directory, generating them when missing (the CA is written next to each hosts.toml).")
+    @Option(help: "Serve HTTPS with ca.crt, tls.crt and tls.key from this directory, generating them when missing (the CA is written next to each hosts.toml as peerpull-agent-ca.crt).")
     var tlsDir: String?
 
     @Option(help: "containerd's registry config_path (e.g. /etc/containerd/certs.d): write hosts.toml there for each origin and its P2P host.")

@@ -38,6 +38,9 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "The MutatingWebhookConfiguration whose caBundle the controller keeps current (default peerpull-controller).")
     var webhookConfiguration: String?
 
+    @Option(help: "The agents' DaemonSet in --namespace (the chart's <release>-agent): while it is missing or none of its pods is ready, pods are admitted unchanged. Unset: always rewrite.")
+    var agentDaemonset: String?
+
     @Option(help: "Address to listen on (default 0.0.0.0).")
     var listen: String?
 
@@ -70,6 +73,9 @@ struct ControllerCommand: AsyncParsableCommand {
 
     @Option(help: "Log level: trace, debug, info (the default), notice, warning, error, critical.")
     var logLevel: String?
+
+    @Flag(help: "Delete the secrets the controller made (acr-credential-*-p2p copies in every namespace, its webhook certificate) and exit: the chart's uninstall hook.")
+    var removeGeneratedSecrets = false
 
     @Flag(help: "Check the settings (flags and --config) and exit: 0 when they are valid, else the invalid setting named. Starts and writes nothing.")
     var checkConfig = false
@@ -119,6 +125,15 @@ struct ControllerCommand: AsyncParsableCommand {
         if namespace == nil, let own = connection.namespace, s.kubeconfig == nil { s.namespace = own }
         let client = try KubernetesClient(connection: connection, logger: logger)
         let result: Result<Void, any Error>
+        if removeGeneratedSecrets {
+            do {
+                let n = try await GeneratedSecretCleanup.run(client: client, logger: logger)
+                logger.notice("generated secrets deleted", metadata: ["count": "\(n)"])
+                result = .success(())
+            } catch { result = .failure(error) }
+            await client.shutdown()
+            return try result.get()
+        }
         do { try await serve(s, region: region, endpoint: endpoint, client: client, logger: logger); result = .success(()) } catch { result = .failure(error) }
         await client.shutdown()
         try result.get()
@@ -142,8 +157,9 @@ struct ControllerCommand: AsyncParsableCommand {
         let mirror = PullSecretMirror(store: KubernetesSecretStore(client: client), policy: policy, logger: logger)
         let namespaces = NamespaceLabelCache(client: client)
         let secrets = SecretCache()
+        let agents = agentDaemonset.map { AgentPresence(client: client, namespace: s.namespace, daemonSet: $0) }
         let webhook = AdmissionWebhook(mutator: PodMutator(policy: policy), mirror: mirror, namespaces: namespaces,
-                                       secrets: secrets, metrics: metrics, logger: logger)
+                                       secrets: secrets, agents: agents, metrics: metrics, logger: logger)
         let certificates = WebhookCertificates(client: client, namespace: s.namespace, secretName: "\(s.serviceName)-tls", logger: logger)
         let certificate: GeneratedCertificate
         if let cert = s.tlsCertFile, let key = s.tlsKeyFile {
@@ -168,6 +184,7 @@ struct ControllerCommand: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await namespaces.follow(logger: logger) }
             group.addTask { await secrets.follow(client: client, logger: logger) }
+            if let agents { group.addTask { await agents.follow(logger: logger) } }
             // One replica re-syncs secrets; every replica admits pods.
             let identity = ProcessInfo.processInfo.environment["HOSTNAME"].map { "\($0)-\(UUID().uuidString.prefix(8))" } ?? UUID().uuidString
             let election = LeaderElection(client: client, namespace: s.namespace, name: "\(s.serviceName)-resync", identity: identity, logger: logger)

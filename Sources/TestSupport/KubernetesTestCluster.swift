@@ -5,14 +5,35 @@ import OCI
 /// A real Kubernetes control plane for tests: Debian's etcd and a kube-apiserver v1.20.2
 /// built from Debian's source package (`scripts/build-kube-apiserver.sh`), on a random
 /// address of 127.0.0.0/8 with their standard ports, bearer-token auth for an admin in
-/// `system:masters`, and Debian's kubectl. No scheduler or kubelet: pods are admitted and
-/// stored, which is all an admission webhook test needs.
+/// `system:masters`, and Debian's kubectl. By default no scheduler or kubelet: pods are
+/// admitted and stored, which is all an admission webhook test needs; with
+/// `Options.workloads` kube-controller-manager and kube-scheduler run too, for a real
+/// node (`KubeletNode`) to run pods.
 public final class KubernetesTestCluster: Sendable {
+    public struct Options: Sendable {
+        /// The apiserver's bind and advertise address; nil: a random one of 127.0.0.0/8.
+        public var address: String?
+        /// `--service-cluster-ip-range`; its first address is the `kubernetes` Service's.
+        public var serviceCIDR = "10.96.0.0/24"
+        public var serviceIP = "10.96.0.1"
+        /// Runs kube-controller-manager (service-account tokens, ReplicaSets, endpoints)
+        /// and kube-scheduler, enables the ServiceAccount admission plugin, and has the
+        /// apiserver reach webhooks and kubelets the way a cluster without kube-proxy
+        /// must: by endpoint and node InternalIP.
+        public var workloads = false
+
+        public init(address: String? = nil, serviceCIDR: String = "10.96.0.0/24", serviceIP: String = "10.96.0.1", workloads: Bool = false) {
+            self.address = address
+            self.serviceCIDR = serviceCIDR
+            self.serviceIP = serviceIP
+            self.workloads = workloads
+        }
+    }
+
     public let directory: TemporaryDirectory
     public let address: String
     public let binaries: String
-    private let etcd: BackgroundProcess
-    private let apiserver: BackgroundProcess
+    private let processes: [BackgroundProcess]
 
     public var kubeconfig: String { directory.file("kubeconfig") }
     public var server: String { "https://\(address):6443" }
@@ -21,19 +42,20 @@ public final class KubernetesTestCluster: Sendable {
         ProcessInfo.processInfo.environment["PEERPULL_KUBE_DIR"] ?? "/var/cache/peerpull/kube-1.20.2"
     }
 
-    public static func start() async throws -> KubernetesTestCluster {
+    public static func start(_ options: Options = Options()) async throws -> KubernetesTestCluster {
         let bin = binaryDirectory
-        guard FileManager.default.isExecutableFile(atPath: bin + "/kube-apiserver"),
-              FileManager.default.isExecutableFile(atPath: bin + "/kubectl"),
+        let needed = ["kube-apiserver", "kubectl"] + (options.workloads ? ["kube-controller-manager", "kube-scheduler"] : [])
+        guard needed.allSatisfy({ FileManager.default.isExecutableFile(atPath: bin + "/" + $0) }),
               FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd") else {
-            throw TestSupportError("kube-apiserver, kubectl or etcd missing in \(bin): run scripts/build-kube-apiserver.sh")
+            throw TestSupportError("\(needed.joined(separator: ", ")) or etcd missing in \(bin): run scripts/build-kube-apiserver.sh")
         }
         let dir = try TemporaryDirectory(prefix: "peerpull-kube")
-        let address = HostsOverride.randomLoopbackAddress()
+        let etcdAddress = HostsOverride.randomLoopbackAddress()
+        let address = options.address ?? etcdAddress
         let token = UUID().uuidString
         let serving = try GeneratedCertificate.generate(
             caName: "peerpull test cluster CA", leafName: "kube-apiserver",
-            dnsNames: ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "localhost"], ipAddresses: [address, "127.0.0.1", "10.96.0.1"])
+            dnsNames: ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "localhost"], ipAddresses: [address, "127.0.0.1", options.serviceIP])
         let saKey = P256.Signing.PrivateKey()
         try serving.caPEM.write(toFile: dir.file("ca.crt"), atomically: true, encoding: .utf8)
         try serving.certificatePEM.write(toFile: dir.file("apiserver.crt"), atomically: true, encoding: .utf8)
@@ -64,30 +86,42 @@ public final class KubernetesTestCluster: Sendable {
         do {
             let etcd = try BackgroundProcess([
                 "etcd", "--name", "test", "--data-dir", dir.file("etcd"),
-                "--listen-client-urls", "http://\(address):2379", "--advertise-client-urls", "http://\(address):2379",
-                "--listen-peer-urls", "http://\(address):2380", "--initial-advertise-peer-urls", "http://\(address):2380",
-                "--initial-cluster", "test=http://\(address):2380", "--log-level", "warn",
+                "--listen-client-urls", "http://\(etcdAddress):2379", "--advertise-client-urls", "http://\(etcdAddress):2379",
+                "--listen-peer-urls", "http://\(etcdAddress):2380", "--initial-advertise-peer-urls", "http://\(etcdAddress):2380",
+                "--initial-cluster", "test=http://\(etcdAddress):2380", "--log-level", "warn",
             ], logPath: dir.file("etcd.log"))
             started.append(etcd)
             let apiserver = try BackgroundProcess([
                 bin + "/kube-apiserver",
-                "--etcd-servers", "http://\(address):2379",
+                "--etcd-servers", "http://\(etcdAddress):2379",
                 "--bind-address", address, "--advertise-address", address, "--secure-port", "6443", "--insecure-port", "0",
                 "--tls-cert-file", dir.file("apiserver.crt"), "--tls-private-key-file", dir.file("apiserver.key"),
                 "--token-auth-file", dir.file("tokens.csv"), "--authorization-mode", "RBAC",
                 "--service-account-key-file", dir.file("sa.pub"), "--service-account-signing-key-file", dir.file("sa.key"),
                 "--service-account-issuer", "https://kubernetes.default.svc",
-                "--service-cluster-ip-range", "10.96.0.0/24", "--allow-privileged=true",
-                // No controller-manager creates service-account tokens here.
-                "--disable-admission-plugins", "ServiceAccount",
+                "--service-cluster-ip-range", options.serviceCIDR, "--allow-privileged=true",
                 "--cert-dir", dir.file("certs"), "--v", "1",
-            ], logPath: dir.file("apiserver.log"))
+            ] + (options.workloads
+                ? ["--enable-aggregator-routing=true", "--kubelet-preferred-address-types=InternalIP"]
+                // No controller-manager creates service-account tokens here.
+                : ["--disable-admission-plugins", "ServiceAccount"]),
+                logPath: dir.file("apiserver.log"))
             started.append(apiserver)
-            let cluster = KubernetesTestCluster(directory: dir, address: address, binaries: bin, etcd: etcd, apiserver: apiserver)
-            try await apiserver.waitUntil(timeout: .seconds(90)) {
-                (try? await Command.run(cluster.kubectl(["get", "--raw", "/readyz"]), check: false))?.stdout == "ok"
+            let ready = { (try? await Command.run([bin + "/kubectl", "--kubeconfig", dir.file("kubeconfig"), "get", "--raw", "/readyz"], check: false))?.stdout == "ok" }
+            try await apiserver.waitUntil(timeout: .seconds(90)) { await ready() }
+            if options.workloads {
+                let kc = dir.file("kubeconfig")
+                let common = ["--kubeconfig=\(kc)", "--authentication-kubeconfig=\(kc)", "--authorization-kubeconfig=\(kc)",
+                              "--address=127.0.0.1", "--port=0", "--bind-address=127.0.0.1", "--leader-elect=false", "--v=1"]
+                started.append(try BackgroundProcess([bin + "/kube-controller-manager"] + common + [
+                    "--secure-port=0", "--use-service-account-credentials=false",
+                    "--service-account-private-key-file=\(dir.file("sa.key"))", "--root-ca-file=\(dir.file("ca.crt"))",
+                    "--flex-volume-plugin-dir=\(dir.file("flex-volumes"))",
+                ], logPath: dir.file("controller-manager.log")))
+                started.append(try BackgroundProcess([bin + "/kube-scheduler"] + common + ["--secure-port=0"],
+                                                     logPath: dir.file("scheduler.log")))
             }
-            return cluster
+            return KubernetesTestCluster(directory: dir, address: address, binaries: bin, processes: started)
         } catch {
             for p in started.reversed() { await p.stop() }
             dir.remove()
@@ -95,12 +129,11 @@ public final class KubernetesTestCluster: Sendable {
         }
     }
 
-    private init(directory: TemporaryDirectory, address: String, binaries: String, etcd: BackgroundProcess, apiserver: BackgroundProcess) {
+    private init(directory: TemporaryDirectory, address: String, binaries: String, processes: [BackgroundProcess]) {
         self.directory = directory
         self.address = address
         self.binaries = binaries
-        self.etcd = etcd
-        self.apiserver = apiserver
+        self.processes = processes
     }
 
     /// `kubectl --kubeconfig … <arguments>`.
@@ -123,11 +156,11 @@ public final class KubernetesTestCluster: Sendable {
         return object
     }
 
-    public var apiserverLog: String { apiserver.log }
+    public var apiserverLog: String { processes[1].log }
 
+    /// Stops the control plane (the newest process first) and deletes its state.
     public func stop() async {
-        await apiserver.stop()
-        await etcd.stop()
+        for p in processes.reversed() { await p.stop() }
         directory.remove()
     }
 }

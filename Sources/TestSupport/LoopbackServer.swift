@@ -5,14 +5,18 @@ import OCI
 import Logging
 import NIOCore
 
-/// A Hummingbird server on 127.0.0.1 with a kernel-chosen port, for tests: token
-/// servers, redirecting storage hosts, misbehaving registries.
+/// A Hummingbird server on 127.0.0.1 (or another address of this machine) with a
+/// kernel-chosen port, for tests: token servers, redirecting storage hosts, misbehaving
+/// registries.
 public final class LoopbackServer: Sendable {
+    public let host: String
     public let port: Int
     private let task: Task<Void, any Error>
 
     /// Starts the server; with `tls` (PEM certificate chain and key) it speaks HTTPS.
-    public static func start<Context: RequestContext>(router: Router<Context>, tls: (certificatePEM: String, keyPEM: String)? = nil) async throws -> LoopbackServer
+    public static func start<Context: RequestContext>(
+        router: Router<Context>, host: String = "127.0.0.1", tls: (certificatePEM: String, keyPEM: String)? = nil
+    ) async throws -> LoopbackServer
     where Context.Source == ApplicationRequestContextSource {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "peerpull.test.loopback")
@@ -24,7 +28,7 @@ public final class LoopbackServer: Sendable {
         let app = Application(
             router: router,
             server: server,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "peerpull-test"),
+            configuration: .init(address: .hostname(host, port: 0), serverName: "peerpull-test"),
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)
                 continuation.finish()
@@ -38,15 +42,16 @@ public final class LoopbackServer: Sendable {
             task.cancel()
             throw TestSupportError("loopback server did not start")
         }
-        return LoopbackServer(port: port, task: task)
+        return LoopbackServer(host: host, port: port, task: task)
     }
 
-    private init(port: Int, task: Task<Void, any Error>) {
+    private init(host: String, port: Int, task: Task<Void, any Error>) {
+        self.host = host
         self.port = port
         self.task = task
     }
 
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var baseURL: String { "http://\(host):\(port)" }
 
     public func stop() async {
         task.cancel()

@@ -18,6 +18,8 @@ public final class RegistryServer: @unchecked Sendable {
     public let auth: Auth
     /// The network namespace it runs in, or nil for the test's own.
     public let namespace: String?
+    /// Its serving certificate when it speaks HTTPS.
+    public let tls: GeneratedCertificate?
     private let process: Process
 
     /// `127.0.0.1:<port>`: the registry domain in image references.
@@ -32,17 +34,19 @@ public final class RegistryServer: @unchecked Sendable {
     ///     (80, so a domain without a port reaches it) take a random one of 127.0.0.0/8.
     ///   - port: 0 lets the kernel choose.
     ///   - namespace: a network namespace (of a `NetworkLab`) to run it in.
-    public static func start(auth: Auth = .open, host: String = "127.0.0.1", port: Int = 0, namespace: String? = nil) async throws -> RegistryServer {
+    ///   - tls: serve HTTPS with this certificate (clients trust its `caPEM`).
+    public static func start(auth: Auth = .open, host: String = "127.0.0.1", port: Int = 0, namespace: String? = nil,
+                             tls: GeneratedCertificate? = nil) async throws -> RegistryServer {
         let dir = try TemporaryDirectory(prefix: "peerpull-registry")
         do {
-            return try await RegistryServer(directory: dir, auth: auth, host: host, port: port, namespace: namespace)
+            return try await RegistryServer(directory: dir, auth: auth, host: host, port: port, namespace: namespace, tls: tls)
         } catch {
             dir.remove()
             throw error
         }
     }
 
-    private init(directory: TemporaryDirectory, auth: Auth, host: String, port: Int, namespace: String?) async throws {
+    private init(directory: TemporaryDirectory, auth: Auth, host: String, port: Int, namespace: String?, tls: GeneratedCertificate?) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw TestSupportError("\(Self.binary) is missing: run scripts/install-test-deps.sh (apt-get install docker-registry)")
         }
@@ -50,6 +54,7 @@ public final class RegistryServer: @unchecked Sendable {
         self.auth = auth
         self.host = host
         self.namespace = namespace
+        self.tls = tls
         var config = """
         version: 0.1
         log:
@@ -69,6 +74,17 @@ public final class RegistryServer: @unchecked Sendable {
           secret: peerpull-test-secret
 
         """
+        if let tls {
+            try (tls.certificatePEM + "\n" + tls.caPEM + "\n").write(toFile: directory.file("tls.crt"), atomically: true, encoding: .utf8)
+            try tls.privateKeyPEM.write(toFile: directory.file("tls.key"), atomically: true, encoding: .utf8)
+            try tls.caPEM.write(toFile: directory.file("ca.crt"), atomically: true, encoding: .utf8)
+            config += """
+              tls:
+                certificate: \(directory.file("tls.crt"))
+                key: \(directory.file("tls.key"))
+
+            """
+        }
         switch auth {
         case .open:
             break
@@ -153,7 +169,8 @@ public final class RegistryServer: @unchecked Sendable {
     /// The layers of the image manifest `reference` of `repository` (asked from the
     /// registry's own namespace when it runs in one).
     public func layers(repository: String, reference: String) async throws -> [Descriptor] {
-        let curl = ["curl", "-sf", "-H", "Accept: \(MediaType.ociManifest)", "http://\(domain)/v2/\(repository)/manifests/\(reference)"]
+        let curl = ["curl", "-sf", "-H", "Accept: \(MediaType.ociManifest)"] + (tls == nil ? [] : ["--cacert", directory.file("ca.crt")])
+            + ["\(tls == nil ? "http" : "https")://\(domain)/v2/\(repository)/manifests/\(reference)"]
         let text = try await Command.run((namespace.map { ["ip", "netns", "exec", $0] } ?? []) + curl).stdout
         guard case .image(let m) = try ManifestDocument(data: Array(text.utf8), contentType: MediaType.ociManifest) else {
             throw TestSupportError("\(repository):\(reference) is not an image manifest: \(text.prefix(200))")

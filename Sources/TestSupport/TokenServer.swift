@@ -25,11 +25,13 @@ public final class TokenServer: Sendable {
     private let server: Mutex<LoopbackServer?> = Mutex(nil)
     private let requests = Mutex<[String]>([])
 
-    public static func start(users: [String: String], publicRepositories: Set<String> = [], lifetime: Int = 300) async throws -> TokenServer {
+    /// - Parameter host: the address it listens on (the realm names it).
+    public static func start(users: [String: String], publicRepositories: Set<String> = [], lifetime: Int = 300,
+                             host: String = "127.0.0.1") async throws -> TokenServer {
         let s = try TokenServer(users: users, publicRepositories: publicRepositories, lifetime: lifetime)
         let router = Router()
         router.get("/token") { request, _ -> Response in s.handle(request) }
-        let loopback = try await LoopbackServer.start(router: router)
+        let loopback = try await LoopbackServer.start(router: router, host: host)
         s.server.withLock { $0 = loopback }
         return s
     }
@@ -59,7 +61,7 @@ public final class TokenServer: Sendable {
         certificatePEM = try certificate.serializeAsPEM().pemString
     }
 
-    public var realm: String { "http://127.0.0.1:\(server.withLock { $0?.port ?? 0 })/token" }
+    public var realm: String { server.withLock { $0.map { "\($0.baseURL)/token" } ?? "" } }
 
     /// Every token request so far, as `user scope…` lines (`-` for anonymous).
     public var requestLog: [String] { requests.withLock { $0 } }

@@ -35,6 +35,10 @@ struct RegistryRouteTests {
         let r = OriginResolver(origins: ["test-registry-vpc.cn-hangzhou.cr.aliyuncs.com", "ghcr.io"], rule: P2PHostRule())
         #expect(try r.origin(host: "test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com:65001", namespace: nil).get() == "test-registry-vpc.cn-hangzhou.cr.aliyuncs.com")
         #expect(try r.origin(host: "127.0.0.1:65001", namespace: "ghcr.io").get() == "ghcr.io")
+        // containerd pulling a rewritten image names its registry, the P2P host, in ?ns=.
+        #expect(try r.origin(host: "127.0.0.1:65001", namespace: "test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com:65001").get()
+                    == "test-registry-vpc.cn-hangzhou.cr.aliyuncs.com")
+        #expect((try? r.origin(host: "127.0.0.1:65001", namespace: "evil.distributed.example.com:65001").get()) == nil)
         // Unknown registries are never proxied.
         #expect((try? r.origin(host: "evil.distributed.example.com:65001", namespace: nil).get()) == nil)
         #expect((try? r.origin(host: "127.0.0.1:65001", namespace: "evil.example.com").get()) == nil)

@@ -24,7 +24,7 @@ struct ChartTests {
         let objects = try await chart.objects(Self.base)
         let kinds = Set(objects.compactMap { $0["kind"] as? String })
         #expect(kinds == ["ConfigMap", "DaemonSet", "Service", "ServiceAccount", "Role", "RoleBinding", "Deployment",
-                          "PodDisruptionBudget", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "Secret"])
+                          "PodDisruptionBudget", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "Secret", "Job"])
 
         let ds = try #require(object(objects, "DaemonSet"))
         let pod = Self.dig(ds, "spec.template.spec")
@@ -78,17 +78,35 @@ struct ChartTests {
         #expect((Self.dig(hooks[1], "objectSelector.matchExpressions.0") as? [String: Any])?["operator"] as? String == "DoesNotExist")
 
         // RBAC: the controller may only touch namespaces, secrets and its own webhook configuration.
-        let rules = try #require(object(objects, "ClusterRole")?["rules"] as? [[String: Any]])
+        let rules = try #require(object(objects, "ClusterRole", suffix: "-controller")?["rules"] as? [[String: Any]])
         #expect(Set(rules.flatMap { $0["resources"] as? [String] ?? [] }) == ["namespaces", "secrets", "mutatingwebhookconfigurations"])
         #expect(!rules.contains { ($0["verbs"] as? [String] ?? []).contains("delete") || ($0["resources"] as? [String] ?? []).contains("pods") })
-        let agentRules = try #require(object(objects, "Role")?["rules"] as? [[String: Any]])
+        let agentRules = try #require(object(objects, "Role", suffix: "-agent")?["rules"] as? [[String: Any]])
         #expect(agentRules.flatMap { $0["verbs"] as? [String] ?? [] }.allSatisfy { ["get", "list", "watch"].contains($0) })
+        // The controller follows the agent DaemonSet (no ready agent: pods left unchanged).
+        #expect(args.contains("--agent-daemonset=p2p-ack-acr-acceleration-p2p-agent"))
+        let controllerRole = try #require(object(objects, "Role", suffix: "-controller")?["rules"] as? [[String: Any]])
+        #expect(controllerRole.contains { $0["resources"] as? [String] == ["daemonsets"] && $0["verbs"] as? [String] == ["get", "list", "watch"] })
+
+        // helm uninstall: a pre-delete Job with its own account, the only one that may delete
+        // secrets, removes the secrets the controller made.
+        let job = try #require(object(objects, "Job"))
+        let annotations = Self.dig(job, "metadata.annotations") as? [String: String]
+        #expect(annotations?["helm.sh/hook"] == "pre-delete")
+        #expect(Self.dig(job, "spec.template.spec.containers.0.args") as? [String] == ["controller", "--remove-generated-secrets", "--log-level=info"])
+        #expect(Self.dig(job, "spec.template.spec.serviceAccountName") as? String == "p2p-ack-acr-acceleration-p2p-uninstall")
+        let hookRules = try #require(object(objects, "ClusterRole", suffix: "-uninstall")?["rules"] as? [[String: Any]])
+        #expect(hookRules.count == 1 && hookRules[0]["resources"] as? [String] == ["secrets"] && hookRules[0]["verbs"] as? [String] == ["list", "delete"])
+        for o in objects where (o["metadata"] as? [String: Any]).flatMap({ ($0["name"] as? String)?.hasSuffix("-uninstall") }) == true {
+            #expect((Self.dig(o, "metadata.annotations") as? [String: String])?["helm.sh/hook"] == "pre-delete", "\(o["kind"] ?? "")")
+        }
     }
 
     @Test func valuesReachTheObjects() async throws {
         let objects = try await chart.objects([
             "p2p": ["port": 5001, "registryInstances": "harbor.example.com", "ratelimit": "1G", "cacheSize": "50Gi",
-                    "containerdConfig": ["enabled": false], "swarm": ["enabled": false]],
+                    "containerdConfig": ["enabled": false], "swarm": ["enabled": false],
+                    "originCACert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"],
             "controller": ["ramRole": "acr-reader", "replicas": 3],
             "metrics": ["serviceMonitor": ["enabled": true]],
             "webhook": ["excludedNamespaces": ["kube-system", "monitoring"]],
@@ -100,6 +118,10 @@ struct ChartTests {
         let config = try #require((Self.dig(object(objects, "ConfigMap"), "data") as? [String: Any])?["agent.yaml"] as? String)
         #expect(config.contains("port: 5001") && config.contains(#"ratelimit: "1G""#) && config.contains(#"cacheSize: "50Gi""#))
         #expect(config.contains(#"ramRole: "acr-reader""#))
+        // A private registry CA: a file of the agent's ConfigMap, named in its settings.
+        #expect(config.contains("originCACert: /etc/peerpull/origin-ca.crt"))
+        #expect((Self.dig(object(objects, "ConfigMap"), "data") as? [String: Any])?["origin-ca.crt"] as? String
+                    == "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
         let args = try #require(Self.dig(object(objects, "Deployment"), "spec.template.spec.containers.0.args") as? [String])
         #expect(args.contains("--ram-role=acr-reader") && args.contains("--agent-port=5001") && args.contains("--log-level=debug"))
         #expect(args.contains("--excluded-namespaces=kube-system,monitoring,peerpull-system"))

@@ -72,6 +72,8 @@ extension ControllerEndToEndTests {
             var values: [String: Any] = [
                 "p2p": ["registryInstances": "test-registry-vpc.cn-hangzhou.cr.aliyuncs.com"],
                 "podDisruptionBudget": ["apiVersion": "policy/v1beta1"],
+                // No controller-manager runs the uninstall hook's Job here (the real-node test runs it).
+                "controller": ["removeGeneratedSecretsOnUninstall": false],
             ]
             try await chart.install(values, namespace: "peerpull-system", kubeconfig: cluster.kubeconfig)
             let ds = try await cluster.json(["get", "daemonset", "p2p-ack-acr-acceleration-p2p-agent", "-n", "peerpull-system"])

@@ -1,8 +1,9 @@
 import OCI
 
 /// Decides which origin registry a request is for, in the order the agent trusts them:
-/// containerd's `?ns=` (mirror mode), then the P2P host the client dialled, then the
-/// single configured origin. Only configured origins are ever contacted: an unknown
+/// containerd's `?ns=` (the registry host of the image being pulled: the origin in
+/// mirror mode, the P2P host `R.distributed.Y:65001` for a rewritten image), then the
+/// P2P host the client dialled, then the single configured origin. Only configured origins are ever contacted: an unknown
 /// registry is a 404, never an open proxy.
 public struct OriginResolver: Sendable {
     public let origins: OriginSet
@@ -15,6 +16,10 @@ public struct OriginResolver: Sendable {
 
     public func origin(host: String?, namespace: String?) -> Result<String, OCIErrorResponse> {
         if let ns = namespace?.lowercased(), !ns.isEmpty {
+            // A real kubelet's pull of a rewritten image sends the P2P host here, not the origin.
+            if let name = rule.origin(forP2PDomain: ns) {
+                return origins.origin(named: name).map { .success($0) } ?? .failure(unknown(name))
+            }
             let origin = ns == "index.docker.io" ? ImageReference.defaultDomain : ns
             return origins.origins.contains(origin) ? .success(origin) : .failure(unknown(ns))
         }

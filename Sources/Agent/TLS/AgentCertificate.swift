@@ -2,7 +2,7 @@ import Foundation
 import OCI
 
 /// The certificate of one node's agent, so containerd can speak TLS to the P2P hosts
-/// without a public CA: the CA goes into each `hosts.toml` directory as `ca.crt`, the
+/// without a public CA: the CA goes into each `hosts.toml` directory as `peerpull-agent-ca.crt`, the
 /// leaf names every P2P host, `localhost` and 127.0.0.1.
 public typealias AgentCertificate = GeneratedCertificate
 

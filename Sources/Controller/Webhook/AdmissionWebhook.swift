@@ -16,18 +16,21 @@ public struct AdmissionWebhook: Sendable {
     public var namespaces: NamespaceLabelCache
     /// Pull secrets kept by a watch; nil reads each from the API server.
     public var secrets: SecretCache?
+    /// The agent DaemonSet's state; nil rewrites whether or not agents run.
+    public var agents: AgentPresence?
     public var metrics: ControllerMetrics
     /// Everything the webhook does for one review, API calls included.
     public var deadline: Duration
     let logger: Logger
 
     public init(mutator: PodMutator, mirror: PullSecretMirror, namespaces: NamespaceLabelCache, secrets: SecretCache? = nil,
-                metrics: ControllerMetrics = ControllerMetrics(), deadline: Duration = .milliseconds(900),
+                agents: AgentPresence? = nil, metrics: ControllerMetrics = ControllerMetrics(), deadline: Duration = .milliseconds(900),
                 logger: Logger = Logger(label: "peerpull.controller")) {
         self.mutator = mutator
         self.mirror = mirror
         self.namespaces = namespaces
         self.secrets = secrets
+        self.agents = agents
         self.metrics = metrics
         self.deadline = deadline
         self.logger = logger
@@ -98,6 +101,13 @@ public struct AdmissionWebhook: Sendable {
         if let why = mutator.skipReason(pod: pod, namespace: namespace, namespaceLabels: nsLabels) {
             var skipped = PodMutator.Plan()
             skipped.skipped = why
+            return skipped
+        }
+        if let agents, let why = await agents.reasonToSkip {
+            // Labelled, but no node could pull the rewritten names: say so on the pod.
+            var skipped = PodMutator.Plan()
+            skipped.skipped = why
+            skipped.warnings = [why]
             return skipped
         }
         let secrets = try await pullSecrets(Self.boundedNames(pod), namespace: namespace)

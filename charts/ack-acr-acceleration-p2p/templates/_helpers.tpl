@@ -27,3 +27,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "p2p.excludedNamespaces" -}}
 {{- toJson (uniq (append .Values.webhook.excludedNamespaces .Release.Namespace)) -}}
 {{- end -}}
+
+{{/* The uninstall hook's account and role: made before its Job, removed after it. */}}
+{{- define "p2p.uninstallHook" -}}
+helm.sh/hook: pre-delete
+helm.sh/hook-weight: "-1"
+helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+{{- end }}
