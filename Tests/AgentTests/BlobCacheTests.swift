@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import OCI
+import Synchronization
 import TestSupport
 import Testing
 
@@ -12,6 +13,7 @@ final class ScriptedOrigin: Sendable {
     let bytes: [UInt8]
     let digest: Digest
     private let fetches = NIOLockedBox(0)
+    private let resumes = Mutex<[Int64]>([])
     private let chunks: AsyncStream<[UInt8]>
     private let feed: AsyncStream<[UInt8]>.Continuation
 
@@ -22,6 +24,8 @@ final class ScriptedOrigin: Sendable {
     }
 
     var fetchCount: Int { fetches.value }
+    /// The offsets `resume(from:)` was asked for, in order.
+    var resumedFrom: [Int64] { resumes.withLock { $0 } }
 
     /// Sends `range` of the blob (or other bytes) on the download's stream.
     func send(_ chunk: [UInt8]) { feed.yield(chunk) }
@@ -37,6 +41,7 @@ final class ScriptedOrigin: Sendable {
     /// A correct resume from `offset`, as an origin honouring Range sends it.
     func resume(from offset: Int64) -> ByteStream {
         fetches.increment()
+        resumes.withLock { $0.append(offset) }
         let tail = Array(bytes[Int(offset)...])
         return ByteStream(AsyncStream<ByteBuffer> { c in c.yield(ByteBuffer(bytes: tail)); c.finish() })
     }
@@ -194,10 +199,11 @@ struct BlobCacheTests {
         let got = try await read(lookup, origin: origin)
         #expect(got == origin.bytes)
         #expect(origin.fetchCount == 2)
-        for _ in 0..<50 where FileManager.default.fileExists(atPath: dir.file("cache/blobs/sha256/\(origin.digest.hex)")) {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        // The download has ended (failed), not merely not committed yet.
+        for _ in 0..<500 where await cache.isDownloading(origin.digest) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(await !cache.isDownloading(origin.digest))
         #expect(await cache.contents.isEmpty, "a blob that failed verification is never kept")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("cache/blobs/sha256/\(origin.digest.hex)")))
     }
 
     @Test func aTruncatedDownloadResumesFromTheOriginWithRange() async throws {
@@ -206,9 +212,19 @@ struct BlobCacheTests {
         let cache = try makeCache(dir)
         let origin = ScriptedOrigin(size: 400_000)
         let (lookup, _) = await cache.lookup(origin.digest, size: 400_000) { _ in origin.response() }
+        guard case .downloading(let lease, let download) = lookup else { Issue.record("expected a download"); return }
+        // A reader takes the first 123,457 bytes while they arrive; then the origin's stream ends early.
+        var reader = DownloadingBlobStream(lease: lease, download: download) { origin.resume(from: $0) }.makeAsyncIterator()
         origin.send(Array(origin.bytes[..<123_457]))
+        var got: [UInt8] = []
+        while got.count < 123_457, let chunk = try await reader.next() { got += Array(buffer: chunk) }
+        #expect(got.count == 123_457)
         origin.end()
-        #expect(try await read(lookup, origin: origin) == origin.bytes)
+        while let chunk = try await reader.next() { got += Array(buffer: chunk) }
+        #expect(got == origin.bytes)
+        // One resume, with Range from exactly where the origin's stream stopped.
+        #expect(origin.resumedFrom == [123_457])
+        #expect(origin.fetchCount == 2)
     }
 
     @Test func leastRecentlyUsedBlobsAreEvictedButNeverOneBeingRead() async throws {
@@ -225,11 +241,18 @@ struct BlobCacheTests {
             origins.append(o)
         }
         for _ in 0..<100 where await cache.contents.count < 3 { try await Task.sleep(for: .milliseconds(10)) }
-        // Blob 0 is held open by a reader; blob 1 is the least recently used of the rest.
+        // Blob 0 is held open by a reader and is the least recently used of all (blobs 1 and
+        // 2 are used after it was opened): only the reader keeps it; blob 1 must go instead.
         let held = await cache.open(origins[0].digest)
         #expect(held != nil)
-        _ = await cache.open(origins[2].digest)
-        try await Task.sleep(for: .milliseconds(50))  // the released lease of blob 2 is counted down
+        for i in [1, 2] {
+            let lease = await cache.open(origins[i].digest)
+            #expect(lease != nil)
+        }
+        // The released leases of blobs 1 and 2 are counted down.
+        for _ in 0..<100 where await cache.readerCount(origins[1].digest) + cache.readerCount(origins[2].digest) > 0 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         let newcomer = ScriptedOrigin(size: 100_000, seed: 9)
         let (l, result) = await cache.lookup(newcomer.digest, size: 100_000) { _ in newcomer.response() }
         #expect(result == .miss)

@@ -39,9 +39,11 @@ struct RateLimitTests {
         // Queued callers wait for the debt ahead of them too: arrival order is kept.
         try await bucket.acquire(250_000)
         #expect(abs((time.slept.withLock { $0.last } ?? 0) - 0.75) < 1e-6)
-        // After a quiet second the bucket is full again, but never more than the burst.
+        // After quiet seconds the bucket is full again, but never more than the burst: ten
+        // seconds earn 10 MB of tokens, of which only 100 kB are kept, so 300 kB wait 0.2 s.
         time.seconds.withLock { $0 += 10 }
-        try await bucket.acquire(100_000)
-        #expect(time.slept.withLock { $0.count } == 2)
+        try await bucket.acquire(300_000)
+        #expect(time.slept.withLock { $0.count } == 3)
+        #expect(abs((time.slept.withLock { $0.last } ?? 0) - 0.2) < 1e-6, "\(time.slept.withLock { $0 })")
     }
 }

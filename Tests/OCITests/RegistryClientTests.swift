@@ -88,7 +88,8 @@ struct RegistryClientTests {
                 _ = try await client.manifest(repo, reference: "nope", authorization: auth)
             }
             do {
-                _ = try await client.manifest(repo, reference: "nope", authorization: auth)
+                let m = try await client.manifest(repo, reference: "nope", authorization: auth)
+                Issue.record("a missing tag answered \(m.bytes.count) bytes")
             } catch let error as RegistryError {
                 guard case .notFound = error else { Issue.record("expected notFound, got \(error)"); return }
             }
@@ -194,7 +195,8 @@ struct RegistryClientFailureTests {
         #expect(!m.bytes.isEmpty)
         #expect(flakyHits.load(ordering: .relaxed) == 3)
         do {
-            _ = try await client.manifest(repo("missing"), reference: "v1")
+            let m = try await client.manifest(repo("missing"), reference: "v1")
+            Issue.record("a 404 answered \(m.bytes.count) bytes")
         } catch {
             guard case .notFound(_, _, _, let detail) = error else { Issue.record("\(error)"); return }
             #expect(detail == "MANIFEST_UNKNOWN: manifest unknown")

@@ -152,7 +152,10 @@ struct PullCommandTests {
             let layout = try OCILayout(root: probe)
             let top = try #require(try layout.index().manifests.first)
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: layout.blobPath(top.digest))))
-            guard case .image(let manifest) = try ManifestDocument(data: bytes, contentType: top.mediaType) else { return }
+            guard case .image(let manifest) = try ManifestDocument(data: bytes, contentType: top.mediaType) else {
+                Issue.record("the pulled top-level manifest is not an image manifest: \(top.mediaType)")
+                return
+            }
             let victim = try #require(manifest.layers.max { $0.size < $1.size })
 
             // Flip one byte in the registry's stored copy; the size stays the same.

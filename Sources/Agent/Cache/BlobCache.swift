@@ -132,6 +132,9 @@ public actor BlobCache {
     /// Complete blobs and their sizes.
     public var contents: [Digest: Int64] { entries.mapValues(\.size) }
 
+    /// Whether a download of `digest` is under way (it ends committed or failed).
+    func isDownloading(_ digest: Digest) -> Bool { downloads[digest] != nil }
+
     /// The complete blob, or nil when it is not cached.
     func open(_ digest: Digest) -> BlobLease? {
         guard var entry = entries[digest] else { return nil }
@@ -304,6 +307,9 @@ public actor BlobCache {
         readers[digest, default: 0] += 1
         return BlobLease(digest: digest, size: size, file: file, cache: self, metrics: metrics)
     }
+
+    /// Leases of `digest` not yet released.
+    func readerCount(_ digest: Digest) -> Int { readers[digest, default: 0] }
 
     func release(_ digest: Digest) {
         let n = readers[digest, default: 1] - 1
