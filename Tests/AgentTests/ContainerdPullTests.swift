@@ -85,4 +85,50 @@ struct ContainerdPullTests {
         for d in daemons { await d.stop() }
         await agent?.stop(); registry.stop()
     }
+
+    /// The agent down, its hosts.toml still there (a crash, a rolling update): containerd
+    /// falls back to the origin `server`, which is HTTPS from a private CA that the operator
+    /// configured in the node's own `hosts.toml` beside `ca.crt`. The trust carries over to
+    /// the P2P host's file (`ca = "../reg.p2ptest.example/ca.crt"`), so the pull of the
+    /// rewritten name succeeds from the origin; the operator's files come back unchanged.
+    @Test func aStoppedAgentFallsBackToAPrivateCAOriginWithTheOperatorsTrust() async throws {
+        let originAddress = HostsOverride.randomLoopbackAddress()
+        let agentAddress = HostsOverride.randomLoopbackAddress()
+        let dir = try TemporaryDirectory(prefix: "peerpull-ctr")
+        defer { dir.remove() }
+        let hosts = try HostsOverride(in: dir, entries: [(originAddress, ["reg.p2ptest.example"])])
+        let cert = try GeneratedCertificate.generate(caName: "operator CA", leafName: "reg.p2ptest.example",
+                                                     dnsNames: ["reg.p2ptest.example"], ipAddresses: [originAddress])
+        let registry = try await RegistryServer.start(auth: .basic(users: ["alice": "wonderland"]), host: originAddress, port: 443, tls: cert)
+        var daemon: PrivateContainerd?
+        do {
+            let pushed = try await TestImages.push(Self.image, to: registry, repository: "team/app", tag: "v1", credentials: ("alice", "wonderland"))
+            let own = dir.file("certs.d/reg.p2ptest.example")
+            try FileManager.default.createDirectory(atPath: own, withIntermediateDirectories: true)
+            let ownToml = "server = \"https://reg.p2ptest.example\"\nca = \"ca.crt\"\n"
+            try ownToml.write(toFile: own + "/hosts.toml", atomically: true, encoding: .utf8)
+            try cert.caPEM.write(toFile: own + "/ca.crt", atomically: true, encoding: .utf8)
+            // The DaemonSet's init step, then no agent at all.
+            let setup = [TestImages.peerpullBinary, "agent", "--listen", agentAddress, "--port", "65001", "--origin", "reg.p2ptest.example",
+                         "--data-dir", dir.file("data"), "--tls-dir", dir.file("data/tls"), "--containerd-config-path", dir.file("certs.d")]
+            try await Command.run(setup + ["--setup-only"])
+            daemon = try await PrivateContainerd.start()
+            let p2pImage = "reg.distributed.p2ptest.example:65001/team/app:v1"
+            let pull = try await Command.run(hosts.wrap(daemon!.ctr(["images", "pull", "--hosts-dir", dir.file("certs.d"), "--snapshotter", "native",
+                                                                    "--user", "alice:wonderland", p2pImage])), check: false)
+            #expect(pull.status == 0, "\(pull.stderr.suffix(600))")
+            let listed = try await Command.run(daemon!.ctr(["images", "ls"])).stdout
+            #expect(listed.contains(pushed.digest.description), "\(listed)")
+            #expect(registry.accessLog().contains { $0.contains("\"GET /v2/team/app/blobs/") && $0.contains("containerd") })
+            // Undo: the operator's two files, exactly.
+            try await Command.run(setup + ["--undo-containerd-config"])
+            #expect(try String(contentsOfFile: own + "/hosts.toml", encoding: .utf8) == ownToml)
+            #expect(try String(contentsOfFile: own + "/ca.crt", encoding: .utf8) == cert.caPEM)
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir.file("certs.d"))) == ["reg.p2ptest.example"])
+        } catch {
+            await daemon?.stop(); registry.stop()
+            throw error
+        }
+        await daemon?.stop(); registry.stop()
+    }
 }

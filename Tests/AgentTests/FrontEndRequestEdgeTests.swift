@@ -159,6 +159,12 @@ struct FrontEndRequestEdgeTests {
             // A digest the registry does not have at all stays a plain 404.
             let absent = Digest.compute(of: Array("absent".utf8))
             #expect(try await rig.get("/manifests/\(absent)").0 == 404)
+            #expect(rig.metric("peerpull_agent_unknown_registry_requests_total") == 0)
+            // A registry the agent does not accelerate: 404 NAME_UNKNOWN, counted (containerd
+            // would go to its next host without a word).
+            let (status, _, body) = try await rig.get("/manifests/v1?ns=elsewhere.example.com")
+            #expect(status == 404 && String(decoding: body, as: UTF8.self).contains("NAME_UNKNOWN"))
+            #expect(rig.metric("peerpull_agent_unknown_registry_requests_total") == 1)
         } catch { await rig.stop(); throw error }
         await rig.stop()
     }

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import OCI
+import Synchronization
 
 /// The agent's registry API: the pull half of the OCI distribution spec.
 ///
@@ -20,6 +21,8 @@ public struct RegistryFrontEnd: Sendable {
     public var gate: AuthorizationGate
     public var metrics: AgentMetrics
     var logger: Logger
+    /// Registries already warned about (a pull names one many times).
+    let unknownRegistries = UnknownRegistries()
 
     public init(
         resolver: OriginResolver,
@@ -90,9 +93,19 @@ public struct RegistryFrontEnd: Sendable {
         case .blob: .blob
         }
         let origin: String
-        switch resolver.origin(host: request.head.authority, namespace: request.uri.queryParameters.get("ns")) {
+        let ns = request.uri.queryParameters.get("ns").map { String($0) }
+        switch resolver.origin(host: request.head.authority, namespace: ns) {
         case .success(let o): origin = o
-        case .failure(let e): return (Self.error(e), kind)
+        case .failure(let e):
+            // containerd takes the 404 quietly and goes to the next host in hosts.toml:
+            // without this the bytes bypass the agent and nothing says so.
+            metrics.unknownRegistryRequest()
+            let registry = ns ?? request.head.authority ?? "?"
+            if unknownRegistries.first(registry) {
+                logger.warning("a registry this agent does not accelerate was asked for: answered 404, the client goes to its next host (add it to the origins, p2p.registryInstances)",
+                               metadata: ["registry": "\(registry.prefix(255))", "path": "\(request.uri.path.prefix(255))"])
+            }
+            return (Self.error(e), kind)
         }
         let authorization = request.headers[.authorization]
         do {
@@ -160,4 +173,20 @@ public struct RegistryFrontEnd: Sendable {
 extension HTTPField.Name {
     static let dockerContentDigest = Self("Docker-Content-Digest")!
     static let dockerDistributionAPIVersion = Self("Docker-Distribution-API-Version")!
+}
+
+/// The first request for each unknown registry is logged; at most `limit` names are kept,
+/// so hostile names cannot grow memory.
+final class UnknownRegistries: Sendable {
+    private let seen = Mutex<Set<String>>([])
+    let limit = 64
+
+    /// Whether `name` is new (and there is room to remember it).
+    func first(_ name: String) -> Bool {
+        seen.withLock { set in
+            guard set.count < limit, !set.contains(name) else { return false }
+            set.insert(name)
+            return true
+        }
+    }
 }

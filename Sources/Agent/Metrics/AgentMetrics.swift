@@ -41,6 +41,7 @@ public final class AgentMetrics: Sendable {
     private let blobDurations: [String: DurationHistogram]
     private let blobPeers: ValueHistogram
     private let pieceRequestFailures: [String: Counter]
+    private let unknownRegistry: Counter
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -101,6 +102,8 @@ public final class AgentMetrics: Sendable {
                 descriptor: Self.name("piece_requests_failed", "total", "Piece requests to peers that brought no piece: refused = the peer does not hold it, busy = it was sending its most pieces at once, timeout = too slow, connection = not reachable or cut."),
                 labels: [("reason", reason)]))
         })
+        unknownRegistry = registry.makeCounter(
+            descriptor: Self.name("unknown_registry_requests", "total", "Requests for a registry the agent does not accelerate, answered 404 NAME_UNKNOWN (containerd then tries its next host, usually the origin: bytes that bypass the agent)."))
         blobPeers = registry.makeValueHistogram(
             descriptor: Self.name("blob_peers", "count", "Peers that sent pieces of each completed swarm download."),
             buckets: [0, 1, 2, 4, 8, 16, 32, 64])
@@ -124,6 +127,8 @@ public final class AgentMetrics: Sendable {
         blobDurations[complete ? "complete" : "failed"]!.record(duration)
         if complete { blobPeers.record(Double(peers)) }
     }
+
+    func unknownRegistryRequest() { unknownRegistry.increment() }
 
     func cacheRequest(_ result: CacheResult) {
         cacheRequests[result]!.increment()
