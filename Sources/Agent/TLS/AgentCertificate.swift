@@ -3,7 +3,7 @@ import OCI
 
 /// The certificate of one node's agent, so containerd can speak TLS to the P2P hosts
 /// without a public CA: the CA goes into each `hosts.toml` directory as `peerpull-agent-ca.crt`, the
-/// leaf names every P2P host, `localhost` and 127.0.0.1.
+/// leaf names every P2P host, `localhost` and 127.0.0.1. The CA's key is kept beside it.
 public typealias AgentCertificate = GeneratedCertificate
 
 extension GeneratedCertificate {
@@ -13,10 +13,13 @@ extension GeneratedCertificate {
                      ipAddresses: ipAddresses, now: now)
     }
 
-    /// The agent's certificate in `directory`, generated on first start and again when it
-    /// does not name every P2P host (origins were added since; the DaemonSet's init step
-    /// then writes the new CA next to each hosts.toml).
-    public static func loadOrGenerate(in directory: String, dnsNames: [String]) throws -> GeneratedCertificate {
-        try loadOrGenerate(in: directory, covering: Set(dnsNames + ["localhost"])) { try generate(dnsNames: dnsNames) }
+    /// The agent's certificate in `directory`, generated on first start; its serving
+    /// certificate issued again under the same CA when it does not name every P2P host
+    /// (origins were added since) or expires within 30 days, so containerd, which trusts
+    /// the CA next to each hosts.toml, keeps trusting the agent.
+    public static func loadOrGenerate(in directory: String, dnsNames: [String], now: Date = Date()) throws -> GeneratedCertificate {
+        try loadOrGenerate(in: directory, covering: Set(dnsNames + ["localhost"]), now: now,
+                           reissue: { try $0.reissued(leafName: "peerpull agent", dnsNames: dnsNames + ["localhost"], now: now) },
+                           { try generate(dnsNames: dnsNames, now: now) })
     }
 }

@@ -11,11 +11,15 @@ public struct GeneratedCertificate: Sendable, Equatable {
     public let caPEM: String
     public let certificatePEM: String
     public let privateKeyPEM: String
+    /// The CA's key, kept so that a new serving certificate can be issued under the same
+    /// CA (whoever trusts it keeps trusting); nil for certificates issued elsewhere.
+    public let caKeyPEM: String?
 
-    public init(caPEM: String, certificatePEM: String, privateKeyPEM: String) {
+    public init(caPEM: String, certificatePEM: String, privateKeyPEM: String, caKeyPEM: String? = nil) {
         self.caPEM = caPEM
         self.certificatePEM = certificatePEM
         self.privateKeyPEM = privateKeyPEM
+        self.caKeyPEM = caKeyPEM
     }
 
     /// A CA valid `caDays` and a leaf valid `leafDays` for `dnsNames` and IPv4 `ipAddresses`.
@@ -34,7 +38,22 @@ public struct GeneratedCertificate: Sendable, Equatable {
                 Critical(KeyUsage(keyCertSign: true, cRLSign: true))
             },
             issuerPrivateKey: .init(caKey))
+        return try issue(ca: ca, caKey: caKey, leafName: leafName, dnsNames: dnsNames, ipAddresses: ipAddresses, now: now, leafDays: leafDays)
+    }
 
+    /// A new serving certificate under this one's CA (which must have its key), valid
+    /// `leafDays` but never beyond the CA.
+    public func reissued(leafName: String, dnsNames: [String], ipAddresses: [String] = ["127.0.0.1"],
+                         now: Date = Date(), leafDays: Int = 365) throws -> GeneratedCertificate {
+        guard let caKeyPEM else { throw CertificateError("the CA's key is not kept: a new CA must be generated") }
+        let ca = try Certificate(pemEncoded: caPEM)
+        let caKey = try P256.Signing.PrivateKey(pemRepresentation: caKeyPEM)
+        guard Certificate.PublicKey(caKey.publicKey) == ca.publicKey else { throw CertificateError("ca.key does not belong to ca.crt") }
+        return try Self.issue(ca: ca, caKey: caKey, leafName: leafName, dnsNames: dnsNames, ipAddresses: ipAddresses, now: now, leafDays: leafDays)
+    }
+
+    private static func issue(ca: Certificate, caKey: P256.Signing.PrivateKey, leafName: String, dnsNames: [String], ipAddresses: [String],
+                              now: Date, leafDays: Int) throws -> GeneratedCertificate {
         let leafKey = P256.Signing.PrivateKey()
         var names: [GeneralName] = Array(Set(dnsNames)).sorted().map { .dnsName($0) }
         for ip in ipAddresses {
@@ -43,8 +62,8 @@ public struct GeneratedCertificate: Sendable, Equatable {
         }
         let leaf = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(leafKey.publicKey),
-            notValidBefore: now - 300, notValidAfter: now + Double(86400 * leafDays),
-            issuer: issuer, subject: try DistinguishedName { CommonName(leafName) },
+            notValidBefore: now - 300, notValidAfter: min(now + Double(86400 * leafDays), ca.notValidAfter),
+            issuer: ca.subject, subject: try DistinguishedName { CommonName(leafName) },
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
@@ -56,8 +75,15 @@ public struct GeneratedCertificate: Sendable, Equatable {
         return GeneratedCertificate(
             caPEM: try ca.serializeAsPEM().pemString,
             certificatePEM: try leaf.serializeAsPEM().pemString,
-            privateKeyPEM: leafKey.pemRepresentation)
+            privateKeyPEM: leafKey.pemRepresentation,
+            caKeyPEM: caKey.pemRepresentation)
     }
+
+    /// When the serving certificate stops being valid, or nil when it does not parse.
+    public var notValidAfter: Date? { (try? Certificate(pemEncoded: certificatePEM))?.notValidAfter }
+
+    /// When the CA stops being valid, or nil when it does not parse.
+    public var caNotValidAfter: Date? { (try? Certificate(pemEncoded: caPEM))?.notValidAfter }
 
     /// The DNS names of the serving certificate, or nil when it does not parse.
     public var dnsNames: Set<String>? {
@@ -66,25 +92,44 @@ public struct GeneratedCertificate: Sendable, Equatable {
         return Set(names.compactMap { if case .dnsName(let n) = $0 { n } else { nil } })
     }
 
-    /// Loads `ca.crt`, `tls.crt` and `tls.key` from `directory`, or generates them with
-    /// `make` and writes them (key mode 0600), so a restart keeps the CA others trust.
-    /// Stored files whose serving certificate does not name every one of `required` are
-    /// generated again: the names changed since (an origin was added).
+    /// Loads `ca.crt`, `tls.crt` and `tls.key` (and `ca.key`) from `directory`, or makes
+    /// them and writes them (keys mode 0600), so a restart keeps the CA others trust.
+    /// The serving certificate is issued again, under the same CA, when it does not name
+    /// every one of `required` (an origin was added) or expires within `renewBefore`; the
+    /// CA itself is replaced (`make`) only when its key was not kept (files of an older
+    /// version) or it expires within `renewBefore` plus a leaf's lifetime.
     public static func loadOrGenerate(in directory: String, covering required: Set<String> = [],
+                                      now: Date = Date(), renewBefore: TimeInterval = 30 * 86400,
+                                      reissue: (GeneratedCertificate) throws -> GeneratedCertificate,
                                       _ make: () throws -> GeneratedCertificate) throws -> GeneratedCertificate {
         let fm = FileManager.default
-        let paths = ["ca.crt", "tls.crt", "tls.key"].map { "\(directory)/\($0)" }
-        if paths.allSatisfy({ fm.fileExists(atPath: $0) }) {
-            let texts = try paths.map { try String(contentsOfFile: $0, encoding: .utf8) }
-            let stored = GeneratedCertificate(caPEM: texts[0], certificatePEM: texts[1], privateKeyPEM: texts[2])
-            if let names = stored.dnsNames, required.isSubset(of: names) { return stored }
+        let paths = ["ca.crt", "tls.crt", "tls.key", "ca.key"].map { "\(directory)/\($0)" }
+        var next: GeneratedCertificate?
+        if paths[..<3].allSatisfy({ fm.fileExists(atPath: $0) }) {
+            let texts = try paths[..<3].map { try String(contentsOfFile: $0, encoding: .utf8) }
+            let stored = GeneratedCertificate(caPEM: texts[0], certificatePEM: texts[1], privateKeyPEM: texts[2],
+                                              caKeyPEM: try? String(contentsOfFile: paths[3], encoding: .utf8))
+            if let names = stored.dnsNames, required.isSubset(of: names),
+               let expiry = stored.notValidAfter, expiry > now + renewBefore { return stored }
+            if stored.caKeyPEM != nil, let caExpiry = stored.caNotValidAfter, caExpiry > now + renewBefore + 365 * 86400 {
+                next = try? reissue(stored)
+            }
         }
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let generated = try make()
+        let generated = try next ?? make()
         try generated.caPEM.write(toFile: paths[0], atomically: true, encoding: .utf8)
         try generated.certificatePEM.write(toFile: paths[1], atomically: true, encoding: .utf8)
         try generated.privateKeyPEM.write(toFile: paths[2], atomically: true, encoding: .utf8)
         try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: paths[2])
+        if let key = generated.caKeyPEM {
+            try key.write(toFile: paths[3], atomically: true, encoding: .utf8)
+            try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: paths[3])
+        }
         return generated
     }
+}
+
+public struct CertificateError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
