@@ -10,6 +10,11 @@ public struct HostsOverride: Sendable {
     /// Writes `entries` (address → names) plus localhost into `directory`.
     public init(in directory: TemporaryDirectory, entries: [(String, [String])]) throws {
         path = directory.file("hosts")
+        try Self.write(entries, to: path)
+    }
+
+    /// A hosts file: localhost plus `entries` (address → names).
+    public static func write(_ entries: [(String, [String])], to path: String) throws {
         let lines = ["127.0.0.1 localhost", "::1 localhost"] + entries.map { "\($0.0) \($0.1.joined(separator: " "))" }
         try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }

@@ -43,8 +43,7 @@ public final class KubeletNode: Sendable {
 
     /// The node's `/etc/hosts`: localhost plus `entries` (address → names).
     public func setHosts(_ entries: [(String, [String])]) throws {
-        let lines = ["127.0.0.1 localhost", "::1 localhost"] + entries.map { "\($0.0) \($0.1.joined(separator: " "))" }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: file("hosts"), atomically: true, encoding: .utf8)
+        try HostsOverride.write(entries, to: file("hosts"))
     }
 
     /// containerd's `/etc/containerd/certs.d` on the node.

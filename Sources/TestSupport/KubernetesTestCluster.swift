@@ -33,7 +33,9 @@ public final class KubernetesTestCluster: Sendable {
     public let directory: TemporaryDirectory
     public let address: String
     public let binaries: String
+    /// etcd, kube-apiserver, then (with `workloads`) the controllers and the scheduler.
     private let processes: [BackgroundProcess]
+    private let apiserver: BackgroundProcess
 
     public var kubeconfig: String { directory.file("kubeconfig") }
     public var server: String { "https://\(address):6443" }
@@ -121,7 +123,7 @@ public final class KubernetesTestCluster: Sendable {
                 started.append(try BackgroundProcess([bin + "/kube-scheduler"] + common + ["--secure-port=0"],
                                                      logPath: dir.file("scheduler.log")))
             }
-            return KubernetesTestCluster(directory: dir, address: address, binaries: bin, processes: started)
+            return KubernetesTestCluster(directory: dir, address: address, binaries: bin, apiserver: apiserver, processes: started)
         } catch {
             for p in started.reversed() { await p.stop() }
             dir.remove()
@@ -129,10 +131,11 @@ public final class KubernetesTestCluster: Sendable {
         }
     }
 
-    private init(directory: TemporaryDirectory, address: String, binaries: String, processes: [BackgroundProcess]) {
+    private init(directory: TemporaryDirectory, address: String, binaries: String, apiserver: BackgroundProcess, processes: [BackgroundProcess]) {
         self.directory = directory
         self.address = address
         self.binaries = binaries
+        self.apiserver = apiserver
         self.processes = processes
     }
 
@@ -156,7 +159,7 @@ public final class KubernetesTestCluster: Sendable {
         return object
     }
 
-    public var apiserverLog: String { processes[1].log }
+    public var apiserverLog: String { apiserver.log }
 
     /// Stops the control plane (the newest process first) and deletes its state.
     public func stop() async {

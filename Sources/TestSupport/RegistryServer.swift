@@ -169,13 +169,20 @@ public final class RegistryServer: @unchecked Sendable {
     /// The layers of the image manifest `reference` of `repository` (asked from the
     /// registry's own namespace when it runs in one).
     public func layers(repository: String, reference: String) async throws -> [Descriptor] {
+        try await imageManifest(repository: repository, reference: reference).layers
+    }
+
+    /// The image manifest `reference` of `repository`; `bearer`: a token for a registry
+    /// with token auth (`TokenServer.issue`).
+    public func imageManifest(repository: String, reference: String, bearer: String? = nil) async throws -> ImageManifest {
         let curl = ["curl", "-sf", "-H", "Accept: \(MediaType.ociManifest)"] + (tls == nil ? [] : ["--cacert", directory.file("ca.crt")])
+            + (bearer.map { ["-H", "Authorization: Bearer \($0)"] } ?? [])
             + ["\(tls == nil ? "http" : "https")://\(domain)/v2/\(repository)/manifests/\(reference)"]
         let text = try await Command.run((namespace.map { ["ip", "netns", "exec", $0] } ?? []) + curl).stdout
         guard case .image(let m) = try ManifestDocument(data: Array(text.utf8), contentType: MediaType.ociManifest) else {
             throw TestSupportError("\(repository):\(reference) is not an image manifest: \(text.prefix(200))")
         }
-        return m.layers
+        return m
     }
 
     /// Access-log lines (`"GET /v2/... HTTP/1.1" 200 …`) written so far.

@@ -8,16 +8,6 @@ import TestSupport
 import Testing
 
 /// A value from the Prometheus text exposition, e.g. `peerpull_agent_bytes_total{direction="in",source="origin"}`.
-/// The value of one series in a Prometheus text page. A series that is not there (a
-/// misspelt name, a label set never registered) records an issue and reads as NaN, so
-/// that no comparison of two missing series can pass.
-func metric(_ text: String, _ series: String, sourceLocation: SourceLocation = #_sourceLocation) -> Double {
-    for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-        return Double(line.split(separator: " ").last!) ?? .nan
-    }
-    Issue.record("no series \(series) in the metrics", sourceLocation: sourceLocation)
-    return .nan
-}
 
 /// The agent with its cache in front of a real registry, pulled by skopeo and curl.
 @Suite("Agent cache and authorization gate", .serialized)

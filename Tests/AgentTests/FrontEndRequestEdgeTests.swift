@@ -75,7 +75,7 @@ struct FrontEndRequestEdgeTests {
             registry.accessLog().filter { $0.contains("\"\(method) /v2/team/app/blobs/\(digest)") && !$0.contains("skopeo") }.count
         }
 
-        func metric(_ series: String) -> Double { AgentTests.metric(metrics.render(), series) }
+        func metric(_ series: String) -> Double { TestSupport.metric(metrics.render(), series) }
     }
 
     @Test func rangesOnAnUncachedBlobAreResolvedAgainstItsSize() async throws {

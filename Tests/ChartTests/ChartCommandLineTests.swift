@@ -43,10 +43,12 @@ struct ChartCommandLineTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let lines = try Self.commandLines(objects, root: dir.path)
-        // The agent's init step, its server and its preStop hook, and the controller.
-        let expected = (values["p2p"] as? [String: Any])?["containerdConfig"] == nil ? 4 : 2
+        // The agent's init step, its server and its preStop hook, the controller, and the
+        // uninstall hook's Job.
+        let expected = (values["p2p"] as? [String: Any])?["containerdConfig"] == nil ? 5 : 3
         #expect(lines.count == expected, "\(name): \(lines)")
         #expect(lines.contains { $0.argv.first == "controller" }, "\(name): \(lines)")
+        #expect(lines.contains { $0.argv.contains("--remove-generated-secrets") }, "\(name): \(lines)")
         for line in lines {
             let r = try await Command.run([TestImages.peerpullBinary] + line.argv + ["--check-config"], check: false)
             #expect(r.status == 0, "\(name) — \(line)\n\(r.stderr.suffix(800))")
@@ -72,7 +74,7 @@ struct ChartCommandLineTests {
         }, uniquingKeysWith: { a, _ in a })
         var lines: [CommandLine] = []
         for object in objects {
-            guard let kind = object["kind"] as? String, ["DaemonSet", "Deployment"].contains(kind),
+            guard let kind = object["kind"] as? String, ["DaemonSet", "Deployment", "Job"].contains(kind),
                   let spec = ((object["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
             else { continue }
             let objectName = (object["metadata"] as? [String: Any])?["name"] as? String ?? "?"

@@ -69,7 +69,7 @@ struct KubeletNodeTests {
         let appDigest = try await Command.run(names.wrap(["skopeo", "inspect", "--cert-dir", work.file("certs"), "--creds", "\(Self.user):\(Self.password)",
                                                           "--format", "{{.Digest}}", "docker://\(Self.origin)/team/app:1"])).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        let appManifest = try await Self.manifest(origin: origin, token: token, repository: "team/app", reference: "1")
+        let appManifest = try await origin.imageManifest(repository: "team/app", reference: "1", bearer: token.issue(user: Self.user, repository: "team/app"))
         let appLayers = appManifest.layers
         say("images pushed (\(elapsed())): app \(appDigest), layers \(appLayers)")
 
@@ -141,8 +141,8 @@ struct KubeletNodeTests {
             say("agent:\n\(try await node.exec(["sh", "-c", "tail -n 30 /var/log/pods/peerpull-system_*agent*/agent/*.log"], check: false).stdout)")
         }
         let agentMetrics1 = try await agentMetrics(node)
-        let fromOrigin = Self.metric(agentMetrics1, #"peerpull_agent_bytes_total{direction="out",source="origin"}"#)
-        #expect(fromOrigin.map { $0 >= Double(appLayers.map(\.size).reduce(0, +)) } == true, "served from origin: \(String(describing: fromOrigin))")
+        let fromOrigin = metric(agentMetrics1, #"peerpull_agent_bytes_total{direction="out",source="origin"}"#)
+        #expect(fromOrigin >= Double(appLayers.map(\.size).reduce(0, +)), "served from origin: \(fromOrigin)")
         let images1 = try await node.ctr(["images", "ls"]).stdout
         let imageLine = images1.split(separator: "\n").first { $0.hasPrefix("\(Self.p2pHost)/team/app:1 ") }
         #expect(imageLine?.contains(appDigest) == true, "\(images1)")
@@ -153,11 +153,11 @@ struct KubeletNodeTests {
         try await deleteDeployment(cluster, "web")
         try await Self.removeImage(node, appManifest)
         let blobGETsBeforeSecond = Self.blobGETs(origin, layers: appLayers).count
-        let cacheBefore = Self.metric(agentMetrics1, #"peerpull_agent_bytes_total{direction="out",source="cache"}"#) ?? 0
+        let cacheBefore = metric(agentMetrics1, #"peerpull_agent_bytes_total{direction="out",source="cache"}"#)
         try await cluster.run(["apply", "-f", "-"], stdin: Self.deployment("web2", secret: "regcred"))
         _ = try await runningPod(cluster, app: "web2")
         #expect(Self.blobGETs(origin, layers: appLayers).count == blobGETsBeforeSecond)
-        let cacheAfter = Self.metric(try await agentMetrics(node), #"peerpull_agent_bytes_total{direction="out",source="cache"}"#) ?? 0
+        let cacheAfter = metric(try await agentMetrics(node), #"peerpull_agent_bytes_total{direction="out",source="cache"}"#)
         #expect(cacheAfter - cacheBefore >= Double(appLayers.map(\.size).reduce(0, +)), "cache bytes \(cacheBefore) → \(cacheAfter)")
         say("second pod from cache (\(elapsed()))")
 
@@ -177,6 +177,7 @@ struct KubeletNodeTests {
 
         // The agent gone (its preStop hook puts the node's hosts.toml back): a new labelled
         // pod still starts, pulled from the origin.
+        let noticesBefore = try await Self.noAgentNotices(cluster)
         try await cluster.run(["-n", "peerpull-system", "delete", "daemonset", "\(Self.release)-agent", "--wait=true", "--timeout=120s"])
         try await waitFor("agent pod gone", timeout: .seconds(90)) {
             try await cluster.run(["-n", "peerpull-system", "get", "pods", "-l", "app.kubernetes.io/component=agent", "-o", "name"]).stdout.isEmpty
@@ -185,7 +186,10 @@ struct KubeletNodeTests {
         #expect(try String(contentsOfFile: "\(node.certsDirectory)/\(Self.origin)/ca.crt", encoding: .utf8) == originCert.caPEM)
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: "\(node.certsDirectory)/\(Self.origin)")) == ["hosts.toml", "ca.crt"])
         #expect(!FileManager.default.fileExists(atPath: "\(node.certsDirectory)/\(Self.p2pHost)/hosts.toml"))
-        try await Task.sleep(for: .seconds(6))  // the controller notices the agent is gone
+        // Both controllers have seen the DaemonSet go (their watch logs it), instead of a fixed sleep.
+        try await waitFor("the controllers noticing no agent", timeout: .seconds(30)) {
+            try await Self.noAgentNotices(cluster) >= noticesBefore + 2
+        }
         let blobGETsBeforeDirect = Self.blobGETs(origin, layers: appLayers).count
         try await Self.removeImage(node, appManifest)
         try await cluster.run(["apply", "-f", "-"], stdin: Self.deployment("web3", secret: "regcred"))
@@ -249,6 +253,12 @@ struct KubeletNodeTests {
         }
     }
 
+    /// How often the controllers have logged that no agent is ready (read through the kubelet).
+    static func noAgentNotices(_ cluster: KubernetesTestCluster) async throws -> Int {
+        let logs = try await cluster.run(["-n", "peerpull-system", "logs", "-l", "app.kubernetes.io/component=controller", "--tail=-1"]).stdout
+        return logs.components(separatedBy: "no agent ready").count - 1
+    }
+
     /// Deletes the Deployment and waits until its pods are gone.
     func deleteDeployment(_ cluster: KubernetesTestCluster, namespace: String = "shop", _ name: String) async throws {
         try await cluster.run(["-n", namespace, "delete", "deployment", name])
@@ -292,10 +302,6 @@ struct KubeletNodeTests {
         try await node.exec(["curl", "-sk", "--max-time", "10", "https://127.0.0.1:65001/metrics"]).stdout
     }
 
-    static func metric(_ text: String, _ series: String) -> Double? {
-        text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
-    }
-
     /// The origin's access-log lines of successful GETs (whole or ranged) of these layers.
     static func blobGETs(_ origin: RegistryServer, layers: [Descriptor]) -> [String] {
         origin.accessLog().filter { line in
@@ -318,18 +324,6 @@ struct KubeletNodeTests {
             .filter { $0.contains("/team/app") || $0 == "\(manifest.config.digest)" }
         guard !refs.isEmpty else { return }
         try await node.ctr(["images", "rm", "--sync"] + refs)
-    }
-
-    /// The image's manifest, read from the origin with a token the way a client gets one.
-    static func manifest(origin: RegistryServer, token: TokenServer, repository: String, reference: String) async throws -> ImageManifest {
-        let bearer = token.issue(user: user, repository: repository)
-        let text = try await Command.run(["curl", "-sf", "--cacert", origin.directory.file("ca.crt"), "-H", "Authorization: Bearer \(bearer)",
-                                          "-H", "Accept: \(MediaType.ociManifest)",
-                                          "https://\(origin.domain)/v2/\(repository)/manifests/\(reference)"]).stdout
-        guard case .image(let m) = try ManifestDocument(data: Array(text.utf8), contentType: MediaType.ociManifest) else {
-            throw TestSupportError("\(repository):\(reference) is not an image manifest: \(text.prefix(200))")
-        }
-        return m
     }
 }
 

@@ -27,13 +27,7 @@ public actor AgentPresence {
     }
 
     /// Whether pods may be rewritten now.
-    public var allowsRewrite: Bool {
-        switch state {
-        case .unknown: true
-        case .running(let ready): ready > 0
-        case .absent: false
-        }
-    }
+    public var allowsRewrite: Bool { reasonToSkip == nil }
 
     /// Why images are left alone, for the pod's admission warning; nil when they are not.
     public var reasonToSkip: String? {
