@@ -33,6 +33,7 @@ run faults --nodes 1000 --size 1Gi --piece-size 4Mi --rate 1000 --slow 0.05 --fa
 run rolling --nodes 1000 --size 1Gi --piece-size 4Mi --rate 1000 --stagger 0.05
 [[ -n ${SKIP_10G:-} ]] || run scale-10g --nodes 100 --size 10Gi --piece-size 16Mi --rate 1000
 # The largest last (tens of minutes on one core).
-[[ -n ${SKIP_LARGE:-} ]] || run scale-1g --nodes 10000X -n ${SKIP_LARGE:-} || -n ${SKIP_10G:-} ]] || run scale-10g --nodes 1000 --size 10Gi --piece-size 16Mi --rate 1000
+[[ -n ${SKIP_LARGE:-} ]] || run scale-1g --nodes 10000 --size 1Gi --piece-size 4Mi --rate 1000
+[[ -n ${SKIP_LARGE:-} || -n ${SKIP_10G:-} ]] || run scale-10g --nodes 1000 --size 10Gi --piece-size 16Mi --rate 1000
 python3 bench/simulate_report.py "$OUT"
 echo "results: $OUT"

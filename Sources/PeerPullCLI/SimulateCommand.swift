@@ -59,10 +59,28 @@ struct SimulateCommand: ParsableCommand {
     var coordinatorCost = 100.0
 
     @Option(help: "Pieces an agent uploads at once.")
-    var uploadSlots = 6
+    var uploadSlots = UploadSlots.defaultSlots
 
     @Option(help: "Pieces an agent uploads at once to one requesting agent (default: the agent's rule, an equal share among those asking).")
     var uploadsPerRequester: Int?
+
+    @Option(help: ArgumentHelp("Agents a coordinator deals origin work to, per blob (experiments).", visibility: .hidden))
+    var originFetchers: Int?
+
+    @Option(help: ArgumentHelp("Pieces dealt to a fetcher at once (experiments).", visibility: .hidden))
+    var originPiecesPerFetcher: Int?
+
+    @Option(help: ArgumentHelp("Dealt pieces a download fetches from the origin at once (experiments).", visibility: .hidden))
+    var dealtOriginRequests: Int?
+
+    @Option(help: ArgumentHelp("Milliseconds a busy peer is left alone (experiments).", visibility: .hidden))
+    var busyBackoff: Int?
+
+    @Option(help: ArgumentHelp("Requests a download keeps at one peer (experiments).", visibility: .hidden))
+    var requestsPerPeer: Int?
+
+    @Option(help: ArgumentHelp("Requests a download keeps at peers in all (experiments).", visibility: .hidden))
+    var maxPeerRequests: Int?
 
     @Option(help: "Simulation step, in milliseconds (rates are rebalanced every step).")
     var step = 10.0
@@ -118,6 +136,12 @@ struct SimulateCommand: ParsableCommand {
             c.seed = seed
             c.uploadSlots = uploadSlots
             c.uploadsPerRequester = uploadsPerRequester
+            if let originFetchers { c.coordinator.originFetchers = originFetchers }
+            if let originPiecesPerFetcher { c.coordinator.originPiecesPerFetcher = originPiecesPerFetcher }
+            if let dealtOriginRequests { c.scheduler.dealtOriginRequests = dealtOriginRequests }
+            if let busyBackoff { c.scheduler.busyBackoff = .milliseconds(busyBackoff) }
+            if let requestsPerPeer { c.scheduler.requestsPerPeer = requestsPerPeer }
+            if let maxPeerRequests { c.scheduler.maxPeerRequests = maxPeerRequests }
             let began = ContinuousClock.now
             var sim = Simulation(c)
             let report = sim.run()

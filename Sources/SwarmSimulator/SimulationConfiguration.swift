@@ -36,7 +36,7 @@ public struct SimulationConfiguration: Sendable {
     public var coordinatorsPerBlob = 3
     /// Pieces one agent sends at once; more requests are answered "busy" (the agent's
     /// `PeerServer.uploadSlots`).
-    public var uploadSlots = 6
+    public var uploadSlots = UploadSlots.defaultSlots
     /// Of those, at most this many to one requesting agent; nil: the agent's rule, an equal
     /// share among the agents that asked lately (`UploadSlots`).
     public var uploadsPerRequester: Int?

@@ -25,7 +25,7 @@ public final class PeerServer: Sendable {
     /// Pieces sent at once, at most; a request beyond them is answered 503 at once, and
     /// the asking agent turns to another holder. Without a bound every agent's requests
     /// queue on the best-stocked uplinks (at N = 16, 60 pieces deep, 10 s at 50 Mbit/s),
-    /// time out and go to the origin.
+    /// time out and go to the origin. (`UploadSlots.defaultSlots` says why 8.)
     /// Of those, each asking agent may hold an equal share among the agents that asked
     /// lately (`UploadSlots`).
     let uploadSlots: Int
@@ -42,7 +42,7 @@ public final class PeerServer: Sendable {
     }
 
     public init(credential: PeerCredential, coordinator: SwarmCoordinator, cache: BlobCache, bucket: TokenBucket?,
-                metrics: AgentMetrics, corruptPieces: Bool = false, uploadSlots: Int = 6, logger: Logger) {
+                metrics: AgentMetrics, corruptPieces: Bool = false, uploadSlots: Int = UploadSlots.defaultSlots, logger: Logger) {
         self.credential = credential
         self.coordinator = coordinator
         self.cache = cache
