@@ -183,7 +183,7 @@ public actor BlobCache {
         Task.detached {
             var ok: Bool
             if let swarm, PieceLayout(validatingSize: size, pieceSize: swarm.pieceSize) != nil {
-                ok = await download.runPieces(fetch: fetch, swarm: swarm, bucket: bucket, metrics: metrics, logger: logger)
+                ok = await download.runPieces(origin: OriginPieceSource(fetch: fetch), swarm: swarm, bucket: bucket, metrics: metrics, logger: logger)
             } else {
                 ok = await download.run(fetch: { try await fetch(nil) }, bucket: bucket, metrics: metrics, logger: logger)
             }

@@ -38,21 +38,21 @@ extension BlobDownload {
     }
 
     func runPieces(
-        fetch: @escaping @Sendable (ByteRange?) async throws -> BlobResponse,
+        origin: any PieceSource,
         swarm: SwarmAgent,
         bucket: TokenBucket?,
         metrics: AgentMetrics?,
         logger: Logger
     ) async -> Bool {
         let start = ContinuousClock.now
-        let ok = await piecesLoop(fetch: fetch, swarm: swarm, bucket: bucket, metrics: metrics, logger: logger, start: start)
+        let ok = await piecesLoop(origin: origin, swarm: swarm, bucket: bucket, metrics: metrics, logger: logger, start: start)
         let peers = update { $0.tally.peers.count }
         metrics?.blobFinished(complete: ok, after: .now - start, peers: peers)
         return ok
     }
 
     private func piecesLoop(
-        fetch: @escaping @Sendable (ByteRange?) async throws -> BlobResponse,
+        origin: any PieceSource,
         swarm: SwarmAgent,
         bucket: TokenBucket?,
         metrics: AgentMetrics?,
@@ -118,8 +118,6 @@ extension BlobDownload {
                 case .cancel(let piece, let source):
                     tasks.removeValue(forKey: RequestKey(piece: piece, source: source))?.task.cancel()
                 case .fetch(let piece, let source):
-                    let range = layout.range(of: piece)
-                    let length = Int(range.count)
                     // The scheduler gives a request more time when the link is shared by more than it can bring in its base timeout.
                     let timeout = scheduler.requestTimeout
                     nextRequest += 1
@@ -127,32 +125,11 @@ extension BlobDownload {
                     tasks[RequestKey(piece: piece, source: source)] = (id, Task {
                         let result: Result<(ByteBuffer, PieceHash), any Error>
                         do {
-                            var buffer: ByteBuffer
-                            let hash: PieceHash
-                            switch source {
-                            case .origin:
-                                let response = try await fetch(.closed(first: range.lowerBound, last: range.upperBound - 1))
-                                guard response.status == 206, response.contentRange?.first == range.lowerBound else {
-                                    throw RegistryError.invalidResponse(registry: "origin", detail: "answered \(response.status) to a piece's Range")
-                                }
-                                buffer = swarm.buffers.take(capacity: length)
-                                // Hashed as it arrives, while the bytes are in the CPU's cache.
-                                var hasher = SHA256()
-                                for try await var chunk in response.body {
-                                    guard buffer.readableBytes + chunk.readableBytes <= length else {
-                                        throw RegistryError.invalidResponse(registry: "origin", detail: "sent more than the piece")
-                                    }
-                                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                                    buffer.writeBuffer(&chunk)
-                                }
-                                hash = PieceHash(hasher.finalize())
-                                guard buffer.readableBytes == length else {
-                                    throw RegistryError.invalidResponse(registry: "origin", detail: "sent \(buffer.readableBytes) of \(length) bytes")
-                                }
-                            case .peer(let member):
-                                (buffer, hash) = try await swarm.client.piece(piece, of: blob, layout: layout, from: member, into: swarm.buffers,
-                                                                              timeout: timeout)
+                            let from: any PieceSource = switch source {
+                            case .origin: origin
+                            case .peer(let member): swarm.peerSource(member)
                             }
+                            let (buffer, hash) = try await from.piece(piece, of: blob, layout: layout, into: swarm.buffers, timeout: timeout)
                             try await bucket?.acquire(buffer.readableBytes)
                             result = .success((buffer, hash))
                         } catch {

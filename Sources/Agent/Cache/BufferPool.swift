@@ -8,21 +8,21 @@ import NIOCore
 ///
 /// A buffer given back may still be shared (a reader's slice of it, say); taking it
 /// then costs a new allocation, never a write into memory someone else reads.
-final class BufferPool: Sendable {
+public final class BufferPool: Sendable {
     private let free = NIOLockedValueBox<[ByteBuffer]>([])
     /// Buffers kept at most; beyond that, given-back buffers are freed.
     let keep: Int
 
-    init(keep: Int) { self.keep = keep }
+    public init(keep: Int) { self.keep = keep }
 
     /// An empty buffer with room for `capacity` bytes.
-    func take(capacity: Int) -> ByteBuffer {
+    public func take(capacity: Int) -> ByteBuffer {
         guard var buffer = free.withLockedValue({ $0.popLast() }) else { return ByteBufferAllocator().buffer(capacity: capacity) }
         buffer.clear(minimumCapacity: capacity)
         return buffer
     }
 
-    func give(_ buffer: consuming ByteBuffer) {
+    public func give(_ buffer: consuming ByteBuffer) {
         let b = buffer
         free.withLockedValue { if $0.count < keep { $0.append(b) } }
     }

@@ -19,6 +19,8 @@ public final class SwarmAgent: Sendable {
     /// Piece buffers, used again by every download (enough for the pieces in flight and
     /// those kept ahead of the verified prefix by two downloads).
     let buffers = BufferPool(keep: 32)
+    /// Where a peer's pieces come from: its peer port, or a twin in unit tests.
+    let peerSource: @Sendable (Member) -> any PieceSource
     let metrics: AgentMetrics?
     let logger: Logger
 
@@ -35,7 +37,8 @@ public final class SwarmAgent: Sendable {
     public init(me: Member, membership: any SwarmMembers, coordinator: SwarmCoordinator, client: PeerClient,
                 pieceSize: Int = PieceLayout.defaultPieceSize, coordinatorsPerBlob: Int = 3,
                 coordinatorTimeout: Duration = SwarmCadence.coordinatorTimeout,
-                schedulerConfiguration: PieceScheduler.Configuration = .init(), metrics: AgentMetrics?, logger: Logger) {
+                schedulerConfiguration: PieceScheduler.Configuration = .init(),
+                peerSource: (@Sendable (Member) -> any PieceSource)? = nil, metrics: AgentMetrics?, logger: Logger) {
         self.me = me
         self.membership = membership
         self.coordinator = coordinator
@@ -44,6 +47,7 @@ public final class SwarmAgent: Sendable {
         self.coordinatorsPerBlob = coordinatorsPerBlob
         self.coordinatorTimeout = coordinatorTimeout
         self.schedulerConfiguration = schedulerConfiguration
+        self.peerSource = peerSource ?? { PeerPieceSource(client: client, member: $0) }
         self.metrics = metrics
         self.logger = logger
     }
