@@ -7,7 +7,8 @@ system and run to results.jsonl) as a Markdown table and PNG plots in the same d
 Per system and N it shows p50/p99/max node time ÷ the bound T*, origin bytes ÷ image size,
 CPU seconds per GiB pulled of the system's per-node process (agent, proxy registry or aria2c), its peak RSS
 and how busy the machine's cores were; medians over the runs. Plots: the distribution of
-node completion times per system (one panel per N). matplotlib is optional: without it only
+node completion times per system (one panel per N), and the first PeerPull run's bytes by
+source over time (bytes-over-time.png, from the bench's link counters). matplotlib is optional: without it only
 the table is written.
 """
 import json
@@ -62,7 +63,11 @@ def main():
         sys.exit(f"{out}/results.jsonl holds no runs")
     groups = {}
     for run in runs:
-        groups.setdefault((run["nodes"], ORDER.get(run["system"], 9), run["system"]), []).append(run)
+        cc = run.get("congestion", "host")
+        groups.setdefault((run["nodes"], cc != "host", cc, ORDER.get(run["system"], 9), run["system"]), []).append(run)
+
+    def label(system, cc):
+        return LABEL.get(system, system) + ("" if cc == "host" else f", TCP {cc}")
 
     first = runs[0]
     piece = next((r["piece"] for r in runs if r["system"] == "peerpull"), "–")
@@ -73,10 +78,10 @@ def main():
         "| N | T* | system | p50 / p99 / max ÷ T* | origin bytes ÷ image | CPU s per GiB pulled | peak RSS | cores busy | runs |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for (nodes, _, system), group in sorted(groups.items()):
+    for (nodes, _, cc, _, system), group in sorted(groups.items()):
         s = [summarize(r) for r in group]
         lines.append(
-            f"| {nodes} | {group[0]['bound_seconds']:.1f} s | {LABEL.get(system, system)} | "
+            f"| {nodes} | {group[0]['bound_seconds']:.1f} s | {label(system, cc)} | "
             f"{median([x['p50'] for x in s]):.2f} / {median([x['p99'] for x in s]):.2f} / {median([x['max'] for x in s]):.2f} | "
             f"{median([x['origin'] for x in s]):.2f}× | {fmt(median([x['cpu'] for x in s]), '{:.1f} s')} | "
             f"{fmt(median([x['rss'] for x in s]), '{:.0f} MiB')} | {fmt(median([x['busy'] for x in s]), '{:.0f} %')} | {len(group)} |"
@@ -94,11 +99,12 @@ def main():
     sizes = sorted({r["nodes"] for r in runs})
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.5 * len(sizes), 3.6), squeeze=False)
     for ax, nodes in zip(axes[0], sizes):
-        for (n, _, system), group in sorted(groups.items()):
+        for (n, _, cc, _, system), group in sorted(groups.items()):
             if n != nodes or system not in PLOTTED:
                 continue
             ratios = sorted(t / r["bound_seconds"] for r in group for t in r["node_seconds"])
-            ax.step(ratios, [(i + 1) / len(ratios) for i in range(len(ratios))], where="post", label=LABEL.get(system, system))
+            ax.step(ratios, [(i + 1) / len(ratios) for i in range(len(ratios))], where="post", label=label(system, cc),
+                    linestyle="-" if cc == "host" else "--")
         ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
         ax.set_title(f"N = {nodes}")
         ax.set_xlabel("node completion time ÷ T*")
@@ -109,6 +115,41 @@ def main():
     fig.tight_layout()
     fig.savefig(out / "completion-times.png", dpi=110)
     print(f"wrote {out}/table.md and {out}/completion-times.png")
+    plot_bytes_over_time(out, plt)
+
+
+def plot_bytes_over_time(out, plt):
+    """The first PeerPull run per N: the rate at which the origin and the nodes (peers) sent,
+    from the link counters the bench sampled every 0.5 s (bytes-over-time-nN.txt)."""
+    # bytes-over-time-<congestion>-n<N>.txt
+    files = sorted(out.glob("bytes-over-time-*-n*.txt"), key=lambda f: (f.stem.split("-")[3] != "host", int(f.stem.rsplit("n", 1)[1])))
+    if not files:
+        return
+    cols = min(3, len(files))
+    rows_n = (len(files) + cols - 1) // cols
+    fig, grid = plt.subplots(rows_n, cols, figsize=(4.5 * cols, 3.4 * rows_n), squeeze=False)
+    axes = [[a for row in grid for a in row]]
+    for ax, f in zip(axes[0], files):
+        rows = [tuple(map(float, line.split())) for line in f.read_text().splitlines() if len(line.split()) == 3]
+        if len(rows) < 2:
+            continue
+        t0 = rows[0][0]
+        times, origin, peers = [], [], []
+        for (ta, oa, pa), (tb, ob, pb) in zip(rows, rows[1:]):
+            times.append(tb - t0)
+            origin.append((ob - oa) * 8 / (tb - ta) / 1e6)
+            peers.append((pb - pa) * 8 / (tb - ta) / 1e6)
+        ax.plot(times, peers, label="sent by the nodes (peers)")
+        ax.plot(times, origin, label="sent by the origin")
+        cc = f.stem.split("-")[3]
+        ax.set_title(f"N = {f.stem.rsplit('n', 1)[1]}, PeerPull" + ("" if cc == "host" else f", TCP {cc}"))
+        ax.set_xlabel("seconds since the pull began")
+        ax.set_ylim(bottom=0)
+    axes[0][0].set_ylabel("Mbit/s")
+    axes[0][-1].legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "bytes-over-time.png", dpi=110)
+    print(f"wrote {out}/bytes-over-time.png")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,15 @@
 #   SKIP_PROXY=1: no pull-through cache per node (docker-registry in proxy mode)
 #   STAGGER=3: the rolling update's seconds between node starts; SKIP_ROLLING=1 leaves it out
 #   SKIP_SMALL=1: no small-image (10 MiB in 3 layers) pulls, direct and through the agents
+#   CONGESTION="host cubic": every N with the host's TCP congestion control, then with cubic
+#   (the default). The host's (bbr here) fills links loaded both ways to 55-85 % on some flows;
+#   cubic fills them. A namespace may use cubic only if the root namespace's
+#   net.ipv4.tcp_allowed_congestion_control lists it: the bench adds it for the cubic pass,
+#   says so, and puts the setting back at the end (also on Ctrl-C). CONGESTION=host: one pass.
 #   OUT=DIR: where results go (default bench/results/rollout-DATE): results.jsonl (one JSON
-#   object per system and run: node times, origin bytes, CPU, peak RSS), then table.md and
-#   completion-times.png from bench/report.py
+#   object per system and run: node times, origin bytes, CPU, peak RSS), bytes-over-time-nN.txt
+#   (the first PeerPull run's bytes sent by the origin and by the nodes, every 0.5 s), then
+#   table.md, completion-times.png and bytes-over-time.png from bench/report.py
 #
 # Per N it prints: the lower bound T* = max(S/R0, S/R, N*S/(R0+N*R)) at TCP goodput
 # (95.5% of the tc rate, measured here), direct and swarm completion times (p50, max) as
@@ -27,7 +33,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES=${NODES:-"4 8"} SIZE_MIB=${SIZE_MIB:-256} RATE=${RATE:-100mbit} ORIGIN_RATE=${ORIGIN_RATE:-$RATE}
-PIECE=${PIECE:-1Mi} RUNS=${RUNS:-1}
+PIECE=${PIECE:-1Mi} RUNS=${RUNS:-1} CONGESTION=${CONGESTION:-host cubic}
 
 scripts/install-deps.sh --bench >/dev/null
 source scripts/lab-lib.sh
@@ -37,20 +43,24 @@ out=${OUT:-bench/results/rollout-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"; : > "$out/results.jsonl"
 # One result as a JSON line: system, N, the nodes' seconds (a file), origin bytes, CPU s/GiB, peak RSS MiB, busy %.
 record() {
-  python3 - "$@" >> "$out/results.jsonl" <<'PY'
+  python3 - "$@" "$congestion" >> "$out/results.jsonl" <<'PY'
 import json, sys
-system, nodes, times, origin, cpu, rss, busy, bound, size, rate, origin_rate, piece = sys.argv[1:13]
+system, nodes, times, origin, cpu, rss, busy, bound, size, rate, origin_rate, piece, congestion = sys.argv[1:14]
 num = lambda v: None if v in ("", "-") else float(v)
 print(json.dumps({"system": system, "nodes": int(nodes), "node_seconds": [float(l) for l in open(times) if l.strip()],
                   "origin_bytes": int(origin), "cpu_seconds_per_gib": num(cpu), "peak_rss_mib": num(rss), "busy_percent": num(busy),
-                  "bound_seconds": float(bound), "image_bytes": int(size), "rate": rate, "origin_rate": origin_rate, "piece": piece}))
+                  "bound_seconds": float(bound), "image_bytes": int(size), "rate": rate, "origin_rate": origin_rate, "piece": piece,
+                  "congestion": congestion}))
 PY
 }
 prefix="pb$(printf '%04d' $((RANDOM % 10000)))"
 pids=()
+allowed=$(cat /proc/sys/net/ipv4/tcp_allowed_congestion_control)
+host_cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control)
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   scripts/netlab.sh down "$prefix" 2>/dev/null || true
+  sysctl -qw net.ipv4.tcp_allowed_congestion_control="$allowed" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -64,8 +74,22 @@ echo
 echo "image: $SIZE_MIB MiB in 2 layers; nodes at $RATE each way, origin at $ORIGIN_RATE; pieces $PIECE"
 printf '%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s\n' N "T* (s)" "direct p50/p99/max" "swarm p50/p99/max" "origin/size" "agent CPU" "agent RSS" "busy"
 
+for congestion in $CONGESTION; do
+if [ "$congestion" != host ]; then
+  grep -qw "$congestion" /proc/sys/net/ipv4/tcp_available_congestion_control || { echo "skipping $congestion: the kernel does not have it"; continue; }
+  if ! grep -qw "$congestion" /proc/sys/net/ipv4/tcp_allowed_congestion_control; then
+    echo "net.ipv4.tcp_allowed_congestion_control: '$allowed' + $congestion for this pass (put back at the end)"
+    sysctl -qw net.ipv4.tcp_allowed_congestion_control="$allowed $congestion" || { echo "skipping $congestion: not allowed here"; continue; }
+  fi
+fi
+echo; echo "== TCP congestion control: $([ "$congestion" = host ] && echo "the host's ($host_cc)" || echo "$congestion")"
 for N in $NODES; do
   scripts/netlab.sh up "$prefix" "$N" "$RATE" "$ORIGIN_RATE" 2>/dev/null
+  if [ "$congestion" != host ]; then
+    for n in $(ip netns list | awk '{print $1}' | grep -E "^$prefix-(origin|n[0-9]+)$"); do
+      ip netns exec "$n" sysctl -qw net.ipv4.tcp_congestion_control="$congestion"
+    done
+  fi
   ns_o=$(scripts/netlab.sh ns "$prefix" origin)
   reg=$(start_origin_registry "$ns_o" "$work/registry"); pids+=("$reg")
   ip netns exec "$ns_o" skopeo --insecure-policy copy --dest-tls-verify=false "oci:$work/image:latest" docker://198.18.0.1:5000/bench/app:v1 >/dev/null
@@ -154,11 +178,23 @@ for N in $NODES; do
     c0=$(cpu_of "${agents[@]}")
   }
   stop_agents() { for p in "${agents[@]}"; do kill "$p" 2>/dev/null || true; done; wait "${agents[@]}" 2>/dev/null || true; }
+  # Bytes sent by the origin and by all nodes together, every 0.5 s, until killed: read in
+  # the switch's namespace, where each host's link ends (what a host sent is what its
+  # switch port received). One shell for all samples, so the sampling costs next to nothing.
+  sample_bytes() {
+    ip netns exec "$prefix-sw" sh -c 'cd /sys/class/net; while :; do
+        o=$(cat '"$prefix"'ob/statistics/rx_bytes); p=0
+        for f in '"$prefix"'n*b/statistics/rx_bytes; do read -r b < "$f"; p=$((p + b)); done
+        echo "$(date +%s.%N) $o $p"; sleep 0.5; done' > "$1" &
+    sampler=$!
+  }
   for run in $(seq 1 "$RUNS"); do
     start_agents
     tx0=$(scripts/netlab.sh tx "$prefix" origin)
     b0=$(busy)
+    [ "$run" = 1 ] && sample_bytes "$out/bytes-over-time-$congestion-n$N.txt"
     rollout "http://127.0.0.1:65001" > "$work/swarm-times"
+    [ "$run" = 1 ] && { kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; }
     swarm=$(stats < "$work/swarm-times")
     b1=$(busy)
     tx=$(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 ))
@@ -213,10 +249,10 @@ for N in $NODES; do
       | python3 -c 'import json,sys; print(" ".join(l["digest"] for l in json.load(sys.stdin)["layers"]))')
     small_size=$(du -cb "$work"/small/blobs/sha256/* | tail -1 | cut -f1)
     small_bound=$(lower_bound "$small_size" "$R" "$R0" "$N")
-    small_row() {  # system times-file origin-bytes
+    small_row() {  # system times-file origin-bytes [CPU s/GiB] [RSS MiB]
       printf '%-4s %-8s %-22s %-22s %-12s %-12s %-10s %-8s (%s, 10 MiB image in 3 layers)\n' "$N" "$small_bound" \
         "$([ "$1" = direct ] && (bound=$small_bound; stats < "$2") || echo -)" "$([ "$1" = direct ] && echo - || (bound=$small_bound; stats < "$2"))" \
-        "$(awk -v t="$3" -v s="$small_size" 'BEGIN { printf "%.2fx", t / s }')" - - - "$1"
+        "$(awk -v t="$3" -v s="$small_size" 'BEGIN { printf "%.2fx", t / s }')" "${4:+$4 s/GiB}" "${5:+$5 MiB}" - "$1"
     }
     if [ -z "${SKIP_DIRECT:-}" ]; then
       tx0=$(scripts/netlab.sh tx "$prefix" origin)
@@ -229,8 +265,9 @@ for N in $NODES; do
     tx0=$(scripts/netlab.sh tx "$prefix" origin)
     (layers=$small_layers repo=bench/small; rollout "http://127.0.0.1:65001") > "$work/small-swarm"
     tx=$(( $(scripts/netlab.sh tx "$prefix" origin) - tx0 ))
-    small_row peerpull "$work/small-swarm" "$tx"
-    record peerpull-small "$N" "$work/small-swarm" "$tx" - - - "$small_bound" "$small_size" "$RATE" "$ORIGIN_RATE" "$PIECE"
+    rss=$(peak_rss_mib "${agents[@]}"); cpu_gib=$(cpu_per_gib "$c0" "$(cpu_of "${agents[@]}")" "$small_size" "$N")
+    small_row peerpull "$work/small-swarm" "$tx" "$cpu_gib" "$rss"
+    record peerpull-small "$N" "$work/small-swarm" "$tx" "$cpu_gib" "$rss" - "$small_bound" "$small_size" "$RATE" "$ORIGIN_RATE" "$PIECE"
     stop_agents
   fi
   # The same rollout with BitTorrent (Debian's opentracker and aria2c, 1 MiB pieces): the
@@ -291,6 +328,8 @@ for N in $NODES; do
   pids=(); wait 2>/dev/null || true
   scripts/netlab.sh down "$prefix"
   rm -rf "$work"/data-* "$work/registry"
+done
+sysctl -qw net.ipv4.tcp_allowed_congestion_control="$allowed"
 done
 echo
 echo "T*: the bound no schedule beats; direct: every node from the origin; origin/size: bytes the origin's link sent (TCP/IP framing included) / image."
