@@ -168,15 +168,17 @@ public final class RegistryServer: @unchecked Sendable {
 
     /// The layers of the image manifest `reference` of `repository` (asked from the
     /// registry's own namespace when it runs in one).
-    public func layers(repository: String, reference: String) async throws -> [Descriptor] {
-        try await imageManifest(repository: repository, reference: reference).layers
+    public func layers(repository: String, reference: String, basic: (user: String, password: String)? = nil) async throws -> [Descriptor] {
+        try await imageManifest(repository: repository, reference: reference, basic: basic).layers
     }
 
     /// The image manifest `reference` of `repository`; `bearer`: a token for a registry
-    /// with token auth (`TokenServer.issue`).
-    public func imageManifest(repository: String, reference: String, bearer: String? = nil) async throws -> ImageManifest {
+    /// with token auth (`TokenServer.issue`); `basic`: a user of one with htpasswd auth.
+    public func imageManifest(repository: String, reference: String, bearer: String? = nil,
+                              basic: (user: String, password: String)? = nil) async throws -> ImageManifest {
         let curl = ["curl", "-sf", "-H", "Accept: \(MediaType.ociManifest)"] + (tls == nil ? [] : ["--cacert", directory.file("ca.crt")])
             + (bearer.map { ["-H", "Authorization: Bearer \($0)"] } ?? [])
+            + (basic.map { ["-u", "\($0.user):\($0.password)"] } ?? [])
             + ["\(tls == nil ? "http" : "https")://\(domain)/v2/\(repository)/manifests/\(reference)"]
         let text = try await Command.run((namespace.map { ["ip", "netns", "exec", $0] } ?? []) + curl).stdout
         guard case .image(let m) = try ManifestDocument(data: Array(text.utf8), contentType: MediaType.ociManifest) else {

@@ -34,11 +34,15 @@ struct SwarmLoopbackTests {
         }
     }
 
-    static func start(agents n: Int, image: SyntheticImage, extra: [Int: [String]] = [:]) async throws -> (Swarm, Descriptor) {
-        let registry = try await RegistryServer.start()
+    static let user = (user: "alice", password: "s3cret-alice")
+
+    /// `private`: the registry asks for Basic credentials (`user`).
+    static func start(agents n: Int, image: SyntheticImage, extra: [Int: [String]] = [:], private: Bool = false) async throws -> (Swarm, Descriptor) {
+        let registry = try await RegistryServer.start(auth: `private` ? .basic(users: [user.user: user.password]) : .open)
         var swarm = Swarm(registry: registry, dir: try TemporaryDirectory(prefix: "peerpull-swarm"))
         do {
-            let pushed = try await TestImages.push(image, to: registry, repository: "team/app", tag: "v1")
+            let pushed = try await TestImages.push(image, to: registry, repository: "team/app", tag: "v1",
+                                                   credentials: `private` ? (user.user, user.password) : nil)
             swarm.ports = try (0..<n).map { _ in try LoopbackPort.free() }
             swarm.peerPorts = try (0..<n).map { _ in try LoopbackPort.free() }
             try (0..<n).map { "node-\($0) 127.0.0.1 \(swarm.peerPorts[$0])" }.joined(separator: "\n")
@@ -64,9 +68,9 @@ struct SwarmLoopbackTests {
 
     /// Starts the swarm, runs `body`, and stops every process and file of it, also when
     /// `body` throws.
-    static func withSwarm(agents n: Int, image: SyntheticImage, extra: [Int: [String]] = [:],
+    static func withSwarm(agents n: Int, image: SyntheticImage, extra: [Int: [String]] = [:], private: Bool = false,
                           _ body: (Swarm, Descriptor) async throws -> Void) async throws {
-        let (swarm, pushed) = try await start(agents: n, image: image, extra: extra)
+        let (swarm, pushed) = try await start(agents: n, image: image, extra: extra, private: `private`)
         do { try await body(swarm, pushed) } catch {
             await swarm.stop()
             throw error
@@ -124,6 +128,43 @@ struct SwarmLoopbackTests {
             // A late joiner's pull (agent 0 again, from its cache) reads nothing new from the origin.
             #expect(try await Self.status("http://127.0.0.1:\(swarm.ports[0])/v2/team/app/blobs/\(layers[0].digest)") == "200")
             #expect(swarm.originBlobBytes() == origin)
+        }
+    }
+
+    @Test func aCallerTheOriginRefusesGetsNoByteOfAPrivateBlobAPeerHolds() async throws {
+        let image = SyntheticImage(layerSizes: [3_000_000], seed: 43)
+        try await Self.withSwarm(agents: 2, image: image, private: true) { swarm, pushed in
+            let layer = try #require(try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description, basic: Self.user).first)
+            let path = "/v2/team/app/blobs/\(layer.digest)"
+            let good = ["-u", "\(Self.user.user):\(Self.user.password)"]
+            // Agent 0's client has the origin's credentials: agent 0 holds the blob after this.
+            let first = swarm.dir.file("first")
+            try await Command.run(["curl", "-sf", "--max-time", "60", "-o", first] + good + ["http://127.0.0.1:\(swarm.ports[0])\(path)"])
+            let blob = try Data(contentsOf: URL(fileURLWithPath: first))
+            #expect(Digest.compute(of: blob) == layer.digest)
+            let origin = swarm.originBlobBytes()
+            // Callers the origin refuses get no byte of it from agent 1.
+            func refused(_ when: String) async throws {
+                for (k, auth) in [[], ["-u", "\(Self.user.user):wrong"], ["-u", "mallory:\(Self.user.password)"]].enumerated() {
+                    let out = swarm.dir.file("refused-\(when)-\(k)")
+                    let code = try await Command.run(["curl", "-s", "--max-time", "30", "-o", out, "-w", "%{http_code}"] + auth
+                                                     + ["http://127.0.0.1:\(swarm.ports[1])\(path)"], check: false).stdout
+                    #expect(code == "401", "\(when), credentials \(auth): \(code)")
+                    let body = (try? Data(contentsOf: URL(fileURLWithPath: out))) ?? Data()
+                    #expect(body.count < 4096 && body.range(of: blob[1000..<1064]) == nil, "\(when), credentials \(auth): got \(body.count) bytes")
+                }
+            }
+            // While only its peer holds the blob,
+            try await refused("held by a peer")
+            // and once a caller with the credentials had it served from the peer (the origin
+            // sends no blob byte more) and agent 1 holds it too.
+            let second = swarm.dir.file("second")
+            try await Command.run(["curl", "-sf", "--max-time", "60", "-o", second] + good + ["http://127.0.0.1:\(swarm.ports[1])\(path)"])
+            #expect(Digest.compute(of: try Data(contentsOf: URL(fileURLWithPath: second))) == layer.digest)
+            #expect(swarm.originBlobBytes() == origin, "the origin sent \(swarm.originBlobBytes() - origin) more blob bytes")
+            let metrics = try await Command.run(["curl", "-s", "http://127.0.0.1:\(swarm.ports[1])/metrics"]).stdout
+            #expect(metric(metrics, #"peerpull_agent_bytes_total{direction="in",source="peer"}"#) >= Double(layer.size))
+            try await refused("cached after an allowed caller")
         }
     }
 
