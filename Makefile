@@ -1,4 +1,4 @@
-.PHONY: test demo build release image image-containerfile bench bench-agent simulate clean
+.PHONY: test demo build release image image-containerfile bench bench-agent simulate fuzz clean
 
 # Installs dependencies (apt, PyPI), builds and runs every test.
 test:
@@ -10,6 +10,12 @@ demo:
 
 build:
 	swift build
+
+# libFuzzer targets for every parser of network or operator input (Fuzz/, its own package,
+# AddressSanitizer, .build-fuzz), each for FUZZ_SECONDS (default 60):
+# make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS="admission manifest"
+fuzz:
+	scripts/fuzz.sh
 
 release:
 	swift build -c release --product peerpull
@@ -50,4 +56,4 @@ bench-agent:
 	bench/agent-pull.sh
 
 clean:
-	rm -rf .build .build-release .build-image
+	rm -rf .build .build-release .build-image .build-fuzz

@@ -10,6 +10,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "peerpull", targets: ["PeerPullCLI"]),
+        // Libraries for the fuzz package (Fuzz/), which is kept out of this build graph.
+        .library(name: "OCI", targets: ["OCI"]),
+        .library(name: "Kubernetes", targets: ["Kubernetes"]),
+        .library(name: "Swarm", targets: ["Swarm"]),
+        .library(name: "Agent", targets: ["Agent"]),
+        .library(name: "Controller", targets: ["Controller"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -42,6 +42,11 @@ set +e
 swift test --skip-build --skip "$heavy|$node" 2>&1 | tee "$log" | grep -vE '^(◇|↳ Test|✔ Test case)'
 status=${PIPESTATUS[0]}
 phase test
+# Every parser of network or operator input under libFuzzer, 20 s each (the sanitizer
+# build of its own package included in this phase's time).
+FUZZ_SECONDS=20 scripts/fuzz.sh
+fuzz_status=$?
+phase fuzz
 swift test --skip-build --filter "$heavy" 2>&1 | tee -a "$log" | grep -vE '^(◇|↳ Test|✔ Test case)'
 status2=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] && status=$status2
@@ -59,5 +64,9 @@ if [ "$status" -eq 0 ] && [ -n "$total" ]; then
   echo "tests: $total passed, 0 failed"
 else
   echo "tests: swift test exited $status"
+  exit 1
+fi
+if [ "$fuzz_status" -ne 0 ]; then
+  echo "fuzz: scripts/fuzz.sh exited $fuzz_status (the failing targets and their inputs are named above)"
   exit 1
 fi

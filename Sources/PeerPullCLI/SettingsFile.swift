@@ -16,11 +16,13 @@ struct SettingsFile {
         self.path = path
         guard let data = FileManager.default.contents(atPath: path) else { throw SettingError(field: "--config", problem: "cannot read \(path)") }
         let text = String(decoding: data, as: UTF8.self)
-        let loaded: Any?
-        do { loaded = try Yams.load(yaml: text) } catch {
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch {
             throw SettingError(field: "--config", problem: "\(path) is not valid YAML: \(error)")
         }
-        guard let loaded else { map = [:]; return }
+        guard let root else { map = [:]; return }
+        try Self.checkConstructible(root, path: path)
+        let loaded = root.any
         guard let map = loaded as? [String: Any] else {
             throw SettingError(field: "(top level)", problem: "\(path) must be a map of settings, not a \(type(of: loaded))")
         }
@@ -28,6 +30,38 @@ struct SettingsFile {
             throw SettingError(field: unknown, problem: "is not a known setting (known: \(known.joined(separator: ", ")))")
         }
         self.map = map
+    }
+
+    /// At most this many values in a file (aliases counted each time they are used).
+    static let maximumNodes = 10_000
+
+    /// Refuses what Yams cannot turn into values without trapping: a key that is a list or
+    /// a map (`? [a]: b` traps its `String.construct(from:)!`, found by the `settings` fuzz
+    /// target); and aliases nested into more values than any settings file has, which
+    /// would take exponential time to construct.
+    private static func checkConstructible(_ root: Node, path: String) throws(SettingError) {
+        var pending = [root]
+        var visited = 0
+        while let node = pending.popLast() {
+            visited += 1
+            guard visited <= maximumNodes else {
+                throw SettingError(field: "--config", problem: "\(path) holds more than \(maximumNodes) values")
+            }
+            switch node {
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    guard case .scalar = key else {
+                        let line = key.mark.map { " at line \($0.line)" } ?? ""
+                        throw SettingError(field: "--config", problem: "\(path) has a key\(line) that is a list or a map, not a name")
+                    }
+                    pending.append(value)
+                }
+            case .sequence(let sequence):
+                pending.append(contentsOf: sequence)
+            case .scalar, .alias:
+                break
+            }
+        }
     }
 
     func string(_ field: String) throws(SettingError) -> String? {

@@ -54,6 +54,10 @@ struct AgentBinaryTests {
         ("origins: [r.example.com]\nlogLevel: loud", "logLevel"),
         ("- just\n- a list", "(top level)"),
         ("origins: [r.example.com\nport: 1", "--config"),
+        // Found by the `settings` fuzz target: a key that is a list trapped in Yams.
+        ("? -", "--config"),
+        ("origins: [r.example.com]\n? [port]\n: 1", "--config"),
+        ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]", "--config"),
     ])
     func invalidConfig(yaml: String, field: String) async throws {
         let dir = try TemporaryDirectory()

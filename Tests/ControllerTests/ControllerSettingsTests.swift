@@ -13,6 +13,8 @@ struct ControllerSettingsTests {
         ("registryInstances: [r.example.com]\nport: nine", "port"),
         ("registryInstances: [r.example.com]\ntlsCertFile: /x.crt", "tlsCertFile"),
         ("registryInstances: [r.example.com]\nlogLevel: loud", "logLevel"),
+        // Found by the `settings` fuzz target: a key that is a map trapped in Yams.
+        ("registryInstances: [r.example.com]\n? {a: b}\n: c", "--config"),
     ])
     func invalidConfig(yaml: String, field: String) async throws {
         let dir = try TemporaryDirectory()
@@ -21,6 +23,7 @@ struct ControllerSettingsTests {
         let r = try await Command.run([TestImages.peerpullBinary, "controller", "--config", dir.file("controller.yaml")], check: false)
         #expect(r.status != 0)
         #expect(r.stderr.contains(field), "\(r.stderr)")
+        #expect(!r.stderr.contains("Fatal error"), "\(r.stderr)")
     }
 
     @Test("no registry yet is a valid setting: the chart's default install must not crash-loop")

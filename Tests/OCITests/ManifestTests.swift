@@ -53,6 +53,11 @@ struct ManifestTests {
         #"{"schemaVersion":2}"#,
         #"{"schemaVersion":2,"config":{"mediaType":"x","size":1,"digest":"sha256:../../etc"},"layers":[]}"#,
         #"{"schemaVersion":2,"config":{"mediaType":"x","size":"big","digest":"\#(digestA)"},"layers":[]}"#,
+        // Found by the `manifest` fuzz target: a negative size was accepted.
+        #"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":-1,"digest":"\#(digestA)"}]}"#,
+        #"{"schemaVersion":2,"config":{"mediaType":"x","size":-7023,"digest":"\#(digestA)"},"layers":[]}"#,
+        // Sizes the pull's progress would add up past Int64.max.
+        #"{"schemaVersion":2,"config":{"mediaType":"x","size":1,"digest":"\#(digestA)"},"layers":[{"mediaType":"x","size":4611686018427387904,"digest":"\#(digestB)"},{"mediaType":"x","size":4611686018427387904,"digest":"\#(digestC)"}]}"#,
     ])
     func bad(_ json: String) {
         #expect(throws: ManifestError.self) { try ManifestDocument(data: Array(json.utf8), contentType: nil) }

@@ -76,6 +76,25 @@ public enum ManifestDocument: Sendable, Hashable {
         } catch {
             throw ManifestError.malformed("\(isIndex ? "index" : "manifest") does not decode: \(error)")
         }
+        try Self.checkSizes(of: self)
+    }
+
+    /// A descriptor's size is a byte count (OCI image-spec `descriptor.md`): a negative one
+    /// is refused (the `manifest` fuzz target found them accepted). The pull adds an
+    /// image's sizes up for its progress, so sizes whose sum overflows `Int64` are refused
+    /// too, rather than trapping there.
+    private static func checkSizes(of document: ManifestDocument) throws(ManifestError) {
+        let descriptors = switch document {
+        case .image(let m): m.blobs
+        case .index(let i): i.manifests
+        }
+        var total: Int64 = 0
+        for d in descriptors {
+            guard d.size >= 0 else { throw ManifestError.malformed("descriptor \(d.digest) has a negative size (\(d.size))") }
+            let (sum, overflow) = total.addingReportingOverflow(d.size)
+            guard !overflow else { throw ManifestError.malformed("the descriptors' sizes add up to more than \(Int64.max) bytes") }
+            total = sum
+        }
     }
 }
 

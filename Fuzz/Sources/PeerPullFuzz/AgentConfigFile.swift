@@ -1,0 +1,1 @@
+../../../Sources/PeerPullCLI/AgentConfigFile.swift

@@ -1,0 +1,1 @@
+../../../Sources/PeerPullCLI/ControllerConfigFile.swift
