@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "peerpull", targets: ["PeerPullCLI"]),
         // Libraries for the fuzz package (Fuzz/), which is kept out of this build graph.
         .library(name: "OCI", targets: ["OCI"]),
+        .library(name: "OCIClient", targets: ["OCIClient"]),
         .library(name: "Kubernetes", targets: ["Kubernetes"]),
         .library(name: "Swarm", targets: ["Swarm"]),
         .library(name: "Agent", targets: ["Agent"]),
@@ -31,21 +32,65 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        // Image references, digests, media types, manifests, OCI layouts and the registry client.
+        // The core every module stands on: image references, digests, media types,
+        // manifests, byte ranges, bounded JSON and the OCI image layout. No network.
         .target(
             name: "OCI",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The registry client (AsyncHTTPClient: token and Basic auth, redirects, Range,
+        // streaming), pull-secret credentials and the image puller.
+        .target(
+            name: "OCIClient",
+            dependencies: [
+                "OCI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Generated CAs and certificates, and a TLS server identity from PEM: the agent's
+        // endpoint and the webhook's serving certificate.
+        .target(
+            name: "Certificates",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Cloud-specific registry discovery: ACR instance ids to registry domains
+        // (Alibaba Cloud's ListInstanceEndpoint, signed with a RAM role's credentials).
+        .target(
+            name: "CloudRegistries",
+            dependencies: [
+                "OCI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Synthetic images (deterministic incompressible layers in an OCI layout) for the
+        // demo, the benchmarks and the tests.
+        .target(
+            name: "SyntheticImages",
+            dependencies: ["OCI", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         // A small Kubernetes client (get, create, update, list, watch, leases): the
@@ -71,12 +116,14 @@ let package = Package(
             dependencies: ["Swarm", "OCI", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
-        // The node agent: registry front end, verified cache, rate limit, authorization gate.
+        // The node agent: registry front end, verified cache, rate limit, authorization gate,
+        // node set-up, and the service that runs them.
         .target(
             name: "Agent",
             dependencies: [
-                "OCI", "Swarm", "Kubernetes",
+                "OCI", "OCIClient", "Certificates", "CloudRegistries", "Swarm", "Kubernetes",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -88,14 +135,16 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
-        // The admission webhook, rewrite rules, pull-secret mirror and Kubernetes client.
+        // The admission webhook, rewrite rules, pull-secret mirror, certificates, and the
+        // service that runs them.
         .target(
             name: "Controller",
             dependencies: [
-                "OCI", "Kubernetes",
+                "OCI", "OCIClient", "Certificates", "CloudRegistries", "Kubernetes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -105,6 +154,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -113,7 +163,8 @@ let package = Package(
         .executableTarget(
             name: "PeerPullCLI",
             dependencies: [
-                "OCI", "Agent", "Controller", "Swarm", "SwarmSimulator", "Kubernetes",
+                "OCI", "OCIClient", "Certificates", "CloudRegistries", "SyntheticImages",
+                "Agent", "Controller", "Swarm", "SwarmSimulator", "Kubernetes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -128,7 +179,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "OCI",
+                "OCI", "OCIClient", "Certificates", "SyntheticImages",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -146,14 +197,31 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "OCIClientTests",
+            dependencies: ["OCIClient", "OCI", "SyntheticImages", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CloudRegistriesTests",
+            dependencies: ["CloudRegistries", "OCI", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SyntheticImagesTests",
+            dependencies: ["SyntheticImages", "OCI", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "OCI", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+            dependencies: ["Agent", "OCI", "OCIClient", "Certificates", "SyntheticImages", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ControllerTests",
-            dependencies: ["Controller", "Kubernetes", "Agent", "Swarm", "OCI", "TestSupport",
+            dependencies: ["Controller", "Kubernetes", "Agent", "Swarm", "OCI", "Certificates", "TestSupport",
                            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
@@ -174,7 +242,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PeerPullCLITests",
-            dependencies: ["OCI", "TestSupport"],
+            dependencies: ["OCI", "SyntheticImages", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -22,6 +22,7 @@ let package = Package(
             dependencies: [
                 "CFuzzSupport",
                 .product(name: "OCI", package: "PeerPull"),
+                .product(name: "OCIClient", package: "PeerPull"),
                 .product(name: "Kubernetes", package: "PeerPull"),
                 .product(name: "Swarm", package: "PeerPull"),
                 .product(name: "Agent", package: "PeerPull"),

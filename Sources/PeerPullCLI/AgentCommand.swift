@@ -1,15 +1,6 @@
 import Agent
-import AsyncHTTPClient
-import Foundation
-import Kubernetes
-import Swarm
-#if canImport(Glibc)
-import Glibc
-#endif
 import ArgumentParser
-import Hummingbird
-import HummingbirdCore
-import HummingbirdTLS
+import Foundation
 import Logging
 import OCI
 
@@ -137,186 +128,36 @@ struct AgentCommand: AsyncParsableCommand {
         return try s.validated()
     }
 
-    /// glibc's `mallopt(M_MMAP_THRESHOLD, bytes)`; `<malloc.h>` is not in Swift's Glibc module.
-    static func setMallocMapThreshold(_ bytes: Int32) {
-        #if canImport(Glibc)
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        let M_MMAP_THRESHOLD: Int32 = -3
-        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") {
-            _ = unsafeBitCast(symbol, to: Mallopt.self)(M_MMAP_THRESHOLD, bytes)
-        }
-        #endif
-    }
-
     func validate() throws {
         do { _ = try settings() } catch let e as SettingError { throw ValidationError(e.description) }
     }
 
     func run() async throws {
-        // Transfer buffers are 512 KiB. Above this threshold glibc maps them individually and
-        // returns them on free; without it, its dynamic threshold rises past them and freed
-        // buffers pile up in per-thread arenas (peak RSS 92 MiB vs 61-71 MiB for a 1 GiB
-        // pull). The streams reuse their buffers, so the mapping cost is paid rarely.
-        // An operator's own glibc tuning (GLIBC_TUNABLES) wins over this default.
-        if getenv("GLIBC_TUNABLES") == nil { Self.setMallocMapThreshold(256 * 1024) }
-        var s = try settings()
+        MallocTuning.forTransferBuffers()
+        let s = try settings()
         if checkConfig {
             print("agent settings are valid")
             return
         }
         LoggingOptions.bootstrap(level: s.logLevel)
         let logger = Logger(label: "peerpull.agent")
-        if s.origins.contains(where: isACRInstanceID) {
-            // ACR instance ids name registries by id; their domains come from the ACR OpenAPI.
-            let http = RegistryClient.makeHTTPClient()
-            let resolver = s.ramRole.map { ACRInstanceResolver(ramRole: $0, region: s.acrRegion, http: http) }
-            s.origins = await resolveRegistryInstances(s.origins, resolver: resolver, logger: logger)
-            try? await http.shutdown()
-            guard !s.origins.isEmpty else {
-                throw ValidationError("origins: no origin left after resolving ACR instance ids; set ramRole or name registry domains")
-            }
-        }
-        if s.origins.isEmpty {
-            logger.warning("no origin registry is configured: every pull gets 404 until one is (p2p.registryInstances, --origin)")
-        }
-        let rule = P2PHostRule(port: s.port)
-        let certificate = try s.tlsDir.map { dir in
-            try AgentCertificate.loadOrGenerate(in: dir, dnsNames: s.origins.compactMap(rule.p2pHostName(forOrigin:)))
-        }
-        if let path = s.containerdConfigPath {
-            let host = s.listen == "0.0.0.0" ? "127.0.0.1" : s.listen
-            let hosts = ContainerdHostsConfig(
-                configPath: path, agentEndpoint: "\(certificate == nil ? "http" : "https")://\(host):\(s.port)",
-                rule: rule, plainHTTPOrigins: Set(s.plainHTTPOrigins), agentCAPEM: certificate?.caPEM)
-            if undoContainerdConfig {
-                try hosts.remove(origins: s.origins)
-                logger.info("removed containerd host configuration", metadata: ["path": "\(path)"])
-                return
-            }
-            try hosts.write(origins: s.origins)
-            logger.info("wrote containerd host configuration", metadata: ["path": "\(path)"])
-            if setupOnly { return }
-        } else if undoContainerdConfig {
-            throw ValidationError("--undo-containerd-config needs --containerd-config-path")
-        }
-        if setupOnly { return }
-        let metrics = AgentMetrics()
-        let bucket = TokenBucket(rate: s.rateLimit)
-        var cache: BlobCache?
-        var manifests: ManifestCache?
-        if s.cacheSize.bytes > 0 {
-            let root = s.dataDir + "/cache"
-            cache = try BlobCache(configuration: .init(root: root, quota: s.cacheSize.bytes), bucket: bucket, metrics: metrics, logger: logger)
-            manifests = try ManifestCache(root: root)
-        }
-        var configuration = RegistryClientConfiguration()
-        configuration.userAgent = "peerpull-agent/\(PeerPullVersion.current)"
-        configuration.plainHTTPRegistries = Set(s.plainHTTPOrigins)
-        // Created last, so no error path above can drop it without a shutdown.
-        let http = RegistryClient.makeHTTPClient(trustRootsPEMFile: s.originCACert)
-        let client = RegistryClient(httpClient: http, configuration: configuration, logger: logger)
-        let frontEnd = RegistryFrontEnd(
-            resolver: OriginResolver(origins: s.origins, rule: rule),
-            client: client,
-            bucket: bucket,
-            cache: cache,
-            manifests: manifests,
-            gate: AuthorizationGate(client: client, ttl: .seconds(s.authCacheSeconds), metrics: metrics),
-            metrics: metrics,
-            logger: logger)
-        let router = Router(context: AgentRequestContext.self)
-        frontEnd.register(on: router)
-        let result: Result<Void, any Error>
-        // The membership watch's API client, made here so that every exit shuts it down:
-        // AsyncHTTPClient traps when a client is dropped without `shutdown()`, which would
-        // turn every pod stop (SIGTERM on a DaemonSet rollout) into a crash.
-        var kube: KubernetesClient?
-        var swarmAgent: SwarmAgent?
         do {
-            if s.membershipService != nil {
-                let connection = try s.kubeconfig.map { try KubernetesConnection.kubeconfig(path: $0) } ?? KubernetesConnection.inCluster()
-                kube = try KubernetesClient(connection: connection, logger: logger)
-            }
-            let swarm = try await joinSwarm(s, cache: cache, bucket: bucket, metrics: metrics, http: http, kube: kube, logger: logger)
-            swarmAgent = swarm?.agent
-            let registry = try Self.registryApp(router: router, settings: s, certificate: certificate, logger: logger)
-            let listen = s.listen, peerPort = s.peerPort
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                if let swarm {
-                    group.addTask { try await swarm.server.run(host: listen, port: peerPort) }
-                    group.addTask { await swarm.agent.membership.follow() }
-                    group.addTask { await swarm.agent.announceHeld() }
+            var agent = AgentService(settings: s, faultCorruptPieces: faultCorruptPieces, logger: logger)
+            try await agent.resolveOrigins()
+            let certificate = try agent.certificate()
+            if let hosts = agent.containerdHosts(certificate: certificate) {
+                if undoContainerdConfig {
+                    try hosts.remove(origins: agent.settings.origins)
+                    logger.info("removed containerd host configuration", metadata: ["path": "\(hosts.configPath)"])
+                    return
                 }
-                group.addTask { try await registry.runService() }
-                // The registry server ends on SIGTERM; the swarm's tasks end with it.
-                try await group.next()
-                group.cancelAll()
+                try hosts.write(origins: agent.settings.origins)
+                logger.info("wrote containerd host configuration", metadata: ["path": "\(hosts.configPath)"])
+            } else if undoContainerdConfig {
+                throw ValidationError("--undo-containerd-config needs --containerd-config-path")
             }
-            result = .success(())
-        } catch { result = .failure(error) }
-        await kube?.shutdown()
-        swarmAgent?.client.shutdown()
-        try? await http.shutdown()
-        try result.get()
-    }
-
-    /// The swarm's parts when a member list is configured: membership, coordinator role,
-    /// peer client and the peer-port server.
-    private func joinSwarm(_ s: AgentSettings, cache: BlobCache?, bucket: TokenBucket, metrics: AgentMetrics, http: HTTPClient,
-                           kube: KubernetesClient?, logger: Logger) async throws -> (agent: SwarmAgent, server: PeerServer)? {
-        guard s.swarmEnabled, let node = s.nodeName, let secretFile = s.peerSecretFile else { return nil }
-        guard let cache else { throw ValidationError("the swarm needs the cache: cacheSize must not be 0") }
-        guard let secret = FileManager.default.contents(atPath: secretFile),
-              let credential = PeerCredential(secret: Array(secret).filter { $0 != 0x0A && $0 != 0x0D }) else {
-            throw ValidationError("peerSecretFile: cannot read \(secretFile), or it holds fewer than \(PeerCredential.minimumSecretBytes) bytes")
-        }
-        let membership: any SwarmMembers
-        if let peersFile = s.peersFile {
-            do { membership = try SwarmMembership(path: peersFile, logger: logger) } catch { throw ValidationError("peersFile: \(error.description)") }
-        } else if let kube {
-            let connection = kube.connection
-            membership = EndpointSliceMembership(client: kube, namespace: s.membershipNamespace ?? connection.namespace ?? "default",
-                                                 service: s.membershipService ?? "", defaultPort: s.peerPort, logger: logger)
-        } else {
-            return nil
-        }
-        let listed = await membership.current.first { $0.node == node }
-        guard let address = s.advertiseAddress ?? listed?.address else {
-            throw ValidationError("advertiseAddress: node \(node) is not among the members; name its address")
-        }
-        let me = Member(node: node, address: address, peerPort: s.peerPort)
-        let coordinator = SwarmCoordinator()
-        let agent = SwarmAgent(me: me, membership: membership, coordinator: coordinator,
-                               client: PeerClient(http: http, credential: credential, me: me),
-                               pieceSize: Int(s.pieceSize.bytes), coordinatorsPerBlob: s.coordinators, metrics: metrics, logger: logger)
-        await cache.join(agent)
-        if faultCorruptPieces {
-            logger.warning("fault injection: this agent corrupts every piece it sends to peers (--fault-corrupt-pieces, for tests only)")
-        }
-        let server = PeerServer(credential: credential, coordinator: coordinator, cache: cache, bucket: bucket, metrics: metrics,
-                                corruptPieces: faultCorruptPieces, logger: logger)
-        let count = await membership.current.count
-        logger.info("joined the swarm", metadata: ["node": "\(me)", "members": "\(count)",
-                                                   "pieceSize": "\(s.pieceSize)"])
-        return (agent, server)
-    }
-
-    private static func registryApp(router: Router<AgentRequestContext>, settings s: AgentSettings, certificate: AgentCertificate?,
-                                    logger: Logger) throws -> some ApplicationProtocol {
-        let http1: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(Int64(s.idleTimeoutSeconds))))
-        var server = http1
-        if let certificate {
-            server = try .tls(http1, tlsConfiguration: TLSServerIdentity.configuration(
-                certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM))
-        }
-        let app = Application(
-            router: router,
-            server: server,
-            configuration: .init(address: .hostname(s.listen, port: s.port), serverName: "peerpull-agent"),
-            logger: logger)
-        logger.info("agent starting", metadata: [
-            "listen": "\(s.listen):\(s.port)", "origins": "\(s.origins.joined(separator: ","))",
-            "cache": "\(s.cacheSize)", "ratelimit": "\(s.rateLimit)", "tls": "\(certificate != nil)"])
-        return app
+            if setupOnly { return }
+            try await agent.run(certificate: certificate)
+        } catch let e as SettingError { throw ValidationError(e.description) }
     }
 }

@@ -1,9 +1,6 @@
-import Foundation
 import ArgumentParser
 import Controller
-import Hummingbird
-import HummingbirdCore
-import HummingbirdTLS
+import Foundation
 import Logging
 import OCI
 
@@ -134,68 +131,10 @@ struct ControllerCommand: AsyncParsableCommand {
             await client.shutdown()
             return try result.get()
         }
-        do { try await serve(s, region: region, endpoint: endpoint, client: client, logger: logger); result = .success(()) } catch { result = .failure(error) }
+        let service = ControllerService(settings: s, client: client, agentDaemonSet: agentDaemonset, certificateIPAddresses: tlsIp,
+                                        acrRegion: region, acrEndpoint: endpoint, ecsMetadataEndpoint: ecsMetadataEndpoint, logger: logger)
+        do { try await service.run(); result = .success(()) } catch { result = .failure(error) }
         await client.shutdown()
         try result.get()
-    }
-
-    private func serve(_ s: ControllerSettings, region: String?, endpoint: String?, client: KubernetesClient, logger: Logger) async throws {
-        let resolver = s.ramRole.map {
-            ACRInstanceResolver(ramRole: $0, region: region, apiEndpoint: endpoint, metadataEndpoint: ecsMetadataEndpoint, http: client.http)
-        }
-        let domains = await resolveRegistryInstances(s.registryInstances, resolver: resolver, logger: logger)
-        if domains.isEmpty {
-            logger.warning("no registry is accelerated: every pod is admitted unchanged until p2p.registryInstances (--registry-instances) names one")
-        }
-        var policy = ControllerPolicy(registries: domains)
-        policy.anonymousRegistries = Set(s.anonymousRegistries.map { $0.lowercased() })
-        policy.rule = P2PHostRule(port: s.agentPort)
-        policy.labelKey = s.labelKey
-        policy.labelValue = s.labelValue
-        policy.excludedNamespaces = Set(s.excludedNamespaces + [s.namespace])
-        let metrics = ControllerMetrics()
-        let mirror = PullSecretMirror(store: KubernetesSecretStore(client: client), policy: policy, logger: logger)
-        let namespaces = NamespaceLabelCache(client: client)
-        let secrets = SecretCache()
-        let agents = agentDaemonset.map { AgentPresence(client: client, namespace: s.namespace, daemonSet: $0) }
-        let webhook = AdmissionWebhook(mutator: PodMutator(policy: policy), mirror: mirror, namespaces: namespaces,
-                                       secrets: secrets, agents: agents, metrics: metrics, logger: logger)
-        let certificates = WebhookCertificates(client: client, namespace: s.namespace, secretName: "\(s.serviceName)-tls", logger: logger)
-        let certificate: GeneratedCertificate
-        if let cert = s.tlsCertFile, let key = s.tlsKeyFile {
-            certificate = GeneratedCertificate(caPEM: "", certificatePEM: try String(contentsOfFile: cert, encoding: .utf8),
-                                               privateKeyPEM: try String(contentsOfFile: key, encoding: .utf8))
-        } else {
-            certificate = try await certificates.loadOrCreate(
-                dnsNames: WebhookCertificates.serviceNames(s.serviceName, namespace: s.namespace), ipAddresses: tlsIp)
-        }
-        let router = Router()
-        webhook.register(on: router)
-        let app = Application(
-            router: router,
-            server: try .tls(.http1(), tlsConfiguration: TLSServerIdentity.configuration(
-                certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM)),
-            configuration: .init(address: .hostname(s.listen, port: s.port), serverName: "peerpull-controller"),
-            logger: logger)
-        logger.info("controller starting", metadata: [
-            "registries": "\(domains.sorted())", "agentPort": "\(s.agentPort)", "namespace": "\(s.namespace)",
-            "listen": "\(s.listen):\(s.port)"])
-        let resync = PullSecretResync(mirror: mirror, metrics: metrics, logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await namespaces.follow(logger: logger) }
-            group.addTask { await secrets.follow(client: client, logger: logger) }
-            if let agents { group.addTask { await agents.follow(logger: logger) } }
-            // One replica re-syncs secrets; every replica admits pods.
-            let identity = ProcessInfo.processInfo.environment["HOSTNAME"].map { "\($0)-\(UUID().uuidString.prefix(8))" } ?? UUID().uuidString
-            let election = LeaderElection(client: client, namespace: s.namespace, name: "\(s.serviceName)-resync", identity: identity, logger: logger)
-            group.addTask { await election.run { await resync.follow(cache: secrets) } }
-            if s.tlsCertFile == nil {
-                group.addTask { await certificates.keepCABundle(certificate.caPEM, configuration: s.webhookConfiguration) }
-            }
-            group.addTask { try await app.runService() }
-            // The server ends on SIGTERM; the watchers end with it.
-            try await group.next()
-            group.cancelAll()
-        }
     }
 }

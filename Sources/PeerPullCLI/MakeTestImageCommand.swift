@@ -1,5 +1,6 @@
 import ArgumentParser
 import OCI
+import SyntheticImages
 
 struct MakeTestImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import OCI
+import OCIClient
 
 struct PullCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import OCIClient
 import Synchronization
 
 /// Shows pull progress: one redrawn status line on a terminal, plain lines otherwise.

@@ -3,6 +3,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import OCI
+import OCIClient
 
 /// `peerpull status`: what a node's agent is doing, from its `/status`.
 struct StatusCommand: AsyncParsableCommand {

@@ -26,6 +26,11 @@ public final class BackgroundProcess: @unchecked Sendable {
 
     public var isRunning: Bool { process.isRunning }
     public var pid: Int32 { process.processIdentifier }
+    /// Ended on its own with status 0 (not killed by a signal, not an error).
+    public var exitedCleanly: Bool { !process.isRunning && process.terminationReason == .exit && process.terminationStatus == 0 }
+
+    /// Sends SIGTERM, as the kubelet does when a pod stops, and returns at once.
+    public func signalTerminate() { if process.isRunning { process.terminate() } }
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Polls `ready` until it is true, failing with the log if the process exits or time runs out.
@@ -34,6 +39,15 @@ public final class BackgroundProcess: @unchecked Sendable {
         while !(await ready()) {
             guard process.isRunning else { throw TestSupportError("\(arguments.prefix(3).joined(separator: " ")) exited: \(log.suffix(2000))") }
             guard ContinuousClock.now < deadline else { throw TestSupportError("\(arguments.prefix(3).joined(separator: " ")) not ready: \(log.suffix(2000))") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Waits for the process to end on its own, failing with the log when it does not.
+    public func waitUntilExited(timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { throw TestSupportError("\(arguments.prefix(3).joined(separator: " ")) still running: \(log.suffix(2000))") }
             try await Task.sleep(for: .milliseconds(50))
         }
     }

@@ -1,3 +1,4 @@
+import Certificates
 import Crypto
 import Foundation
 import OCI

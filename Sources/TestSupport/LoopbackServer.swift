@@ -1,9 +1,10 @@
+import Certificates
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import OCI
 import Logging
 import NIOCore
+import OCI
 
 /// A Hummingbird server on 127.0.0.1 (or another address of this machine) with a
 /// kernel-chosen port, for tests: token servers, redirecting storage hosts, misbehaving

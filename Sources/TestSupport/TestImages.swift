@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import SyntheticImages
 
 /// Generated images pushed to a real registry with skopeo.
 public enum TestImages {

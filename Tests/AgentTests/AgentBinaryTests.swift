@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import SyntheticImages
 import TestSupport
 import Testing
 #if canImport(Glibc)

@@ -4,6 +4,8 @@ import Foundation
 import Hummingbird
 import Logging
 import OCI
+import OCIClient
+import SyntheticImages
 import TestSupport
 import Testing
 

@@ -1,4 +1,5 @@
 import Agent
+import Certificates
 import Foundation
 import OCI
 import TestSupport

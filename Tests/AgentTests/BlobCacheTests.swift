@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import OCI
+import OCIClient
 import Synchronization
 import TestSupport
 import Testing

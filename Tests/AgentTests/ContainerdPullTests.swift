@@ -1,5 +1,7 @@
+import Certificates
 import Foundation
 import OCI
+import SyntheticImages
 import TestSupport
 import Testing
 

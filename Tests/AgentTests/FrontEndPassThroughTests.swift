@@ -3,6 +3,8 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import OCI
+import OCIClient
+import SyntheticImages
 import TestSupport
 import Testing
 

@@ -6,6 +6,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import OCI
+import OCIClient
+import SyntheticImages
 import TestSupport
 import Testing
 

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Logging
 import NIOCore
 import OCI
+import OCIClient
 import Swarm
 import Synchronization
 import TestSupport
@@ -53,12 +54,17 @@ struct PieceSourceTests {
     }
 
     /// A cache in the swarm of `me` alone (its own coordinator), whose peers are twins.
+    /// A request timeout far past any CPU starvation of a loaded test run: these tests are
+    /// about which source is asked for what, and a request given up on a slow machine is
+    /// rightly asked again (the first CI run saw piece 0 asked twice of the origin).
     func swarmCache(_ dir: TemporaryDirectory, peers: [String: InMemoryPieceSource], metrics: AgentMetrics) async throws -> (BlobCache, SwarmAgent, HTTPClient) {
+        var scheduling = PieceScheduler.Configuration()
+        scheduling.requestTimeout = .seconds(300)
         let cache = try BlobCache(configuration: .init(root: dir.file("cache"), quota: 1 << 30), metrics: metrics, logger: logger)
         let http = HTTPClient.shared
         let agent = SwarmAgent(me: Self.me, membership: FixedMembers(members: [Self.me]), coordinator: SwarmCoordinator(),
                                client: PeerClient(http: http, credential: PeerCredential(secret: [UInt8](repeating: 7, count: 32))!, me: Self.me),
-                               pieceSize: Self.pieceSize, peerSource: { member in peers[member.node]! },
+                               pieceSize: Self.pieceSize, coordinatorTimeout: .seconds(60), schedulerConfiguration: scheduling, peerSource: { member in peers[member.node]! },
                                metrics: metrics, logger: logger)
         await cache.join(agent)
         return (cache, agent, http)

@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import SyntheticImages
 import TestSupport
 import Testing
 
@@ -302,8 +303,32 @@ extension SwarmLoopbackTests {
             logPath: dir.file("agent.log"))
         try await agent.waitUntil(timeout: .seconds(60)) { (try? await Self.status("http://127.0.0.1:\(port)/healthz")) == "200" }
         await agent.stop()
-        #expect(!agent.isRunning)
+        #expect(agent.exitedCleanly, "\(agent.log.suffix(600))")
         #expect(!agent.log.contains("Fatal error"), "\(agent.log.suffix(600))")
+    }
+
+    @Test func onSIGTERMTheAgentFinishesTheBlobItIsSendingThenExitsCleanly() async throws {
+        // A DaemonSet rollout sends SIGTERM to every agent; a pull in flight must still get
+        // its whole blob (the service group's graceful shutdown), and the agent exit 0.
+        let image = SyntheticImage(layerSizes: [6_000_000], seed: 73)
+        try await Self.withSwarm(agents: 2, image: image, extra: [0: ["--ratelimit", "3M"]]) { swarm, pushed in
+            let layer = try #require(try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description).first)
+            let out = swarm.dir.file("sigterm-blob")
+            let pull = Task {
+                try await Command.run(["curl", "-sf", "--max-time", "30", "-o", out, "http://127.0.0.1:\(swarm.ports[0])/v2/team/app/blobs/\(layer.digest)"])
+            }
+            // About a third of the blob has gone out at 3 MB/s.
+            try await Task.sleep(for: .milliseconds(700))
+            swarm.agents[0].signalTerminate()
+            let started = ContinuousClock.now
+            _ = try await pull.value
+            #expect(Digest.compute(of: try Data(contentsOf: URL(fileURLWithPath: out))) == layer.digest)
+            try await swarm.agents[0].waitUntilExited(timeout: .seconds(10))
+            #expect(swarm.agents[0].exitedCleanly, "\(swarm.agents[0].log.suffix(800))")
+            #expect(ContinuousClock.now - started < .seconds(10))
+            // The other agent keeps serving.
+            #expect(try await Self.status("http://127.0.0.1:\(swarm.ports[1])/healthz") == "200")
+        }
     }
 }
 

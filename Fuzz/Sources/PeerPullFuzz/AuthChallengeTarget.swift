@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import OCIClient
 
 /// `WWW-Authenticate` headers of a registry's 401, as the registry client reads them.
 ///

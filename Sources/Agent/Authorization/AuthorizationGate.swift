@@ -1,5 +1,6 @@
 import Crypto
 import OCI
+import OCIClient
 
 /// Decides whether a caller may receive cached content, by asking the origin.
 ///

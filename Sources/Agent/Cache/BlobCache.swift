@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import NIOCore
 import OCI
+import OCIClient
 import Swarm
 
 /// The node's content-addressed, verified blob cache.

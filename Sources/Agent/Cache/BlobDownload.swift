@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import OCI
+import OCIClient
 import Swarm
 
 /// One blob being fetched into the cache. Every request for the blob while it downloads

@@ -1,5 +1,6 @@
 import NIOCore
 import OCI
+import OCIClient
 
 /// Bytes `[start, end)` of a complete, verified blob in the cache.
 struct CachedBlobStream: AsyncSequence, Sendable {

@@ -1,6 +1,7 @@
 import Crypto
 import NIOCore
 import OCI
+import OCIClient
 import Swarm
 import Synchronization
 

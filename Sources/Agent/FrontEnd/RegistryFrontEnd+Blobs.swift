@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import OCI
+import OCIClient
 
 extension RegistryFrontEnd {
     /// Blobs: the gate first, then the cache (complete, or joining the one download in

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import OCI
+import OCIClient
 
 extension RegistryFrontEnd {
     /// Tags: always the origin's current answer. Digests: the cache, after the gate.

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import OCI
+import OCIClient
 import Synchronization
 
 /// The agent's registry API: the pull half of the OCI distribution spec.

@@ -1,5 +1,6 @@
 import NIOCore
 import OCI
+import OCIClient
 
 /// Passes origin bytes through once the shared bucket lets them go (and counts them).
 struct RateLimitedStream: AsyncSequence, Sendable {

@@ -1,3 +1,4 @@
+import CloudRegistries
 import Logging
 import OCI
 import Swarm

@@ -8,7 +8,7 @@ import NIOCore
 /// index is updated last, so it never names an image whose blobs are missing.
 public struct OCILayout: Sendable {
     public let root: String
-    static let ingestFolder = ".peerpull-ingest"
+    package static let ingestFolder = ".peerpull-ingest"
     public static let refNameAnnotation = "org.opencontainers.image.ref.name"
     public static let containerdNameAnnotation = "io.containerd.image.name"
 
@@ -77,7 +77,7 @@ public struct OCILayout: Sendable {
         try FileSystem.writeAtomically(Array(data), to: root + "/index.json")
     }
 
-    func removeIngestFolderIfEmpty() {
+    package func removeIngestFolderIfEmpty() {
         FileSystem.removeDirectoryIfEmpty(root + "/" + Self.ingestFolder)
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import OCI
 
 /// A user name and secret for one registry. The agent never holds these; the
 /// `pull` command and tests do.

@@ -1,4 +1,5 @@
 import OCI
+import OCIClient
 import Testing
 
 @Suite("WWW-Authenticate parsing")

@@ -1,4 +1,5 @@
 @testable import OCI
+@testable import OCIClient
 import Synchronization
 import Testing
 

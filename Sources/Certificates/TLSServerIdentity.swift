@@ -1,4 +1,5 @@
 import NIOSSL
+import OCI
 
 /// A TLS server configuration from a PEM certificate chain and PEM private key, as the
 /// agent and the test servers load them.

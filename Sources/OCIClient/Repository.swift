@@ -1,3 +1,5 @@
+import OCI
+
 /// A repository at a registry: `domain` (`host[:port]`) and `path` (`library/nginx`).
 public struct Repository: Hashable, Sendable, CustomStringConvertible {
     public var domain: String

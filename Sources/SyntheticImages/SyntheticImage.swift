@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 
 /// Generates test images with random content into an OCI layout: real gzip'd tar
 /// layers (so runtimes can unpack them), a config with matching `diff_ids`, a manifest,

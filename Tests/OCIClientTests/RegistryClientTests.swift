@@ -3,7 +3,9 @@ import Foundation
 import Hummingbird
 import NIOCore
 import OCI
+import OCIClient
 import Synchronization
+import SyntheticImages
 import TestSupport
 import Testing
 

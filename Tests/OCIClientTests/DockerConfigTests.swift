@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import OCIClient
 import Testing
 
 @Suite("Docker config credentials")

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Logging
 import NIOCore
+import OCI
 
 /// Turns a registry instance id into the registry domains that serve it.
 public protocol RegistryInstanceResolver: Sendable {

@@ -1,9 +1,9 @@
 import AsyncHTTPClient
-@testable import Controller
-@testable import OCI
+@testable import CloudRegistries
 import Foundation
 import Hummingbird
 import Logging
+@testable import OCI
 import TestSupport
 import Testing
 

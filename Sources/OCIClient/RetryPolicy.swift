@@ -1,3 +1,5 @@
+import OCI
+
 /// Bounded retries with exponential backoff for connection errors and 5xx answers.
 /// 4xx answers are never retried: they will not change by asking again.
 public struct RetryPolicy: Sendable, Hashable {

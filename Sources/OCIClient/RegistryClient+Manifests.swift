@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import OCI
 
 /// A manifest as the registry sent it: exact bytes and the headers a proxy must pass through.
 public struct ManifestResponse: Sendable {

@@ -1,4 +1,5 @@
 import NIOCore
+import OCI
 
 extension OCILayout {
     /// Writes a blob whose digest is not known in advance (generated content): the

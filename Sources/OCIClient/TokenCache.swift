@@ -1,3 +1,5 @@
+import OCI
+
 /// Bearer tokens and Basic headers per (registry, scope, identity), kept until they
 /// expire so a pull of many blobs asks the token server once per repository.
 actor TokenCache {

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import OCI
 
 /// Settings shared by every request of a `RegistryClient`.
 public struct RegistryClientConfiguration: Sendable {

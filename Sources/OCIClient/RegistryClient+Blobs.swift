@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import OCI
 
 /// A blob response whose body has not been read yet.
 public struct BlobResponse: Sendable {

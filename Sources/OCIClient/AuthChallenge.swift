@@ -1,3 +1,5 @@
+import OCI
+
 /// One challenge of a `WWW-Authenticate` header (RFC 9110 §11.6.1), e.g.
 /// `Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull"`.
 public struct AuthChallenge: Hashable, Sendable {

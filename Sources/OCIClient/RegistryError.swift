@@ -1,3 +1,5 @@
+import OCI
+
 /// What went wrong talking to a registry, worded for the operator who must fix it.
 public enum RegistryError: Error, Sendable, CustomStringConvertible {
     /// 401: no or wrong credentials. `challenge` is the registry's `WWW-Authenticate`.

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import OCI
 
 /// What happens during a pull, for a progress display or a log.
 public enum PullEvent: Sendable {

@@ -1,0 +1,108 @@
+import Certificates
+import CloudRegistries
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import Kubernetes
+import Logging
+import OCI
+import ServiceLifecycle
+
+/// What `peerpull controller` does once its settings are parsed and valid: the
+/// admission webhook on every replica, the watches it reads (namespaces' labels, pull
+/// secrets, the agents' DaemonSet), the webhook's certificate and `caBundle`, and the
+/// pull-secret re-sync on the replica that holds the lease, as one `ServiceGroup` that
+/// shuts down gracefully on SIGTERM: the watchers stop first, then the webhook finishes
+/// the reviews in flight.
+public struct ControllerService: Sendable {
+    public var settings: ControllerSettings
+    /// The ACR OpenAPI's region and endpoint, and the ECS metadata service, for instance ids.
+    public var acrRegion: String?
+    public var acrEndpoint: String?
+    public var ecsMetadataEndpoint: String?
+    /// The agents' DaemonSet: while none of its pods is ready, pods are admitted unchanged.
+    public var agentDaemonSet: String?
+    /// Extra IP addresses of the generated serving certificate.
+    public var certificateIPAddresses: [String]
+    let client: KubernetesClient
+    let logger: Logger
+
+    public init(settings: ControllerSettings, client: KubernetesClient, agentDaemonSet: String? = nil, certificateIPAddresses: [String] = [],
+                acrRegion: String? = nil, acrEndpoint: String? = nil, ecsMetadataEndpoint: String? = nil, logger: Logger) {
+        self.settings = settings
+        self.client = client
+        self.agentDaemonSet = agentDaemonSet
+        self.certificateIPAddresses = certificateIPAddresses
+        self.acrRegion = acrRegion
+        self.acrEndpoint = acrEndpoint
+        self.ecsMetadataEndpoint = ecsMetadataEndpoint
+        self.logger = logger
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+    public func run() async throws {
+        let s = settings
+        let logger = self.logger, client = self.client
+        let resolver = s.ramRole.map {
+            ACRInstanceResolver(ramRole: $0, region: acrRegion, apiEndpoint: acrEndpoint, metadataEndpoint: ecsMetadataEndpoint, http: client.http)
+        }
+        let domains = await resolveRegistryInstances(s.registryInstances, resolver: resolver, logger: logger)
+        if domains.isEmpty {
+            logger.warning("no registry is accelerated: every pod is admitted unchanged until p2p.registryInstances (--registry-instances) names one")
+        }
+        var policy = ControllerPolicy(registries: domains)
+        policy.anonymousRegistries = Set(s.anonymousRegistries.map { $0.lowercased() })
+        policy.rule = P2PHostRule(port: s.agentPort)
+        policy.labelKey = s.labelKey
+        policy.labelValue = s.labelValue
+        policy.excludedNamespaces = Set(s.excludedNamespaces + [s.namespace])
+        let metrics = ControllerMetrics()
+        let mirror = PullSecretMirror(store: KubernetesSecretStore(client: client), policy: policy, logger: logger)
+        let namespaces = NamespaceLabelCache(client: client)
+        let secrets = SecretCache()
+        let agents = agentDaemonSet.map { AgentPresence(client: client, namespace: s.namespace, daemonSet: $0) }
+        let webhook = AdmissionWebhook(mutator: PodMutator(policy: policy), mirror: mirror, namespaces: namespaces,
+                                       secrets: secrets, agents: agents, metrics: metrics, logger: logger)
+        let certificates = WebhookCertificates(client: client, namespace: s.namespace, secretName: "\(s.serviceName)-tls", logger: logger)
+        let certificate: GeneratedCertificate
+        if let cert = s.tlsCertFile, let key = s.tlsKeyFile {
+            certificate = GeneratedCertificate(caPEM: "", certificatePEM: try String(contentsOfFile: cert, encoding: .utf8),
+                                               privateKeyPEM: try String(contentsOfFile: key, encoding: .utf8))
+        } else {
+            certificate = try await certificates.loadOrCreate(
+                dnsNames: WebhookCertificates.serviceNames(s.serviceName, namespace: s.namespace), ipAddresses: certificateIPAddresses)
+        }
+        let router = Router()
+        webhook.register(on: router)
+        let app = Application(
+            router: router,
+            server: try .tls(.http1(), tlsConfiguration: TLSServerIdentity.configuration(
+                certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM)),
+            configuration: .init(address: .hostname(s.listen, port: s.port), serverName: "peerpull-controller"),
+            logger: logger)
+        logger.info("controller starting", metadata: [
+            "registries": "\(domains.sorted())", "agentPort": "\(s.agentPort)", "namespace": "\(s.namespace)",
+            "listen": "\(s.listen):\(s.port)"])
+        let resync = PullSecretResync(mirror: mirror, metrics: metrics, logger: logger)
+        // One replica re-syncs secrets; every replica admits pods.
+        let identity = ProcessInfo.processInfo.environment["HOSTNAME"].map { "\($0)-\(UUID().uuidString.prefix(8))" } ?? UUID().uuidString
+        let election = LeaderElection(client: client, namespace: s.namespace, name: "\(s.serviceName)-resync", identity: identity, logger: logger)
+        // Shut down in reverse order: the watchers and the re-sync, then the webhook.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
+        services.append(.init(service: ClosureService { await cancelWhenGracefulShutdown { await namespaces.follow(logger: logger) } }))
+        services.append(.init(service: ClosureService { await cancelWhenGracefulShutdown { await secrets.follow(client: client, logger: logger) } }))
+        if let agents {
+            services.append(.init(service: ClosureService { await cancelWhenGracefulShutdown { await agents.follow(logger: logger) } }))
+        }
+        services.append(.init(service: ClosureService {
+            await cancelWhenGracefulShutdown { await election.run { await resync.follow(cache: secrets) } }
+        }))
+        if s.tlsCertFile == nil {
+            let caPEM = certificate.caPEM, configuration = s.webhookConfiguration
+            services.append(.init(service: ClosureService {
+                await cancelWhenGracefulShutdown { await certificates.keepCABundle(caPEM, configuration: configuration) }
+            }))
+        }
+        try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+    }
+}
