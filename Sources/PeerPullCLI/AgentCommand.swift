@@ -80,6 +80,14 @@ struct AgentCommand: AsyncParsableCommand {
     @Flag(help: .hidden)
     var faultCorruptPieces = false
 
+    // Short certificate lifetimes, for the renewal tests only.
+    @Option(help: .hidden)
+    var tlsLeafLifetimeSeconds: Double?
+    @Option(help: .hidden)
+    var tlsRenewBeforeSeconds: Double?
+    @Option(help: .hidden)
+    var tlsCheckSeconds: Double?
+
     @Flag(help: "Remove the hosts.toml files the agent wrote under --containerd-config-path, restore what was there, and exit.")
     var undoContainerdConfig = false
 
@@ -106,6 +114,9 @@ struct AgentCommand: AsyncParsableCommand {
         }
         if let originCaCert { s.originCACert = originCaCert }
         if let tlsDir { s.tlsDir = tlsDir }
+        if let tlsLeafLifetimeSeconds { s.tlsLifetimes.leaf = tlsLeafLifetimeSeconds }
+        if let tlsRenewBeforeSeconds { s.tlsLifetimes.renewBefore = tlsRenewBeforeSeconds }
+        if let tlsCheckSeconds { s.tlsCheckInterval = .milliseconds(Int64(tlsCheckSeconds * 1000)) }
         if let containerdConfigPath { s.containerdConfigPath = containerdConfigPath }
         if let authCacheSeconds { s.authCacheSeconds = authCacheSeconds }
         if let nodeName { s.nodeName = nodeName }

@@ -71,6 +71,14 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info (the default), notice, warning, error, critical.")
     var logLevel: String?
 
+    // Short certificate lifetimes, for the renewal tests only.
+    @Option(help: .hidden)
+    var tlsLeafLifetimeSeconds: Double?
+    @Option(help: .hidden)
+    var tlsRenewBeforeSeconds: Double?
+    @Option(help: .hidden)
+    var tlsCheckSeconds: Double?
+
     @Flag(help: "Delete the secrets the controller made (acr-credential-*-p2p copies in every namespace, its webhook certificate) and exit: the chart's uninstall hook.")
     var removeGeneratedSecrets = false
 
@@ -96,6 +104,9 @@ struct ControllerCommand: AsyncParsableCommand {
         if let port { s.port = port }
         if let tlsCertFile { s.tlsCertFile = tlsCertFile }
         if let tlsKeyFile { s.tlsKeyFile = tlsKeyFile }
+        if let tlsLeafLifetimeSeconds { s.tlsLifetimes.leaf = tlsLeafLifetimeSeconds }
+        if let tlsRenewBeforeSeconds { s.tlsLifetimes.renewBefore = tlsRenewBeforeSeconds }
+        if let tlsCheckSeconds { s.tlsCheckInterval = .milliseconds(Int64(tlsCheckSeconds * 1000)) }
         if let kubeconfig { s.kubeconfig = kubeconfig }
         if let ramRole { s.ramRole = ramRole.isEmpty ? nil : ramRole }
         if let logLevel {

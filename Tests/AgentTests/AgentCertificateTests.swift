@@ -57,6 +57,54 @@ struct AgentCertificateTests {
         #expect(third.caPEM != second.caPEM)
     }
 
+    @Test func theRunningAgentServesARenewedCertificateUnderTheSameCAWithoutARestart() async throws {
+        // Lifetimes of seconds instead of a year: the serving certificate lives 6 s and is
+        // issued again when less than 4 s are left, checked every 0.5 s. A client trusting
+        // only the CA (containerd, by the file next to hosts.toml) must connect throughout,
+        // to the same process, and see new certificates.
+        let dir = try TemporaryDirectory(prefix: "peerpull-tls")
+        defer { dir.remove() }
+        let port = try LoopbackPort.free(), peerless = try LoopbackPort.free()
+        let agent = try BackgroundProcess([
+            TestImages.peerpullBinary, "agent", "--listen", "127.0.0.1", "--port", String(port), "--peer-port", String(peerless),
+            "--data-dir", dir.file("data"), "--tls-dir", dir.file("tls"), "--origin", "r.example.com",
+            "--tls-leaf-lifetime-seconds", "6", "--tls-renew-before-seconds", "4", "--tls-check-seconds", "0.5"],
+            logPath: dir.file("agent.log"))
+        do { try await Self.watchRenewals(agent, port: port, dir: dir) } catch {
+            await agent.stop()
+            throw error
+        }
+        await agent.stop()
+    }
+
+    static func watchRenewals(_ agent: BackgroundProcess, port: Int, dir: TemporaryDirectory) async throws {
+        let url = "https://127.0.0.1:\(port)/healthz"
+        func status() async -> String {
+            (try? await Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--cacert", dir.file("tls/ca.crt"), url],
+                                    check: false).stdout) ?? "error"
+        }
+        try await agent.waitUntil(timeout: .seconds(60)) { await status() == "200" }
+        let ca = try String(contentsOfFile: dir.file("tls/ca.crt"), encoding: .utf8)
+        var served: Set<String> = []
+        var failures: [String] = []
+        let end = ContinuousClock.now + .seconds(14)
+        while ContinuousClock.now < end {
+            // A new connection each time: the certificate of its handshake, and a request the CA's trust must carry.
+            let shown = try await Command.run(["bash", "-c",
+                "openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | openssl x509 -noout -serial -enddate"], check: false).stdout
+            if shown.contains("serial=") { served.insert(shown) }
+            let code = await status()
+            if code != "200" { failures.append(code) }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        #expect(failures.isEmpty, "requests trusting only the CA failed: \(failures); \(agent.log.suffix(800))")
+        // 14 s of a 6 s certificate renewed 4 s before its end: about 7 certificates; at least 4.
+        #expect(served.count >= 4, "certificates served: \(served.count): \(served.sorted()); \(agent.log.suffix(800))")
+        #expect(agent.isRunning, "the same process served throughout")
+        #expect(try String(contentsOfFile: dir.file("tls/ca.crt"), encoding: .utf8) == ca, "the CA stays")
+        #expect(agent.log.contains("issued the agent's serving certificate again"))
+    }
+
     /// The serving certificate is signed by the CA's key.
     static func verifies(_ c: GeneratedCertificate) throws -> Bool {
         let ca = try Certificate(pemEncoded: c.caPEM)

@@ -85,13 +85,13 @@ struct AdmissionWebhookTests {
     }
 
     @Test func aSlowAPIServerAdmitsThePodUnchangedWithinTheDeadline() async throws {
-        let store = InMemorySecretStore([Self.regcred("team-a")], delay: .seconds(30))
+        let store = InMemorySecretStore([Self.regcred("team-a")], delay: .seconds(120))
         let t0 = ContinuousClock.now
         let (response, result) = await webhook(store: store, deadline: .milliseconds(300)).review(Self.review())
-        // The API server takes 30 s; the answer comes at the 300 ms deadline. The bound is
+        // The API server takes 120 s; the answer comes at the 300 ms deadline. The bound is
         // loose because CI runs every suite at once on two cores (timers there were seen
-        // firing seconds late); what matters is that the webhook does not wait for the server.
-        #expect(ContinuousClock.now - t0 < .seconds(10))
+        // firing 10.7 s late); what matters is that the webhook does not wait for the server.
+        #expect(ContinuousClock.now - t0 < .seconds(60))
         #expect(result == "error")
         let (_, json) = try await decode(response)
         let r = try #require(json["response"] as? [String: Any])

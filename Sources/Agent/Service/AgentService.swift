@@ -7,6 +7,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Kubernetes
 import Logging
+import NIOSSL
 import OCI
 import OCIClient
 import ServiceLifecycle
@@ -46,7 +47,8 @@ public struct AgentService: Sendable {
     public func certificate() throws -> AgentCertificate? {
         let rule = P2PHostRule(port: settings.port)
         return try settings.tlsDir.map { dir in
-            try AgentCertificate.loadOrGenerate(in: dir, dnsNames: settings.origins.compactMap(rule.p2pHostName(forOrigin:)))
+            try AgentCertificate.loadOrGenerate(in: dir, dnsNames: settings.origins.compactMap(rule.p2pHostName(forOrigin:)),
+                                                lifetimes: settings.tlsLifetimes)
         }
     }
 
@@ -105,10 +107,20 @@ public struct AgentService: Sendable {
             }
             let swarm = try await joinSwarm(cache: cache, bucket: bucket, metrics: metrics, http: http, kube: kube)
             swarmAgent = swarm?.agent
-            let registry = try registryApp(router: router, certificate: certificate)
+            var renewal: AgentCertificateRenewal?
+            if certificate != nil, let dir = s.tlsDir {
+                renewal = try AgentCertificateRenewal(
+                    directory: dir, dnsNames: s.origins.compactMap(rule.p2pHostName(forOrigin:)), lifetimes: s.tlsLifetimes,
+                    interval: s.tlsCheckInterval, hosts: containerdHosts(certificate: certificate), origins: s.origins, logger: logger)
+            }
+            let registry = try registryApp(router: router, tls: try renewal?.tlsConfiguration())
             // Shut down in reverse order: announcements, membership, the peer port, then
             // the registry front end, which finishes the responses in flight.
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: registry)]
+            if let renewal {
+                services.append(.init(service: renewal.reloader))
+                services.append(.init(service: ClosureService { await cancelWhenGracefulShutdown { await renewal.run() } }))
+            }
             if let swarm {
                 let listen = s.listen, peerPort = s.peerPort
                 services.append(.init(service: ClosureService { try await cancelWhenGracefulShutdown { try await swarm.server.run(host: listen, port: peerPort) } }))
@@ -169,14 +181,11 @@ public struct AgentService: Sendable {
         return (agent, server)
     }
 
-    private func registryApp(router: Router<AgentRequestContext>, certificate: AgentCertificate?) throws -> some ApplicationProtocol {
+    private func registryApp(router: Router<AgentRequestContext>, tls: TLSConfiguration?) throws -> some ApplicationProtocol {
         let s = settings
         let http1: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(Int64(s.idleTimeoutSeconds))))
         var server = http1
-        if let certificate {
-            server = try .tls(http1, tlsConfiguration: TLSServerIdentity.configuration(
-                certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM))
-        }
+        if let tls { server = try .tls(http1, tlsConfiguration: tls) }
         let app = Application(
             router: router,
             server: server,
@@ -184,7 +193,7 @@ public struct AgentService: Sendable {
             logger: logger)
         logger.info("agent starting", metadata: [
             "listen": "\(s.listen):\(s.port)", "origins": "\(s.origins.joined(separator: ","))",
-            "cache": "\(s.cacheSize)", "ratelimit": "\(s.rateLimit)", "tls": "\(certificate != nil)"])
+            "cache": "\(s.cacheSize)", "ratelimit": "\(s.rateLimit)", "tls": "\(tls != nil)"])
         return app
     }
 }

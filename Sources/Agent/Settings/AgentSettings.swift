@@ -1,3 +1,4 @@
+import Certificates
 import CloudRegistries
 import Logging
 import OCI
@@ -19,6 +20,11 @@ public struct AgentSettings: Sendable, Equatable {
     public var plainHTTPOrigins: [String] = []
     public var originCACert: String?
     public var tlsDir: String?
+    /// How long the generated certificates live and when the serving one is issued again
+    /// (short ones only in tests: hidden flags).
+    public var tlsLifetimes = CertificateLifetimes.standard
+    /// How often the running agent checks its serving certificate (and re-reads `tlsDir`).
+    public var tlsCheckInterval = Duration.seconds(3600)
     public var containerdConfigPath: String?
     /// How long an allowed authorization check is remembered.
     public var authCacheSeconds = 60
@@ -79,6 +85,12 @@ public struct AgentSettings: Sendable, Equatable {
             throw .init(field: "idleTimeoutSeconds", problem: "\(idleTimeoutSeconds) must be between 1 and 3600")
         }
         guard !dataDir.isEmpty else { throw .init(field: "dataDir", problem: "must not be empty") }
+        guard tlsLifetimes.leaf > tlsLifetimes.renewBefore, tlsLifetimes.renewBefore > 0 else {
+            throw .init(field: "--tls-leaf-lifetime-seconds", problem: "the serving certificate must live longer than --tls-renew-before-seconds (> 0)")
+        }
+        guard tlsCheckInterval >= .milliseconds(100), tlsCheckInterval < .seconds(tlsLifetimes.renewBefore) else {
+            throw .init(field: "--tls-check-seconds", problem: "must be at least 0.1 s and shorter than --tls-renew-before-seconds")
+        }
         guard (1...65535).contains(peerPort) else { throw .init(field: "peerPort", problem: "\(peerPort) is not a port between 1 and 65535") }
         guard peerPort != port else { throw .init(field: "peerPort", problem: "must differ from port \(port)") }
         guard PieceLayout.allowedPieceSizes.contains(Int(pieceSize.bytes)) else {

@@ -1,3 +1,4 @@
+import Certificates
 import CloudRegistries
 import Logging
 import OCI
@@ -22,6 +23,12 @@ public struct ControllerSettings: Sendable, Equatable {
     /// A certificate mounted by cert-manager; otherwise one is generated and shared through a Secret.
     public var tlsCertFile: String?
     public var tlsKeyFile: String?
+    /// How long the generated webhook certificates live and when the serving one is issued
+    /// again (short ones only in tests: hidden flags).
+    public var tlsLifetimes = CertificateLifetimes.standard
+    /// How often each replica re-reads the certificate (its Secret, or the files of
+    /// `tlsCertFile`), and the lease holder checks whether it is due again.
+    public var tlsCheckInterval = Duration.seconds(60)
     public var kubeconfig: String?
     public var ramRole: String?
     public var logLevel = Logger.Level.info
@@ -37,6 +44,12 @@ public struct ControllerSettings: Sendable, Equatable {
                 throw .init(field: registryInstances.contains(r) ? "registryInstances" : "anonymousRegistries",
                             problem: "\"\(r.prefix(100))\" is neither a registry domain (registry.example.com, host:5000) nor an ACR instance id (cri-…)")
             }
+        }
+        guard tlsLifetimes.leaf > tlsLifetimes.renewBefore, tlsLifetimes.renewBefore > 0 else {
+            throw .init(field: "--tls-leaf-lifetime-seconds", problem: "the serving certificate must live longer than --tls-renew-before-seconds (> 0)")
+        }
+        guard tlsCheckInterval >= .milliseconds(100), tlsCheckInterval < .seconds(tlsLifetimes.renewBefore) else {
+            throw .init(field: "--tls-check-seconds", problem: "must be at least 0.1 s and shorter than --tls-renew-before-seconds")
         }
         guard (tlsCertFile == nil) == (tlsKeyFile == nil) else {
             throw .init(field: "tlsCertFile", problem: "tlsCertFile and tlsKeyFile go together")

@@ -5,8 +5,11 @@ import Hummingbird
 import HummingbirdTLS
 import Kubernetes
 import Logging
+import NIOCertificateReloading
+import NIOSSL
 import OCI
 import ServiceLifecycle
+import Synchronization
 
 /// What `peerpull controller` does once its settings are parsed and valid: the
 /// admission webhook on every replica, the watches it reads (namespaces' labels, pull
@@ -64,20 +67,30 @@ public struct ControllerService: Sendable {
         let webhook = AdmissionWebhook(mutator: PodMutator(policy: policy), mirror: mirror, namespaces: namespaces,
                                        secrets: secrets, agents: agents, metrics: metrics, logger: logger)
         let certificates = WebhookCertificates(client: client, namespace: s.namespace, secretName: "\(s.serviceName)-tls", logger: logger)
-        let certificate: GeneratedCertificate
+        let dnsNames = WebhookCertificates.serviceNames(s.serviceName, namespace: s.namespace), ipAddresses = certificateIPAddresses
+        // The serving certificate follows its source without a restart: the files of
+        // tlsCertFile (cert-manager rotates them), or the Secret the lease holder renews.
+        let reloader: TimedCertificateReloader
+        let serving: ServingCertificate?
         if let cert = s.tlsCertFile, let key = s.tlsKeyFile {
-            certificate = GeneratedCertificate(caPEM: "", certificatePEM: try String(contentsOfFile: cert, encoding: .utf8),
-                                               privateKeyPEM: try String(contentsOfFile: key, encoding: .utf8))
+            serving = nil
+            reloader = try TimedCertificateReloader.makeReloaderValidatingSources(
+                refreshInterval: s.tlsCheckInterval,
+                certificateSource: .init(location: .file(path: cert), format: .pem),
+                privateKeySource: .init(location: .file(path: key), format: .pem), logger: logger)
         } else {
-            certificate = try await certificates.loadOrCreate(
-                dnsNames: WebhookCertificates.serviceNames(s.serviceName, namespace: s.namespace), ipAddresses: certificateIPAddresses)
+            let shared = ServingCertificate(try await certificates.loadOrCreate(dnsNames: dnsNames, ipAddresses: ipAddresses, lifetimes: s.tlsLifetimes))
+            serving = shared
+            reloader = try TimedCertificateReloader.makeReloaderValidatingSources(
+                refreshInterval: s.tlsCheckInterval,
+                certificateSource: .init(location: .memory { Array(shared.current.certificatePEM.utf8) }, format: .pem),
+                privateKeySource: .init(location: .memory { Array(shared.current.privateKeyPEM.utf8) }, format: .pem), logger: logger)
         }
         let router = Router()
         webhook.register(on: router)
         let app = Application(
             router: router,
-            server: try .tls(.http1(), tlsConfiguration: TLSServerIdentity.configuration(
-                certificatePEM: certificate.certificatePEM, privateKeyPEM: certificate.privateKeyPEM)),
+            server: try .tls(.http1(), tlsConfiguration: TLSConfiguration.makeServerConfiguration(certificateReloader: reloader)),
             configuration: .init(address: .hostname(s.listen, port: s.port), serverName: "peerpull-controller"),
             logger: logger)
         logger.info("controller starting", metadata: [
@@ -94,15 +107,55 @@ public struct ControllerService: Sendable {
         if let agents {
             services.append(.init(service: ClosureService { await cancelWhenGracefulShutdown { await agents.follow(logger: logger) } }))
         }
+        let lifetimes = s.tlsLifetimes, interval = s.tlsCheckInterval, configuration = s.webhookConfiguration
         services.append(.init(service: ClosureService {
-            await cancelWhenGracefulShutdown { await election.run { await resync.follow(cache: secrets) } }
+            await cancelWhenGracefulShutdown {
+                await election.run {
+                    // The lease holder re-syncs pull secrets and renews the webhook's certificate.
+                    async let resynced: Void = resync.follow(cache: secrets)
+                    if let serving {
+                        await certificates.keepRenewed(dnsNames: dnsNames, ipAddresses: ipAddresses, lifetimes: lifetimes,
+                                                       configuration: configuration, interval: interval) { renewed in
+                            if serving.replace(with: renewed) { try? reloader.reload() }
+                        }
+                    }
+                    await resynced
+                }
+            }
         }))
-        if s.tlsCertFile == nil {
-            let caPEM = certificate.caPEM, configuration = s.webhookConfiguration
+        services.append(.init(service: reloader))
+        if let serving {
             services.append(.init(service: ClosureService {
-                await cancelWhenGracefulShutdown { await certificates.keepCABundle(caPEM, configuration: configuration) }
+                await cancelWhenGracefulShutdown {
+                    await certificates.follow(from: serving.current, interval: interval) { changed in
+                        if serving.replace(with: changed) { try? reloader.reload() }
+                    }
+                }
+            }))
+            services.append(.init(service: ClosureService {
+                await cancelWhenGracefulShutdown { await certificates.keepCABundle({ serving.current.caPEM }, configuration: configuration) }
             }))
         }
         try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+    }
+}
+
+/// The webhook certificate this replica serves, shared by the TLS reloader, the Secret's
+/// follower, the renewal under the lease and the caBundle keeper.
+public final class ServingCertificate: Sendable {
+    private let state: Mutex<GeneratedCertificate>
+
+    public init(_ certificate: GeneratedCertificate) { state = Mutex(certificate) }
+
+    public var current: GeneratedCertificate { state.withLock { $0 } }
+
+    /// True when `certificate` differs from the one held.
+    @discardableResult
+    public func replace(with certificate: GeneratedCertificate) -> Bool {
+        state.withLock { held in
+            guard held != certificate else { return false }
+            held = certificate
+            return true
+        }
     }
 }

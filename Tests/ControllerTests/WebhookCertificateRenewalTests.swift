@@ -1,0 +1,159 @@
+import Certificates
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import TestSupport
+import Testing
+
+/// The webhook's serving certificate renewed while two replicas run against a real
+/// kube-apiserver, with lifetimes of seconds instead of a year: the lease holder issues it
+/// again under the same CA, both replicas serve the new one without a restart, and the API
+/// server, trusting the caBundle it was given once, keeps calling the webhook.
+extension ControllerEndToEndTests {
+    @Test func theLeaseHolderRenewsTheWebhookCertificateAndBothReplicasServeItWithoutARestart() async throws {
+        let cluster = try await KubernetesTestCluster.start()
+        let dir = try TemporaryDirectory()
+        var replicas: [BackgroundProcess] = []
+        defer { dir.remove() }
+        do {
+            for ns in ["peerpull-system", "team-a"] { try await cluster.run(["create", "namespace", ns]) }
+            try await cluster.run(["create", "secret", "docker-registry", "regcred", "-n", "team-a", "--docker-server=\(Self.origin)",
+                                   "--docker-username=alice", "--docker-password=wonderland"])
+            let ports = [try LoopbackPort.free(), try LoopbackPort.free()]
+            let manifests = try await HelmChart().manifests([
+                "p2p": ["registryInstances": Self.origin],
+                "webhook": ["url": "https://127.0.0.1:\(ports[0])/mutate"],
+                "podDisruptionBudget": ["apiVersion": "policy/v1beta1"],
+                "controller": ["removeGeneratedSecretsOnUninstall": false],
+            ], namespace: "peerpull-system")
+            try await cluster.run(["apply", "-f", "-"], stdin: manifests)
+            for (i, port) in ports.enumerated() {
+                replicas.append(try BackgroundProcess([
+                    TestImages.peerpullBinary, "controller", "--kubeconfig", cluster.kubeconfig,
+                    "--registry-instances", Self.origin, "--namespace", "peerpull-system",
+                    "--service-name", "p2p-ack-acr-acceleration-p2p-controller", "--webhook-configuration", "p2p-ack-acr-acceleration-p2p",
+                    "--listen", "127.0.0.1", "--port", String(port), "--log-level", "info",
+                    // The serving certificate lives 8 s and is issued again 5 s before its end.
+                    "--tls-leaf-lifetime-seconds", "8", "--tls-renew-before-seconds", "5", "--tls-check-seconds", "0.5",
+                ], logPath: dir.file("controller-\(i).log"), environment: ["HOSTNAME": "replica-\(i)"]))
+            }
+            let leader = { replicas.firstIndex { $0.isRunning && $0.log.contains("became leader") } }
+            try await replicas[0].waitUntil(timeout: .seconds(60)) { leader() != nil }
+            // The caBundle the API server trusts, as the controller set it.
+            var bundle = ""
+            try await replicas[0].waitUntil(timeout: .seconds(30)) {
+                let config = try? await cluster.json(["get", "mutatingwebhookconfiguration", "p2p-ack-acr-acceleration-p2p"])
+                let hooks = config?["webhooks"] as? [[String: Any]] ?? []
+                let encoded = (hooks.first?["clientConfig"] as? [String: Any])?["caBundle"] as? String
+                bundle = encoded.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+                return !bundle.isEmpty
+            }
+            try bundle.write(toFile: dir.file("bundle.pem"), atomically: true, encoding: .utf8)
+            let review = #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"team-a","operation":"CREATE","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x","namespace":"team-a","labels":{"k8s.aliyun.com/image-accelerate-mode":"p2p"}},"spec":{"containers":[{"name":"a","image":"\#(Self.origin)/a/b:1"}],"imagePullSecrets":[{"name":"regcred"}]}}}}"#
+
+            var served: [Set<String>] = [[], []]
+            var refused: [String] = []
+            var unrewritten: [String] = []
+            var pods = 0
+            let end = ContinuousClock.now + .seconds(18)
+            while ContinuousClock.now < end {
+                for (i, port) in ports.enumerated() {
+                    // A new handshake: which certificate this replica serves now.
+                    let shown = try await Command.run(["bash", "-c",
+                        "openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | openssl x509 -noout -serial"], check: false).stdout
+                    if shown.contains("serial=") { served[i].insert(shown) }
+                    // A review over TLS that trusts only the caBundle given at the start.
+                    let r = try await Command.run(["curl", "-s", "--max-time", "5", "--cacert", dir.file("bundle.pem"),
+                                                   "-H", "Content-Type: application/json", "--data-binary", "@-",
+                                                   "https://127.0.0.1:\(port)/mutate"], stdin: review, check: false)
+                    if !r.stdout.contains(#""patchType":"JSONPatch""#) { refused.append("replica \(i): curl \(r.status) \(r.stderr.prefix(200))") }
+                }
+                // A labelled pod through the API server, which calls replica 0 with the caBundle.
+                pods += 1
+                try await cluster.run(["apply", "-f", "-"], stdin: Self.pod("web-\(pods)", namespace: "team-a", labelled: true))
+                let pod = try await cluster.json(["get", "pod", "web-\(pods)", "-n", "team-a"])
+                if !Self.images(pod).contains("\(Self.p2p)/docker-builder/nginx:latest") { unrewritten.append("web-\(pods)") }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            #expect(refused.isEmpty, "reviews trusting the caBundle failed: \(refused)")
+            #expect(unrewritten.isEmpty, "pods the API server admitted without the webhook: \(unrewritten) of \(pods)")
+            // 18 s of an 8 s certificate renewed 5 s before its end: about 6 certificates; at least 3 on each replica.
+            #expect(served[0].count >= 3 && served[1].count >= 3, "certificates served: \(served.map(\.count))")
+            let running = replicas.filter(\.isRunning).count
+            #expect(running == 2, "both replicas ran throughout")
+            let holder = try #require(leader())
+            #expect(replicas[holder].log.contains("issued the webhook's serving certificate again"))
+            #expect(!replicas[1 - holder].log.contains("issued the webhook's serving certificate again"), "only the lease holder renews")
+            print("webhook certificate renewal: \(served.map(\.count)) certificates served by the replicas, \(pods) pods rewritten, \(refused.count) refused")
+        } catch {
+            for (i, r) in replicas.enumerated() { print("replica \(i):\n\(r.log.suffix(2000))") }
+            for r in replicas { await r.stop() }
+            await cluster.stop()
+            throw error
+        }
+        for r in replicas { await r.stop() }
+        await cluster.stop()
+    }
+}
+
+/// A serving certificate from files (cert-manager's mounted Secret, `--tls-cert-file`):
+/// when the files are replaced, the running controller serves the new certificate.
+@Suite("Webhook certificate from files")
+struct WebhookCertificateFileTests {
+    @Test func replacedCertificateFilesAreServedWithoutARestart() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // The API server is unreachable: the watchers retry, the webhook still serves.
+        try """
+        apiVersion: v1
+        kind: Config
+        current-context: c
+        clusters: [{name: k, cluster: {server: "https://127.0.0.1:1"}}]
+        users: [{name: u, user: {token: t}}]
+        contexts: [{name: c, context: {cluster: k, user: u, namespace: peerpull-system}}]
+        """.write(toFile: dir.file("kubeconfig"), atomically: true, encoding: .utf8)
+        func issue() throws -> String {
+            let c = try GeneratedCertificate.generate(caName: "cert-manager CA", leafName: "peerpull-controller", dnsNames: ["peerpull-controller"])
+            // As the kubelet updates a mounted Secret: new files, swapped in by a rename.
+            for (name, text) in [("tls.crt", c.certificatePEM), ("tls.key", c.privateKeyPEM)] {
+                try text.write(toFile: dir.file(name + ".new"), atomically: true, encoding: .utf8)
+                _ = rename(dir.file(name + ".new"), dir.file(name))
+            }
+            return c.certificatePEM
+        }
+        _ = try issue()
+        let port = try LoopbackPort.free()
+        let controller = try BackgroundProcess([
+            TestImages.peerpullBinary, "controller", "--kubeconfig", dir.file("kubeconfig"), "--registry-instances", "r.example.com",
+            "--namespace", "peerpull-system", "--listen", "127.0.0.1", "--port", String(port),
+            "--tls-cert-file", dir.file("tls.crt"), "--tls-key-file", dir.file("tls.key"), "--tls-check-seconds", "0.5"],
+            logPath: dir.file("controller.log"))
+        func served() async -> String {
+            let out = try? await Command.run(["bash", "-c",
+                "openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"], check: false).stdout
+            return out ?? ""
+        }
+        func fingerprint(_ pem: String) async throws -> String {
+            try await Command.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], stdin: pem).stdout
+        }
+        do {
+            try await controller.waitUntil(timeout: .seconds(60)) { await served().contains("Fingerprint") }
+            let second = try issue()
+            let expected = try await fingerprint(second)
+            var now = ""
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                now = await served()
+                if now == expected { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(now == expected, "the controller still serves the old certificate: \(controller.log.suffix(800))")
+            #expect(controller.isRunning)
+        } catch {
+            await controller.stop()
+            throw error
+        }
+        await controller.stop()
+    }
+}
