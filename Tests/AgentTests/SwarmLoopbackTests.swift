@@ -73,6 +73,8 @@ struct SwarmLoopbackTests {
                           _ body: (Swarm, Descriptor) async throws -> Void) async throws {
         let (swarm, pushed) = try await start(agents: n, image: image, extra: extra, private: `private`)
         do { try await body(swarm, pushed) } catch {
+            // What each agent said, for a failure seen once in CI (an HTTP error from an agent).
+            for (i, agent) in swarm.agents.enumerated() { print("agent \(i) log:\n\(agent.log.suffix(3000))") }
             await swarm.stop()
             throw error
         }
