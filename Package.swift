@@ -230,6 +230,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KubernetesTests",
+            dependencies: ["Kubernetes", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SwarmTests",
             dependencies: ["Swarm", "OCI"],
             swiftSettings: swiftSettings

@@ -28,9 +28,16 @@ public struct LeaderElection: Sendable {
     let leaseDuration: Int
     let renewInterval: Duration
     let logger: Logger
+    /// The wall clock the lease's times are written and judged in (a Lease holds
+    /// timestamps, so it is a `Date`), and the wait between rounds: injected, so that tests
+    /// move time instead of waiting for it.
+    let now: @Sendable () -> Date
+    let sleep: @Sendable (Duration) async throws -> Void
 
     public init(client: KubernetesClient, namespace: String, name: String, identity: String,
-                leaseDuration: Int = 15, renewInterval: Duration = .seconds(5), logger: Logger) {
+                leaseDuration: Int = 15, renewInterval: Duration = .seconds(5), logger: Logger,
+                now: @escaping @Sendable () -> Date = { Date() },
+                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) {
         self.client = client
         self.namespace = namespace
         self.name = name
@@ -38,6 +45,8 @@ public struct LeaderElection: Sendable {
         self.leaseDuration = leaseDuration
         self.renewInterval = renewInterval
         self.logger = logger
+        self.now = now
+        self.sleep = sleep
     }
 
     static func microTime(_ date: Date) -> String {
@@ -56,7 +65,8 @@ public struct LeaderElection: Sendable {
     }
 
     /// One round: true when this replica holds the lease afterwards.
-    func tryAcquireOrRenew(now: Date = Date()) async -> Bool {
+    public func tryAcquireOrRenew() async -> Bool {
+        let now = self.now()
         let path = "/apis/coordination.k8s.io/v1/namespaces/\(namespace)/leases"
         let stamp = Self.microTime(now)
         do {
@@ -101,7 +111,7 @@ public struct LeaderElection: Sendable {
                 t.cancel()
                 task = nil
             }
-            try? await Task.sleep(for: renewInterval)
+            do { try await sleep(renewInterval) } catch { break }
         }
         task?.cancel()
     }

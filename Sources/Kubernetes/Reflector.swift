@@ -28,11 +28,16 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
     /// A collection path, e.g. `/api/v1/namespaces` (query parameters allowed).
     let path: String
     let logger: Logger
+    /// The wait before retrying after a failure (injected: tests see the backoff without
+    /// waiting it out).
+    let sleep: @Sendable (Duration) async throws -> Void
 
-    public init(client: KubernetesClient, path: String, logger: Logger) {
+    public init(client: KubernetesClient, path: String, logger: Logger,
+                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) {
         self.client = client
         self.path = path
         self.logger = logger
+        self.sleep = sleep
     }
 
     public func run(_ handle: @Sendable (Event) async -> Void) async {
@@ -52,7 +57,7 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
                     continue
                 }
                 logger.warning("watch failed; retrying", metadata: ["path": "\(path)", "error": "\(error)", "in": "\(backoff)"])
-                try? await Task.sleep(for: backoff)
+                do { try await sleep(backoff) } catch { return }
                 backoff = min(backoff * 2, .seconds(30))
             }
         }

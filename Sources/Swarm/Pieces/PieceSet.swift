@@ -72,6 +72,13 @@ public struct PieceSet: Hashable, Sendable, CustomStringConvertible {
         return r
     }
 
+    /// Adds the pieces of `other` that are not in `except`, in place (no set is built).
+    public mutating func formUnion(_ other: PieceSet, except: PieceSet) {
+        precondition(count == other.count && count == except.count)
+        for i in 0..<words.count { words[i] |= other.words[i] & ~except.words[i] }
+        recount()
+    }
+
     public func intersection(_ other: PieceSet) -> PieceSet {
         precondition(count == other.count)
         var r = self

@@ -100,6 +100,10 @@ public struct PieceScheduler: Sendable {
             self.refused = PieceSet(count: have.count)
         }
 
+        func isUsable(now: SwarmInstant, requestsPerPeer: Int) -> Bool {
+            !dropped && inFlight < requestsPerPeer && (restingUntil.map { now >= $0 } ?? true)
+        }
+
         func holds(_ piece: Int) -> Bool { !dropped && have.contains(piece) && !refused.contains(piece) }
 
         /// The pieces it may be asked for.
@@ -339,7 +343,7 @@ public struct PieceScheduler: Sendable {
     /// `requestsPerPeer` (with one per peer, every holder of the last pieces is often
     /// busy with another of ours, and the second source would never be asked).
     private func usable(_ p: Peer, now: SwarmInstant, endgame: Bool = false) -> Bool {
-        !p.dropped && p.inFlight < configuration.requestsPerPeer + (endgame ? 1 : 0) && (p.restingUntil.map { now >= $0 } ?? true)
+        p.isUsable(now: now, requestsPerPeer: configuration.requestsPerPeer + (endgame ? 1 : 0))
     }
 
     /// Among the peers at `candidates`, the usable one holding `piece` with the fewest
@@ -426,10 +430,18 @@ public struct PieceScheduler: Sendable {
         if !originOnly, peerInFlight < configuration.maxPeerRequests {
             let prefix = have.prefixLength
             // Only the peers that can take a request now are looked at for each piece.
-            var open = peers.indices.filter { usable(peers[$0], now: now) }
+            var open: [Int] = []
+            peers.withUnsafeBufferPointer { peers in
+                for k in peers.indices where peers[k].isUsable(now: now, requestsPerPeer: configuration.requestsPerPeer) { open.append(k) }
+            }
             if !open.isEmpty {
+                // Pieces no open peer offers would find no peer below: left out at once.
+                var offered = PieceSet(count: layout.count)
+                peers.withUnsafeBufferPointer { peers in
+                    for k in open where !offered.isFull { offered.formUnion(peers[k].have, except: peers[k].refused) }
+                }
                 var candidates: [(front: Bool, holders: Int32, piece: Int)] = []
-                for piece in missing.subtracting(askedOrigin).intersection(hashKnown).members {
+                for piece in missing.subtracting(askedOrigin).intersection(hashKnown).intersection(offered).members {
                     let holders = availability[piece]
                     guard holders > 0 else { continue }
                     candidates.append((piece < prefix + configuration.streamWindow, holders, piece))
