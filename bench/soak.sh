@@ -7,7 +7,7 @@
 # Reports requests per second, p99 latency, the agent's peak RSS (VmHWM) and its open
 # descriptors when idle before and after; fails (exit 1) unless: no wrong answer, peak RSS
 # under 128 MiB, descriptors back to the idle count within 90 s, the agent still up.
-#   [DURATION=180] [CLIENTS=200] [BIN=path/to/peerpull] [OUT=dir] bench/soak.sh
+#   [DURATION=180] [CLIENTS=200] [RSS_LIMIT_MIB=128] [BIN=path/to/peerpull] [OUT=dir] bench/soak.sh
 # Without BIN it builds the release binary (as shipped). make test runs a 30 s version
 # against the debug build.
 set -euo pipefail
@@ -16,7 +16,7 @@ source scripts/lab-lib.sh
 export PATH=/opt/swift/usr/bin:$PATH
 duration=${DURATION:-180}
 clients=${CLIENTS:-200}
-rss_limit_mib=128
+rss_limit_mib=${RSS_LIMIT_MIB:-128}
 idle_timeout=10
 if [ -n "${BIN:-}" ]; then bin=$(realpath "$BIN"); else build_release; fi
 OUT=${OUT:-bench/results/soak-$(date +%Y%m%d-%H%M)}

@@ -57,8 +57,9 @@ status3=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] && status=$status3
 phase node
 # The agent binary under 200 concurrent clients for 30 s (bench/soak.sh): every answer
-# checked, peak RSS under 128 MiB, descriptors back to idle. Alone: it loads both cores.
-DURATION=30 CLIENTS=200 BIN=.build/debug/peerpull OUT=/tmp/peerpull-soak-ci bench/soak.sh
+# checked, descriptors back to idle, peak RSS under 160 MiB: the debug build's (112 MiB
+# measured; the release binary's bound is 128 MiB, 98 measured). Alone: it loads both cores.
+DURATION=30 CLIENTS=200 RSS_LIMIT_MIB=160 BIN=.build/debug/peerpull OUT=/tmp/peerpull-soak-ci bench/soak.sh
 soak_status=$?
 rm -rf /tmp/peerpull-soak-ci
 set -e
