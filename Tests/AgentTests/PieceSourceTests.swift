@@ -111,10 +111,24 @@ struct PieceSourceTests {
             let r = layout.range(of: i)
             return (i, PieceHash(hashing: Array(bytes[Int(r.lowerBound)..<Int(r.upperBound)])))
         })
-        for node in ["good", "bad"] {
-            _ = await agent.coordinator.announce(Announcement(blob: digest, layout: layout, member: Member(node: node, address: "198.18.0.2"),
-                                                              have: .full(count: layout.count), hashes: hashes, wantsOriginWork: false))
+        // Announced as held, and again every second as real holders do (a loaded CI run
+        // once took 22 s here: announced once, the holders' TTL ran out and the
+        // coordinator dealt a piece to the origin).
+        let coordinator = agent.coordinator
+        @Sendable func announceHolders() async {
+            for node in ["good", "bad"] {
+                _ = await coordinator.announce(Announcement(blob: digest, layout: layout, member: Member(node: node, address: "198.18.0.2"),
+                                                            have: .full(count: layout.count), hashes: hashes, wantsOriginWork: false))
+            }
         }
+        await announceHolders()
+        let holders = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                await announceHolders()
+            }
+        }
+        defer { holders.cancel() }
         let origin = RangeOrigin(bytes)
         let (lookup, _) = await cache.lookup(digest, size: Int64(bytes.count)) { origin.fetch($0) }
         let got = try await read(lookup, origin: origin)
