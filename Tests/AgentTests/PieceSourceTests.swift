@@ -54,15 +54,22 @@ struct PieceSourceTests {
     }
 
     /// A cache in the swarm of `me` alone (its own coordinator), whose peers are twins.
-    /// A request timeout far past any CPU starvation of a loaded test run: these tests are
-    /// about which source is asked for what, and a request given up on a slow machine is
-    /// rightly asked again (the first CI run saw piece 0 asked twice of the origin).
+    /// These tests are about which source is asked for what, so no deadline may run out
+    /// under the CPU starvation of a loaded test run, where this suite once took 25 s
+    /// instead of 2.5: a request timeout of 5 minutes (a request given up is rightly asked
+    /// again: the first CI run saw piece 0 asked twice of the origin), and holders and deals
+    /// that live an hour (twice in CI the twins' announcements outlived the 8 s holder TTL,
+    /// even re-announced every second, and the coordinator rightly dealt piece 0 to the
+    /// downloader for the origin).
     func swarmCache(_ dir: TemporaryDirectory, peers: [String: InMemoryPieceSource], metrics: AgentMetrics) async throws -> (BlobCache, SwarmAgent, HTTPClient) {
         var scheduling = PieceScheduler.Configuration()
         scheduling.requestTimeout = .seconds(300)
+        var coordinating = CoordinatorState.Configuration()
+        coordinating.holderTTL = .seconds(3600)
+        coordinating.dealTimeout = .seconds(3600)
         let cache = try BlobCache(configuration: .init(root: dir.file("cache"), quota: 1 << 30), metrics: metrics, logger: logger)
         let http = HTTPClient.shared
-        let agent = SwarmAgent(me: Self.me, membership: FixedMembers(members: [Self.me]), coordinator: SwarmCoordinator(),
+        let agent = SwarmAgent(me: Self.me, membership: FixedMembers(members: [Self.me]), coordinator: SwarmCoordinator(configuration: coordinating),
                                client: PeerClient(http: http, credential: PeerCredential(secret: [UInt8](repeating: 7, count: 32))!, me: Self.me),
                                pieceSize: Self.pieceSize, coordinatorTimeout: .seconds(60), schedulerConfiguration: scheduling, peerSource: { member in peers[member.node]! },
                                metrics: metrics, logger: logger)
@@ -111,24 +118,11 @@ struct PieceSourceTests {
             let r = layout.range(of: i)
             return (i, PieceHash(hashing: Array(bytes[Int(r.lowerBound)..<Int(r.upperBound)])))
         })
-        // Announced as held, and again every second as real holders do (a loaded CI run
-        // once took 22 s here: announced once, the holders' TTL ran out and the
-        // coordinator dealt a piece to the origin).
-        let coordinator = agent.coordinator
-        @Sendable func announceHolders() async {
-            for node in ["good", "bad"] {
-                _ = await coordinator.announce(Announcement(blob: digest, layout: layout, member: Member(node: node, address: "198.18.0.2"),
-                                                            have: .full(count: layout.count), hashes: hashes, wantsOriginWork: false))
-            }
+        // Announced as held (they stay so: see `swarmCache`).
+        for node in ["good", "bad"] {
+            _ = await agent.coordinator.announce(Announcement(blob: digest, layout: layout, member: Member(node: node, address: "198.18.0.2"),
+                                                              have: .full(count: layout.count), hashes: hashes, wantsOriginWork: false))
         }
-        await announceHolders()
-        let holders = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                await announceHolders()
-            }
-        }
-        defer { holders.cancel() }
         let origin = RangeOrigin(bytes)
         let (lookup, _) = await cache.lookup(digest, size: Int64(bytes.count)) { origin.fetch($0) }
         let got = try await read(lookup, origin: origin)
