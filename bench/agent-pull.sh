@@ -19,6 +19,7 @@
 #   [LINK=1gbit] [RUNS=2] [RATELIMIT=512M] bench/agent-pull.sh [LAYERS]   (default 1 GiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lab-lib.sh
 layers="${1:-512M,256M,128M,64M,64M}"
 runs="${RUNS:-2}"
 scripts/install-deps.sh
@@ -41,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-listen=127.0.0.1:0; run=()
+listen=127.0.0.1:0
 if [ -n "${LINK:-}" ]; then
   ns="ppbench$$"; host_if="ppb$$a"; ns_if="ppb$$b"
   ip netns add "$ns"
@@ -53,31 +54,22 @@ if [ -n "${LINK:-}" ]; then
   # Shape both directions: the origin's uploads are the node's downloads.
   tc qdisc add dev "$host_if" root tbf rate "$LINK" burst 1mb latency 50ms
   ip netns exec "$ns" tc qdisc add dev "$ns_if" root tbf rate "$LINK" burst 1mb latency 50ms
-  listen=198.18.0.2:5000; run=(ip netns exec "$ns")
+  listen=198.18.0.2:5000
 fi
 
-cat > "$work/registry.yml" <<YAML
-version: 0.1
-log: {level: info, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/storage}}
-http: {addr: $listen, secret: bench}
-YAML
-"${run[@]}" docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do grep -q 'listening on' "$work/registry.log" && break; sleep 0.1; done
-registry=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/registry.log" | awk '{print $3}')
+start_registry "$work/registry" "$listen" "" "$ns"  # sets $registry, $registry_pid
+blobs_dir=$work/registry/storage/docker/registry/v2/blobs
 
 echo "generating and pushing the image..."
 "$bin" make-test-image --output "$work/src" --tag v1 --layers "$layers" --seed 42 >/dev/null
 skopeo --insecure-policy copy --dest-tls-verify=false -q "oci:$work/src:v1" "docker://$registry/bench/big:v1"
 rm -rf "$work/src"
-bytes=$(du -sb "$work/storage/docker/registry/v2/blobs" | cut -f1)
-biggest=$(find "$work/storage/docker/registry/v2/blobs" -name data -printf '%s %h\n' | sort -n | tail -1)
+bytes=$(du -sb "$blobs_dir" | cut -f1)
+biggest=$(find "$blobs_dir" -name data -printf '%s %h\n' | sort -n | tail -1)
 big_size=${biggest%% *}; big_digest="sha256:$(basename "${biggest#* }")"
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 echo "image: $(mib "$bytes") MiB in layers $layers, registry $registry"
 
-now() { date +%s.%N; }
 if [ -n "${LINK:-}" ]; then
   # The physical limit: the shaped link's rate (tc units: bit, kbit, mbit, gbit).
   link=$(echo "$LINK" | awk '{ v = $0 + 0; u = tolower($0); sub(/^[0-9.]+/, "", u)
@@ -92,8 +84,7 @@ else
   echo "loopback bandwidth (curl, one stream): $(mib "$link") MiB/s -> physical limit for the image: ${limit}s"
 fi
 
-cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }  # utime+stime of a process
-blobs=$(find "$work/storage/docker/registry/v2/blobs" -name data -printf '%h\n' | xargs -n1 basename)
+blobs=$(find "$blobs_dir" -name data -printf '%h\n' | xargs -n1 basename)
 
 # One pull by client $1 from registry $2; prints "seconds client-cpu registry-cpu agent-cpu agent-peak-MiB".
 pull() {

@@ -33,18 +33,7 @@ trap cleanup EXIT
 
 user=soak; password=soak-$RANDOM$RANDOM
 htpasswd -Bbn "$user" "$password" >"$work/htpasswd" 2>/dev/null
-cat >"$work/registry.yml" <<YAML
-version: 0.1
-log: {level: info, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/storage}}
-http: {addr: 127.0.0.1:0, secret: soak}
-auth: {htpasswd: {realm: peerpull-soak, path: $work/htpasswd}}
-YAML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do grep -q 'listening on' "$work/registry.log" && break; sleep 0.1; done
-registry=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/registry.log" | awk '{print $3}')
-[ -n "$registry" ] || { echo "the registry did not start: $(cat "$work/registry.log")"; exit 1; }
+start_registry "$work/registry" 127.0.0.1:0 "$work/htpasswd"  # sets $registry, $registry_pid
 
 # 24 layers, 48 MiB; the agent's cache holds 24 MiB of it.
 layers="8M,6M,4M,4M,4M,3M,3M,2M,2M,2M,2M,1M,1M,1M,1M,1M,1M,512K,512K,512K,512K,256K,128K,64K"

@@ -1,5 +1,6 @@
 # Shared by the multi-node demo (scripts/demo.sh) and the benchmarks (bench/): the release
-# build, the origin registry in its namespace, link rates and the lower bound. Sourced, not run.
+# build, the origin registry (in its namespace, or on loopback), link rates and the lower
+# bound. Sourced, not run.
 
 export PATH="/opt/swift/usr/bin:$PATH"
 
@@ -38,19 +39,27 @@ lower_bound() {  # S R R0 N
     m = a; if (b > m) m = b; if (c > m) m = c; printf "%.2f", m }'
 }
 
-# Starts Debian's docker-registry in namespace $1 on 198.18.0.1:5000 with storage under $2;
-# $3 (optional) an htpasswd file for Basic auth. Prints the registry's PID.
-start_origin_registry() {  # namespace dir [htpasswd]
-  local ns=$1 dir=$2 auth=""
-  mkdir -p "$dir"
-  [ -n "${3:-}" ] && auth="auth: {htpasswd: {realm: peerpull-lab, path: $3}}"
-  cat > "$dir/config.yml" <<EOF
+# Debian's docker-registry configuration, $1/config.yml: storage under $1/storage, listening
+# on $2, logging at level $3, Basic auth with htpasswd file $4 when given.
+registry_config() {  # dir addr level [htpasswd]
+  local auth=""
+  mkdir -p "$1"
+  [ -n "${4:-}" ] && auth="auth: {htpasswd: {realm: peerpull-lab, path: $4}}"
+  cat > "$1/config.yml" <<EOF
 version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $dir/storage}}
-http: {addr: "198.18.0.1:5000"}
+log: {level: $3, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $1/storage}}
+http: {addr: "$2", secret: peerpull-lab}
 $auth
 EOF
+}
+
+# Starts Debian's docker-registry in namespace $1 on 198.18.0.1:5000 with storage under $2;
+# $3 (optional) an htpasswd file for Basic auth. Prints the registry's PID. It logs errors
+# only: at info it would log every request, and the lab's benchmarks count its CPU.
+start_origin_registry() {  # namespace dir [htpasswd]
+  local ns=$1 dir=$2
+  registry_config "$dir" 198.18.0.1:5000 error "${3:-}"
   ip netns exec "$ns" docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do
@@ -59,4 +68,25 @@ EOF
     sleep 0.1
   done
   echo "$pid"
+}
+
+# Starts Debian's docker-registry with storage under $1, on $2 (default 127.0.0.1:0: a
+# port of loopback the kernel picks), with Basic auth from htpasswd file $3 when given, in
+# network namespace $4 when given. Waits until it listens, then sets $registry to the
+# address it listens on and $registry_pid, which the caller's cleanup kills. Call it
+# directly, not in $(...): a subshell's variables never reach the caller. With port 0
+# only the registry's log tells the port, in its "listening on HOST:PORT" line (logged
+# at info, as is every request).
+start_registry() {  # dir [host:port] [htpasswd] [namespace]
+  local dir=$1 run=()
+  [ -n "${4:-}" ] && run=(ip netns exec "$4")
+  registry_config "$dir" "${2:-127.0.0.1:0}" info "${3:-}"
+  "${run[@]}" docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 100); do
+    grep -q 'listening on' "$dir/registry.log" || ! kill -0 "$registry_pid" 2>/dev/null && break
+    sleep 0.1
+  done
+  registry=$(grep -o 'listening on [0-9.]*:[0-9]*' "$dir/registry.log" | awk '{print $3}')
+  [ -n "$registry" ] || { echo "the registry did not start: $(cat "$dir/registry.log")" >&2; return 1; }
 }

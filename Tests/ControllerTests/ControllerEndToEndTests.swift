@@ -28,42 +28,14 @@ struct ControllerEndToEndTests {
     }
 
     @Test func labelledPodsAreRewrittenWithTheirSecretAndOthersAreNot() async throws {
-        let cluster = try await KubernetesTestCluster.start()
-        let dir = try TemporaryDirectory()
-        var controller: BackgroundProcess?
-        defer { dir.remove() }
+        let controller = try await ControllerUnderTest.start(
+            namespaces: ["team-a", "team-b", "team-c"], labelled: ["team-b"], registryInstances: "\(Self.origin),cri-unresolvable1",
+            logLevel: "debug", dryRun: true)
+        let cluster = controller.cluster
         do {
-            for ns in ["peerpull-system", "team-a", "team-b", "team-c"] { try await cluster.run(["create", "namespace", ns]) }
-            try await cluster.run(["label", "namespace", "team-b", "\(Self.label)=p2p"])
-            for ns in ["team-a", "team-b", "team-c"] {
-                try await cluster.run(["create", "secret", "docker-registry", "regcred", "-n", ns, "--docker-server=\(Self.origin)",
-                                       "--docker-username=alice", "--docker-password=wonderland"])
-            }
-            let port = try LoopbackPort.free()
-            // The chart's own objects, rendered by Helm for this 1.20 cluster, with the webhook
-            // pointing at the controller running outside the cluster. The server validates
-            // them in a dry run first, then stores them (no scheduler runs them here).
-            let manifests = try await HelmChart().manifests([
-                "p2p": ["registryInstances": "\(Self.origin),cri-unresolvable1"],
-                "webhook": ["url": "https://127.0.0.1:\(port)/mutate"],
-                "podDisruptionBudget": ["apiVersion": "policy/v1beta1"],
-            ], namespace: "peerpull-system")
-            let chartDryRun = try await cluster.run(["apply", "--dry-run=server", "-f", "-"], stdin: manifests)
-            #expect(chartDryRun.stdout.contains("daemonset.apps/p2p-ack-acr-acceleration-p2p-agent created (server dry run)"), "\(chartDryRun.stdout)")
-            try await cluster.run(["apply", "-f", "-"], stdin: manifests)
-            controller = try BackgroundProcess([
-                TestImages.peerpullBinary, "controller", "--kubeconfig", cluster.kubeconfig,
-                "--registry-instances", "\(Self.origin),cri-unresolvable1", "--namespace", "peerpull-system",
-                "--service-name", "p2p-ack-acr-acceleration-p2p-controller", "--webhook-configuration", "p2p-ack-acr-acceleration-p2p",
-                "--listen", "127.0.0.1", "--port", String(port), "--log-level", "debug",
-            ], logPath: dir.file("controller.log"))
-            // The controller generates its certificate and writes the CA into the configuration.
-            try await controller!.waitUntil(timeout: .seconds(60)) {
-                let out = try? await cluster.run(["get", "mutatingwebhookconfiguration", "p2p-ack-acr-acceleration-p2p", "-o",
-                                                  "jsonpath={.webhooks[*].clientConfig.caBundle}"], check: false)
-                return (out?.stdout.split(separator: " ").count ?? 0) == 2
-            }
-            #expect(controller!.log.contains("cri-unresolvable1"))
+            let chartDryRun = controller.chartDryRun?.stdout ?? ""
+            #expect(chartDryRun.contains("daemonset.apps/p2p-ack-acr-acceleration-p2p-agent created (server dry run)"), "\(chartDryRun)")
+            #expect(controller.process.log.contains("cri-unresolvable1"))
 
             // 1. A labelled pod: images of the registry rewritten (init containers too), others untouched.
             try await cluster.run(["apply", "-f", "-"], stdin: Self.pod("labelled", namespace: "team-a", labelled: true))
@@ -135,19 +107,16 @@ struct ControllerEndToEndTests {
             print("a pod naming 5,001 pull secrets was admitted and rewritten in \(manyTook)")
 
             // 7. With the controller down, pods are still admitted (failurePolicy: Ignore), unchanged.
-            await controller?.stop()
+            await controller.process.stop()
             let t0 = ContinuousClock.now
             try await cluster.run(["apply", "-f", "-"], stdin: Self.pod("while-down", namespace: "team-a", labelled: true))
             #expect(ContinuousClock.now - t0 < .seconds(10))
             let e = try await cluster.json(["get", "pod", "while-down", "-n", "team-a"])
             #expect(Self.images(e)[1] == "\(Self.origin)/docker-builder/nginx:latest")
         } catch {
-            print("controller log:\n\(controller?.log.suffix(3000) ?? "")")
-            await controller?.stop(); await cluster.stop()
-            throw error
+            throw await controller.stop(after: error)
         }
-        await controller?.stop()
-        await cluster.stop()
+        await controller.stop()
     }
 
     static func images(_ pod: [String: Any]) -> [String] {

@@ -7,33 +7,11 @@ import Testing
 /// and keeps pull-secret copies in step within the lease time.
 extension ControllerEndToEndTests {
     @Test func theOtherReplicaTakesOverTheSecretResyncWhenTheLeaderIsKilled() async throws {
-        let cluster = try await KubernetesTestCluster.start()
-        let dir = try TemporaryDirectory()
-        var replicas: [BackgroundProcess] = []
-        defer { dir.remove() }
+        let controller = try await ControllerUnderTest.start(
+            namespaces: ["team-a"], values: ["controller": ["removeGeneratedSecretsOnUninstall": false]], replicas: 2, logLevel: "info")
+        let (cluster, replicas, ports) = (controller.cluster, controller.replicas, controller.ports)
         do {
-            for ns in ["peerpull-system", "team-a"] { try await cluster.run(["create", "namespace", ns]) }
-            try await cluster.run(["create", "secret", "docker-registry", "regcred", "-n", "team-a", "--docker-server=\(Self.origin)",
-                                   "--docker-username=alice", "--docker-password=wonderland"])
-            let ports = [try LoopbackPort.free(), try LoopbackPort.free()]
-            let manifests = try await HelmChart().manifests([
-                "p2p": ["registryInstances": Self.origin],
-                "webhook": ["url": "https://127.0.0.1:\(ports[0])/mutate"],
-                "podDisruptionBudget": ["apiVersion": "policy/v1beta1"],
-                "controller": ["removeGeneratedSecretsOnUninstall": false],
-            ], namespace: "peerpull-system")
-            try await cluster.run(["apply", "-f", "-"], stdin: manifests)
-            for (i, port) in ports.enumerated() {
-                replicas.append(try BackgroundProcess([
-                    TestImages.peerpullBinary, "controller", "--kubeconfig", cluster.kubeconfig,
-                    "--registry-instances", Self.origin, "--namespace", "peerpull-system",
-                    "--service-name", "p2p-ack-acr-acceleration-p2p-controller", "--webhook-configuration", "p2p-ack-acr-acceleration-p2p",
-                    "--listen", "127.0.0.1", "--port", String(port), "--log-level", "info",
-                ], logPath: dir.file("controller-\(i).log"), environment: ["HOSTNAME": "replica-\(i)"]))
-            }
-            func leader() -> Int? { replicas.firstIndex { $0.isRunning && $0.log.contains("became leader") } }
-            try await replicas[0].waitUntil(timeout: .seconds(60)) { leader() != nil }
-            let first = try #require(leader())
+            let first = try #require(controller.leader)
             // A labelled pod makes a copy (through replica 0, the webhook's URL).
             try await cluster.run(["apply", "-f", "-"], stdin: Self.pod("web", namespace: "team-a", labelled: true))
             _ = try await cluster.json(["get", "secret", "acr-credential-regcred-p2p", "-n", "team-a"])
@@ -70,12 +48,8 @@ extension ControllerEndToEndTests {
             #expect(took < .seconds(25), "\(took)")
             print("leader killed: the other replica re-synced the copy \(took) later")
         } catch {
-            for (i, r) in replicas.enumerated() { print("replica \(i):\n\(r.log.suffix(2000))") }
-            for r in replicas { await r.stop() }
-            await cluster.stop()
-            throw error
+            throw await controller.stop(after: error)
         }
-        for r in replicas { await r.stop() }
-        await cluster.stop()
+        await controller.stop()
     }
 }

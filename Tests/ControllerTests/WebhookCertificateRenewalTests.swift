@@ -12,44 +12,12 @@ import Testing
 /// server, trusting the caBundle it was given once, keeps calling the webhook.
 extension ControllerEndToEndTests {
     @Test func theLeaseHolderRenewsTheWebhookCertificateAndBothReplicasServeItWithoutARestart() async throws {
-        let cluster = try await KubernetesTestCluster.start()
-        let dir = try TemporaryDirectory()
-        var replicas: [BackgroundProcess] = []
-        defer { dir.remove() }
+        // Two replicas; the serving certificate lives 8 s and is issued again 5 s before its end.
+        let controller = try await ControllerUnderTest.start(
+            namespaces: ["team-a"], values: ["controller": ["removeGeneratedSecretsOnUninstall": false]], replicas: 2, logLevel: "info",
+            arguments: ["--tls-leaf-lifetime-seconds", "8", "--tls-renew-before-seconds", "5", "--tls-check-seconds", "0.5"])
+        let (cluster, replicas, ports) = (controller.cluster, controller.replicas, controller.ports)
         do {
-            for ns in ["peerpull-system", "team-a"] { try await cluster.run(["create", "namespace", ns]) }
-            try await cluster.run(["create", "secret", "docker-registry", "regcred", "-n", "team-a", "--docker-server=\(Self.origin)",
-                                   "--docker-username=alice", "--docker-password=wonderland"])
-            let ports = [try LoopbackPort.free(), try LoopbackPort.free()]
-            let manifests = try await HelmChart().manifests([
-                "p2p": ["registryInstances": Self.origin],
-                "webhook": ["url": "https://127.0.0.1:\(ports[0])/mutate"],
-                "podDisruptionBudget": ["apiVersion": "policy/v1beta1"],
-                "controller": ["removeGeneratedSecretsOnUninstall": false],
-            ], namespace: "peerpull-system")
-            try await cluster.run(["apply", "-f", "-"], stdin: manifests)
-            for (i, port) in ports.enumerated() {
-                replicas.append(try BackgroundProcess([
-                    TestImages.peerpullBinary, "controller", "--kubeconfig", cluster.kubeconfig,
-                    "--registry-instances", Self.origin, "--namespace", "peerpull-system",
-                    "--service-name", "p2p-ack-acr-acceleration-p2p-controller", "--webhook-configuration", "p2p-ack-acr-acceleration-p2p",
-                    "--listen", "127.0.0.1", "--port", String(port), "--log-level", "info",
-                    // The serving certificate lives 8 s and is issued again 5 s before its end.
-                    "--tls-leaf-lifetime-seconds", "8", "--tls-renew-before-seconds", "5", "--tls-check-seconds", "0.5",
-                ], logPath: dir.file("controller-\(i).log"), environment: ["HOSTNAME": "replica-\(i)"]))
-            }
-            let leader = { replicas.firstIndex { $0.isRunning && $0.log.contains("became leader") } }
-            try await replicas[0].waitUntil(timeout: .seconds(60)) { leader() != nil }
-            // The caBundle the API server trusts, as the controller set it.
-            var bundle = ""
-            try await replicas[0].waitUntil(timeout: .seconds(30)) {
-                let config = try? await cluster.json(["get", "mutatingwebhookconfiguration", "p2p-ack-acr-acceleration-p2p"])
-                let hooks = config?["webhooks"] as? [[String: Any]] ?? []
-                let encoded = (hooks.first?["clientConfig"] as? [String: Any])?["caBundle"] as? String
-                bundle = encoded.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
-                return !bundle.isEmpty
-            }
-            try bundle.write(toFile: dir.file("bundle.pem"), atomically: true, encoding: .utf8)
             let review = #"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"team-a","operation":"CREATE","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x","namespace":"team-a","labels":{"k8s.aliyun.com/image-accelerate-mode":"p2p"}},"spec":{"containers":[{"name":"a","image":"\#(Self.origin)/a/b:1"}],"imagePullSecrets":[{"name":"regcred"}]}}}}"#
 
             var served: [Set<String>] = [[], []]
@@ -64,7 +32,7 @@ extension ControllerEndToEndTests {
                         "openssl s_client -connect 127.0.0.1:\(port) </dev/null 2>/dev/null | openssl x509 -noout -serial"], check: false).stdout
                     if shown.contains("serial=") { served[i].insert(shown) }
                     // A review over TLS that trusts only the caBundle given at the start.
-                    let r = try await Command.run(["curl", "-s", "--max-time", "5", "--cacert", dir.file("bundle.pem"),
+                    let r = try await Command.run(["curl", "-s", "--max-time", "5", "--cacert", controller.caFile,
                                                    "-H", "Content-Type: application/json", "--data-binary", "@-",
                                                    "https://127.0.0.1:\(port)/mutate"], stdin: review, check: false)
                     if !r.stdout.contains(#""patchType":"JSONPatch""#) { refused.append("replica \(i): curl \(r.status) \(r.stderr.prefix(200))") }
@@ -82,18 +50,14 @@ extension ControllerEndToEndTests {
             #expect(served[0].count >= 3 && served[1].count >= 3, "certificates served: \(served.map(\.count))")
             let running = replicas.filter(\.isRunning).count
             #expect(running == 2, "both replicas ran throughout")
-            let holder = try #require(leader())
+            let holder = try #require(controller.leader)
             #expect(replicas[holder].log.contains("issued the webhook's serving certificate again"))
             #expect(!replicas[1 - holder].log.contains("issued the webhook's serving certificate again"), "only the lease holder renews")
             print("webhook certificate renewal: \(served.map(\.count)) certificates served by the replicas, \(pods) pods rewritten, \(refused.count) refused")
         } catch {
-            for (i, r) in replicas.enumerated() { print("replica \(i):\n\(r.log.suffix(2000))") }
-            for r in replicas { await r.stop() }
-            await cluster.stop()
-            throw error
+            throw await controller.stop(after: error)
         }
-        for r in replicas { await r.stop() }
-        await cluster.stop()
+        await controller.stop()
     }
 }
 
