@@ -231,7 +231,9 @@ let package = Package(
         ),
         .testTarget(
             name: "KubernetesTests",
-            dependencies: ["Kubernetes", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Kubernetes", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -14,10 +14,14 @@ public final class KubernetesClient: Sendable {
     /// Also lent to other API clients of the controller (the ACR resolver).
     public let http: HTTPClient
     let logger: Logger
+    /// Waits between attempts (injected by tests, which see the backoff without waiting).
+    let sleep: @Sendable (Duration) async throws -> Void
 
-    public init(connection: KubernetesConnection, logger: Logger = Logger(label: "peerpull.kubernetes")) throws {
+    public init(connection: KubernetesConnection, logger: Logger = Logger(label: "peerpull.kubernetes"),
+                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) throws {
         self.connection = connection
         self.logger = logger
+        self.sleep = sleep
         var tls = TLSConfiguration.makeClientConfiguration()
         if let ca = connection.caPEM {
             tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(ca.utf8)))
@@ -110,7 +114,7 @@ public final class KubernetesClient: Sendable {
             }
             guard attempt < 3, ContinuousClock.now < deadline else { throw failure }
             logger.debug("retrying Kubernetes API call", metadata: ["path": "\(path)", "error": "\(failure)"])
-            try? await Task.sleep(for: .milliseconds(100 * attempt))
+            try? await sleep(.milliseconds(100 * attempt))
         }
     }
 

@@ -148,7 +148,7 @@ struct BlobCacheTests {
         #expect(try await whole == origin.bytes)
         #expect(origin.fetchCount == 1)
         // Committed: the next request is a hit, from disk.
-        for _ in 0..<100 where await cache.contents[origin.digest] == nil { try await Task.sleep(for: .milliseconds(10)) }
+        await cache.downloadEnded(origin.digest)
         let (fourth, r4) = await cache.lookup(origin.digest, size: 3_000_000) { _ in origin.response() }
         #expect(r4 == .hit)
         #expect(try await read(fourth, origin: origin) == origin.bytes)
@@ -201,7 +201,7 @@ struct BlobCacheTests {
         #expect(got == origin.bytes)
         #expect(origin.fetchCount == 2)
         // The download has ended (failed), not merely not committed yet.
-        for _ in 0..<500 where await cache.isDownloading(origin.digest) { try await Task.sleep(for: .milliseconds(10)) }
+        await cache.downloadEnded(origin.digest)
         #expect(await !cache.isDownloading(origin.digest))
         #expect(await cache.contents.isEmpty, "a blob that failed verification is never kept")
         #expect(!FileManager.default.fileExists(atPath: dir.file("cache/blobs/sha256/\(origin.digest.hex)")))
@@ -241,7 +241,7 @@ struct BlobCacheTests {
             _ = try await read(l, origin: o)
             origins.append(o)
         }
-        for _ in 0..<100 where await cache.contents.count < 3 { try await Task.sleep(for: .milliseconds(10)) }
+        for o in origins { await cache.downloadEnded(o.digest) }
         // Blob 0 is held open by a reader and is the least recently used of all (blobs 1 and
         // 2 are used after it was opened): only the reader keeps it; blob 1 must go instead.
         let held = await cache.open(origins[0].digest)
@@ -251,15 +251,14 @@ struct BlobCacheTests {
             #expect(lease != nil)
         }
         // The released leases of blobs 1 and 2 are counted down.
-        for _ in 0..<100 where await cache.readerCount(origins[1].digest) + cache.readerCount(origins[2].digest) > 0 {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        await cache.released(origins[1].digest)
+        await cache.released(origins[2].digest)
         let newcomer = ScriptedOrigin(size: 100_000, seed: 9)
         let (l, result) = await cache.lookup(newcomer.digest, size: 100_000) { _ in newcomer.response() }
         #expect(result == .miss)
         newcomer.send(newcomer.bytes); newcomer.end()
         _ = try await read(l, origin: newcomer)
-        for _ in 0..<100 where await cache.contents[newcomer.digest] == nil { try await Task.sleep(for: .milliseconds(10)) }
+        await cache.downloadEnded(newcomer.digest)
         let contents = await cache.contents
         #expect(contents[origins[0].digest] != nil, "a blob being read is never evicted")
         #expect(contents[origins[1].digest] == nil)
@@ -278,7 +277,7 @@ struct BlobCacheTests {
             let (l, _) = await cache.lookup(origin.digest, size: 50_000) { _ in origin.response() }
             origin.send(origin.bytes); origin.end()
             _ = try await read(l, origin: origin)
-            for _ in 0..<100 where await cache.contents.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+            await cache.downloadEnded(origin.digest)
         }
         // A crash mid-download leaves a partial file in ingest/; a stray file in blobs/ is not a digest.
         FileManager.default.createFile(atPath: dir.file("cache/ingest/sha256-partial"), contents: Data(repeating: 1, count: 10))
@@ -322,9 +321,8 @@ struct BlobCacheTests {
         }
         origin.end()
         #expect(try await read(lookup, origin: origin) == origin.bytes)
-        for _ in 0..<100 where try FileManager.default.contentsOfDirectory(atPath: dir.file("cache/ingest")).count > 0 {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        await cache.downloadEnded(origin.digest)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("cache/ingest")).isEmpty)
         #expect(await cache.contents.isEmpty)
     }
 }

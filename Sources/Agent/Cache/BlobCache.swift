@@ -56,6 +56,10 @@ public actor BlobCache {
     private let logger: Logger
     /// The swarm this agent belongs to; nil fetches every blob whole from the origin.
     private var swarm: SwarmAgent?
+    /// Callers waiting for a download to end, or for a blob's last lease to be released
+    /// (`downloadEnded`, `released`).
+    private var endWaiters: [Digest: [CheckedContinuation<Void, Never>]] = [:]
+    private var releaseWaiters: [Digest: [CheckedContinuation<Void, Never>]] = [:]
 
     /// Joins the swarm: downloads from now on go piece by piece through it.
     public func join(_ swarm: SwarmAgent) { self.swarm = swarm }
@@ -135,6 +139,20 @@ public actor BlobCache {
 
     /// Whether a download of `digest` is under way (it ends committed or failed).
     func isDownloading(_ digest: Digest) -> Bool { downloads[digest] != nil }
+
+    /// Returns once no download of `digest` is in progress: committed to the cache or
+    /// discarded (at once when there is none). What waits for background work waits here,
+    /// not by polling.
+    func downloadEnded(_ digest: Digest) async {
+        guard downloads[digest] != nil else { return }
+        await withCheckedContinuation { endWaiters[digest, default: []].append($0) }
+    }
+
+    /// Returns once every lease of `digest` has been released.
+    func released(_ digest: Digest) async {
+        guard readers[digest] != nil else { return }
+        await withCheckedContinuation { releaseWaiters[digest, default: []].append($0) }
+    }
 
     /// The complete blob, or nil when it is not cached.
     func open(_ digest: Digest) -> BlobLease? {
@@ -242,6 +260,7 @@ public actor BlobCache {
     private func finish(_ download: BlobDownload, temp: String, keep: Bool) {
         let digest = download.digest
         downloads[digest] = nil
+        defer { for waiter in endWaiters.removeValue(forKey: digest) ?? [] { waiter.resume() } }
         reservedBytes -= download.size
         guard keep else {
             unlink(temp)
@@ -315,6 +334,7 @@ public actor BlobCache {
     func release(_ digest: Digest) {
         let n = readers[digest, default: 1] - 1
         readers[digest] = n > 0 ? n : nil
+        if n <= 0 { for waiter in releaseWaiters.removeValue(forKey: digest) ?? [] { waiter.resume() } }
     }
 
     private func publishSize() {
