@@ -67,6 +67,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Agents a coordinator deals origin work to, per blob (experiments).", visibility: .hidden))
     var originFetchers: Int?
 
+    @Flag(help: ArgumentHelp("Peers say which pieces they hold when they answer a piece request (experiments).", visibility: .hidden))
+    var peersTellHoldings = false
+
+    @Option(help: ArgumentHelp("Announcements a second from fetching agents a coordinator aims at (experiments).", visibility: .hidden))
+    var announcementRate: Int?
+
     @Option(help: ArgumentHelp("Pieces dealt to a fetcher at once (experiments).", visibility: .hidden))
     var originPiecesPerFetcher: Int?
 
@@ -138,6 +144,8 @@ struct SimulateCommand: ParsableCommand {
             c.uploadsPerRequester = uploadsPerRequester
             if let originFetchers { c.coordinator.originFetchers = originFetchers }
             if let originPiecesPerFetcher { c.coordinator.originPiecesPerFetcher = originPiecesPerFetcher }
+            c.peersTellHoldings = peersTellHoldings
+            if let announcementRate { c.coordinator.announcementRate = announcementRate }
             if let dealtOriginRequests { c.scheduler.dealtOriginRequests = dealtOriginRequests }
             if let busyBackoff { c.scheduler.busyBackoff = .milliseconds(busyBackoff) }
             if let requestsPerPeer { c.scheduler.requestsPerPeer = requestsPerPeer }
@@ -154,7 +162,7 @@ struct SimulateCommand: ParsableCommand {
                 + String(repeating: " ", count: max(0, 6 - memory.count)) + memory
                 + String(format: "  %10d  %6.1f", s.incomplete, wall))
             if let slowMax = s.slowMax { print(String(format: "       slow nodes: max %.2f × their own bound", slowMax)) }
-            print("       \(s.announcements) announcements (\(s.coordinatorUnreachable) unanswered in time), \(s.busyRefusals) busy refusals"
+            print("       \(s.announcements) announcements (\(s.announcementsShed) shed, \(s.coordinatorUnreachable) unanswered in time), \(s.busyRefusals) busy refusals"
                 + (s.corruptPieces > 0 ? ", \(s.corruptPieces) corrupt pieces rejected" : "") + (s.killed > 0 ? ", \(s.killed) agents killed" : ""))
             if verbose {
                 let times = report.nodes.compactMap { $0.seconds.map { $0 / report.bound } }.sorted()

@@ -41,7 +41,8 @@ public struct Simulation {
         var downloads: [Download?]
         /// The agent's own upload-slot rule.
         var uploads: UploadSlots
-        var answeredLately: [Int: SwarmInstant] = [:]
+        /// Per coordinator: its last answer (when, and the interval it asked for).
+        var answeredLately: [Int: (at: SwarmInstant, every: Duration)] = [:]
         var coordinator: CoordinatorState
         var coordinatorBusyUntil: SwarmInstant = .zero
         var announcesHandled = 0
@@ -53,7 +54,7 @@ public struct Simulation {
         var announcement: Announcement
         var sentAt: SwarmInstant
         var first: Int
-        /// The others were asked (the first did not answer within its share).
+        /// The others were asked (the first did not answer within its share, or shed it).
         var widened = false
     }
 
@@ -65,9 +66,12 @@ public struct Simulation {
         case announceArrives(coordinator: Int, attempt: Int)
         case answer(attempt: Int, coordinator: Int, CoordinatorAnswer)
         case announceDeadline(attempt: Int, final: Bool)
+        /// A coordinator refused the announcement at once (`SwarmCadence.coordinatorQueue`
+        /// waiting), sending its pace.
+        case shed(attempt: Int, coordinator: Int, announceEvery: Duration)
         case request(node: Int, blob: Int, piece: Int, source: Int, id: Int)
-        case failed(node: Int, blob: Int, piece: Int, source: PieceScheduler.Source, id: Int, PieceScheduler.Failure, gone: Bool)
-        case pieceDone(node: Int, blob: Int, piece: Int, source: PieceScheduler.Source, id: Int, corrupt: Bool)
+        case failed(node: Int, blob: Int, piece: Int, source: PieceScheduler.Source, id: Int, PieceScheduler.Failure, gone: Bool, holds: PieceSet?)
+        case pieceDone(node: Int, blob: Int, piece: Int, source: PieceScheduler.Source, id: Int, corrupt: Bool, holds: PieceSet?)
     }
 
     struct Scheduled: Comparable {
@@ -84,6 +88,8 @@ public struct Simulation {
         var piece: Int
         var source: PieceScheduler.Source
         var id: Int
+        /// What the sender said it held when it answered.
+        var holds: PieceSet?
     }
 
     var nodes: [Node] = []
@@ -216,11 +222,12 @@ public struct Simulation {
         case .announceArrives(let c, let a): announceArrives(at: c, attempt: a)
         case .answer(let a, let c, let answer): answered(a, by: c, answer)
         case .announceDeadline(let a, let final): deadline(a, final: final)
+        case .shed(let a, let c, let every): shed(a, by: c, announceEvery: every)
         case .request(let i, let b, let p, let j, let id): requestArrives(from: i, blob: b, piece: p, at: j, id: id)
-        case .failed(let i, let b, let p, let source, let id, let failure, let gone):
-            pieceFailed(i, blob: b, piece: p, source: source, id: id, failure, gone: gone)
-        case .pieceDone(let i, let b, let p, let source, let id, let corrupt):
-            pieceDone(i, blob: b, piece: p, source: source, id: id, corrupt: corrupt)
+        case .failed(let i, let b, let p, let source, let id, let failure, let gone, let holds):
+            pieceFailed(i, blob: b, piece: p, source: source, id: id, failure, gone: gone, holds: holds)
+        case .pieceDone(let i, let b, let p, let source, let id, let corrupt, let holds):
+            pieceDone(i, blob: b, piece: p, source: source, id: id, corrupt: corrupt, holds: holds)
         }
     }
 
@@ -254,7 +261,8 @@ public struct Simulation {
             }
             perform(nodes[i].downloads[b]!.scheduler.tick(now: now), node: i, blob: b)
             if nodes[i].downloads[b]?.announcing == nil, let last = nodes[i].downloads[b]?.lastAnnounce,
-               now - last > SwarmCadence.announceEvery { announce(i, blob: b) }
+               SwarmCadence.announceDue(since: now - last, newPiece: false,
+                                        announceEvery: nodes[i].downloads[b]!.scheduler.announceEvery) { announce(i, blob: b) }
         }
     }
 
@@ -268,7 +276,7 @@ public struct Simulation {
             guard let info = flowInfo[id] else { continue }
             stopFlow(id)
             if info.node != i {
-                push(.failed(node: info.node, blob: info.blob, piece: info.piece, source: info.source, id: info.id, .failed, gone: true),
+                push(.failed(node: info.node, blob: info.blob, piece: info.piece, source: info.source, id: info.id, .failed, gone: true, holds: nil),
                      at: now + configuration.latency)
             }
         }
@@ -336,7 +344,7 @@ public struct Simulation {
         let id = nextID
         let cs = coordinators(of: b)
         guard let first = cs.first else { return id }
-        let alive = nodes[i].answeredLately[first].map { now - $0 < SwarmCadence.aliveWindow } ?? false
+        let alive = nodes[i].answeredLately[first].map { SwarmCadence.alive(since: now - $0.at, announceEvery: $0.every) } ?? false
         attempts[id] = Attempt(node: i, blob: b, announcement: a, sentAt: now, first: first)
         push(.announceArrives(coordinator: first, attempt: id), at: now + (first == i ? .zero : configuration.latency))
         let budget = alive ? SwarmCadence.coordinatorTimeout : SwarmCadence.coordinatorTimeout * SwarmCadence.firstCoordinatorShare
@@ -346,6 +354,13 @@ public struct Simulation {
 
     mutating func announceArrives(at c: Int, attempt id: Int) {
         guard nodes[c].alive, let attempt = attempts[id] else { return }
+        // As `PeerServer`: past the queue's bound, refused at once.
+        if nodes[c].coordinatorBusyUntil - now > configuration.coordinatorService * SwarmCadence.coordinatorQueue {
+            stats.shed += 1
+            push(.shed(attempt: id, coordinator: c, announceEvery: nodes[c].coordinator.announceEvery),
+                 at: now + (c == attempt.node ? .zero : configuration.latency))
+            return
+        }
         let start = max(now, nodes[c].coordinatorBusyUntil)
         let done = start + configuration.coordinatorService
         nodes[c].coordinatorBusyUntil = done
@@ -362,18 +377,36 @@ public struct Simulation {
         attempts[id] = nil
         let i = attempt.node
         guard nodes[i].alive else { return }
-        if !attempt.widened { nodes[i].answeredLately[c] = now }
+        if !attempt.widened { nodes[i].answeredLately[c] = (now, answer.announceEvery) }
         deliver(answer, to: i, blob: attempt.blob, attempt: id)
     }
 
     mutating func deadline(_ id: Int, final: Bool) {
-        guard var attempt = attempts[id] else { return }
-        if final || attempt.widened {
+        guard let attempt = attempts[id] else { return }
+        if final {
             attempts[id] = nil
             stats.coordinatorUnreachable += 1
             deliver(nil, to: attempt.node, blob: attempt.blob, attempt: id)
             return
         }
+        if !attempt.widened { widen(id) }
+    }
+
+    /// As `SwarmAgent.reply(to:)` when a coordinator refuses, busy: the first one's refusal
+    /// ends the attempt (it is alive; the download keeps its last answer and announces
+    /// again at its pace); one of the others' is one answer fewer to wait for.
+    mutating func shed(_ id: Int, by c: Int, announceEvery: Duration) {
+        guard let attempt = attempts[id], c == attempt.first, !attempt.widened else { return }
+        attempts[id] = nil
+        let (i, b) = (attempt.node, attempt.blob)
+        guard nodes[i].alive, nodes[i].downloads[b]?.announcing == id else { return }
+        nodes[i].downloads[b]!.announcing = nil
+        perform(nodes[i].downloads[b]!.scheduler.coordinatorBusy(announceEvery: announceEvery, now: now), node: i, blob: b)
+    }
+
+    /// The first coordinator did not answer: the others are asked, until the whole budget.
+    mutating func widen(_ id: Int) {
+        guard var attempt = attempts[id] else { return }
         attempt.widened = true
         attempts[id] = attempt
         let cs = coordinators(of: attempt.blob)
@@ -442,19 +475,25 @@ public struct Simulation {
         let back = now + configuration.latency
         if j != origin {
             guard nodes[j].alive else {
-                push(.failed(node: i, blob: b, piece: piece, source: source, id: id, .failed, gone: true), at: back)
+                push(.failed(node: i, blob: b, piece: piece, source: source, id: id, .failed, gone: true, holds: nil), at: back)
                 return
             }
-            let holds = nodes[j].downloads[b].map { $0.done != nil || $0.scheduler.have.contains(piece) } ?? false
-            guard holds else {
-                push(.failed(node: i, blob: b, piece: piece, source: source, id: id, .refused, gone: false), at: back)
+            let has = nodes[j].downloads[b].map { $0.done != nil ? PieceSet.full(count: layouts[b].count) : $0.scheduler.have }
+            // As the peer server: its answer says what it holds (when peers tell).
+            let told = configuration.peersTellHoldings ? has ?? PieceSet(count: layouts[b].count) : nil
+            guard has?.contains(piece) ?? false else {
+                push(.failed(node: i, blob: b, piece: piece, source: source, id: id, .refused, gone: false, holds: told), at: back)
                 return
             }
             guard nodes[j].uploads.take(for: nodes[i].member.node, now: now) else {
                 stats.busy += 1
-                push(.failed(node: i, blob: b, piece: piece, source: source, id: id, .busy, gone: false), at: back)
+                push(.failed(node: i, blob: b, piece: piece, source: source, id: id, .busy, gone: false, holds: told), at: back)
                 return
             }
+            let flow = network.start(from: j, to: i, bytes: Double(layouts[b].length(of: piece)))
+            flowInfo[flow] = FlowInfo(node: i, blob: b, piece: piece, source: source, id: id, holds: told)
+            nodes[i].downloads[b]!.flows[RequestKey(piece: piece, source: source)] = flow
+            return
         }
         let flow = network.start(from: j, to: i, bytes: Double(layouts[b].length(of: piece)))
         flowInfo[flow] = FlowInfo(node: i, blob: b, piece: piece, source: source, id: id)
@@ -476,21 +515,21 @@ public struct Simulation {
         let sender = network.flow(flow)!.sender
         stopFlow(flow)
         let corrupt = sender != origin && nodes[sender].corrupt
-        push(.pieceDone(node: info.node, blob: info.blob, piece: info.piece, source: info.source, id: info.id, corrupt: corrupt),
+        push(.pieceDone(node: info.node, blob: info.blob, piece: info.piece, source: info.source, id: info.id, corrupt: corrupt, holds: info.holds),
              at: at + configuration.latency)
     }
 
     mutating func pieceFailed(_ i: Int, blob b: Int, piece: Int, source: PieceScheduler.Source, id: Int,
-                              _ failure: PieceScheduler.Failure, gone: Bool) {
+                              _ failure: PieceScheduler.Failure, gone: Bool, holds: PieceSet?) {
         guard current(i, blob: b, piece: piece, source: source, id: id) else { return }
         let key = RequestKey(piece: piece, source: source)
         nodes[i].downloads[b]!.requests[key] = nil
         if let flow = nodes[i].downloads[b]!.flows[key] { stopFlow(flow) }
         if gone, case .peer(let m) = source { nodes[i].downloads[b]!.unreachable.insert(m.node) }
-        perform(nodes[i].downloads[b]!.scheduler.pieceFailed(piece, from: source, failure, now: now), node: i, blob: b)
+        perform(nodes[i].downloads[b]!.scheduler.pieceFailed(piece, from: source, failure, holds: holds, now: now), node: i, blob: b)
     }
 
-    mutating func pieceDone(_ i: Int, blob b: Int, piece: Int, source: PieceScheduler.Source, id: Int, corrupt: Bool) {
+    mutating func pieceDone(_ i: Int, blob b: Int, piece: Int, source: PieceScheduler.Source, id: Int, corrupt: Bool, holds: PieceSet?) {
         guard current(i, blob: b, piece: piece, source: source, id: id) else { return }
         nodes[i].downloads[b]!.requests[RequestKey(piece: piece, source: source)] = nil
         if nodes[i].downloads[b]!.scheduler.have.contains(piece) { return }
@@ -499,7 +538,7 @@ public struct Simulation {
             perform(nodes[i].downloads[b]!.scheduler.pieceFailed(piece, from: source, .corrupt, now: now), node: i, blob: b)
             return
         }
-        perform(nodes[i].downloads[b]!.scheduler.pieceArrived(piece, from: source, now: now), node: i, blob: b)
+        perform(nodes[i].downloads[b]!.scheduler.pieceArrived(piece, from: source, holds: holds, now: now), node: i, blob: b)
         if nodes[i].downloads[b]!.scheduler.isComplete {
             nodes[i].downloads[b]!.done = now
             // As the agent: tell the coordinator at once, then keep announcing it as held.
@@ -509,7 +548,9 @@ public struct Simulation {
             nodes[i].downloads[b]!.lastHeldAnnounce = now
             return
         }
-        if nodes[i].downloads[b]!.announcing == nil, now - nodes[i].downloads[b]!.lastAnnounce > SwarmCadence.announceAfterPiece {
+        if nodes[i].downloads[b]!.announcing == nil,
+           SwarmCadence.announceDue(since: now - nodes[i].downloads[b]!.lastAnnounce, newPiece: true,
+                                    announceEvery: nodes[i].downloads[b]!.scheduler.announceEvery) {
             announce(i, blob: b)
         }
     }

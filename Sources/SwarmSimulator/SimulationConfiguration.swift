@@ -40,6 +40,9 @@ public struct SimulationConfiguration: Sendable {
     /// Of those, at most this many to one requesting agent; nil: the agent's rule, an equal
     /// share among the agents that asked lately (`UploadSlots`).
     public var uploadsPerRequester: Int?
+    /// Whether a peer's answer to a piece request (the piece, "busy", "not held") says which
+    /// pieces it holds, so the asker learns it first-hand between coordinator answers.
+    public var peersTellHoldings = false
     public var scheduler = PieceScheduler.Configuration()
     public var coordinator = CoordinatorState.Configuration()
     /// The simulation gives up this long after the last node started.

@@ -42,6 +42,34 @@ struct CoordinatorStateTests {
         #expect(c.announce(Self.announce(4, wantHashes: [0]), now: Self.t(1)).hashes == [0: h0])
     }
 
+    @Test("past its target rate the coordinator asks fetching agents to announce less often, until the rate is the target")
+    func announcePaceConverges() throws {
+        var config = CoordinatorState.Configuration()
+        config.announcementRate = 500
+        var c = CoordinatorState(configuration: config)
+        // 1,000 fetching agents, each announcing at its own pace (every 400 ms) or the
+        // coordinator's when that is slower, in 10 ms steps; more than `maxHolders`.
+        let agents = 1_000, step = SwarmInstant.milliseconds(10)
+        var due = (0..<agents).map { SwarmInstant.milliseconds(Int64($0 % 40) * 10) }
+        var counted: [SwarmInstant] = []
+        var now = SwarmInstant.zero
+        while now < .seconds(24) {
+            for i in 0..<agents where due[i] <= now {
+                let answer = c.announce(Self.announce(i, have: [0], origin: false), now: now)
+                due[i] = now + max(SwarmCadence.announceEvery, answer.announceEvery)
+                if now >= .seconds(16) { counted.append(now) }
+            }
+            now += step
+        }
+        let rate = Double(counted.count) / 8
+        #expect((1.5...2.5).contains(c.announceEvery.inSeconds), "1,000 agents ÷ 500 a second: \(c.announceEvery)")
+        #expect((350...650).contains(rate), "announcements a second once settled: \(rate)")
+        // Once they hold the blob, the few still fetching keep their own pace.
+        for i in 0..<agents { _ = c.announce(Self.announce(i, have: Array(0..<20)), now: now) }
+        for k in 0..<30 { _ = c.announce(Self.announce(9_999), now: now + .milliseconds(400) * (k + 1)) }
+        #expect(c.announceEvery == .zero)
+    }
+
     @Test func onlyTheConfiguredNumberOfFetchersTakeOriginWork() throws {
         var config = CoordinatorState.Configuration()
         config.originFetchers = 2

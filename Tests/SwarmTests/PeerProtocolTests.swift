@@ -16,8 +16,15 @@ struct PeerProtocolTests {
         #expect(try PeerMessages.decodeAnnouncement(PeerMessages.encode(a)) == a)
         let answer = CoordinatorAnswer(layout: Self.layout, peers: [PeerView(member: Self.me, have: PieceSet(count: 11, [1]))],
                                        hashes: [1: PieceHash(hashing: [1])], originPieces: [7, 8], dealt: PieceSet(count: 11, [7, 8, 9]),
-                                       cursor: 10, hashesKnown: PieceSet(count: 11, [1, 3]), version: 42)
+                                       cursor: 10, hashesKnown: PieceSet(count: 11, [1, 3]), version: 42, announceEvery: .milliseconds(1250))
         #expect(try PeerMessages.decodeAnswer(PeerMessages.encode(answer)) == answer)
+        // An answer of an agent that predates the interval means "the agent's own cadence".
+        var old = try JSONSerialization.jsonObject(with: PeerMessages.encode(answer)) as! [String: Any]
+        #expect(old.removeValue(forKey: "every") as? Int == 1250)
+        #expect(try PeerMessages.decodeAnswer(JSONSerialization.data(withJSONObject: old)).announceEvery == .zero)
+        // A coordinator may not silence an agent for longer than its holder TTL allows.
+        old["every"] = 60_000
+        #expect(throws: PeerMessages.Malformed.self) { try PeerMessages.decodeAnswer(JSONSerialization.data(withJSONObject: old)) }
     }
 
     @Test("malformed messages are refused with the field named", arguments: [

@@ -120,6 +120,54 @@ struct PieceSchedulerTests {
         #expect(s.originOnly)
     }
 
+    @Test func aBusyCoordinatorIsWaitedForLongerThanASilentOneBeforeTheOrigin() throws {
+        // Refused as busy from the start (a herd of downloads starting at once).
+        var s = PieceScheduler(layout: Self.layout)
+        for t in stride(from: 0.0, through: 4.8, by: 0.4) {
+            #expect(Self.fetches(s.coordinatorBusy(now: Self.t(t))).isEmpty, "at \(t) s")
+        }
+        #expect(!s.originOnly)
+        _ = s.coordinatorBusy(now: Self.t(5.2))
+        #expect(s.originOnly, "5 s with no answer")
+        // After an answer: as long past it.
+        var t = PieceScheduler(layout: Self.layout)
+        _ = t.coordinatorAnswered(Self.answer(peers: [(1, Array(0..<10))]), hashes: Array(0..<10), now: Self.t(0))
+        _ = t.coordinatorBusy(now: Self.t(4.9))
+        #expect(!t.originOnly)
+        _ = t.coordinatorBusy(now: Self.t(5.1))
+        #expect(t.originOnly)
+    }
+
+    @Test func aCoordinatorThatAskedForFewerAnnouncementsIsWaitedForThatMuchLonger() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        var slow = Self.answer(peers: [(1, Array(0..<10))])
+        slow.announceEvery = .seconds(3)
+        _ = s.coordinatorAnswered(slow, hashes: Array(0..<10), now: Self.t(0))
+        #expect(s.announceEvery == .seconds(3))
+        _ = s.coordinatorsUnreachable(now: Self.t(4.9))
+        #expect(!s.originOnly, "within the 3 s it asked for and the 2 s of coordinatorLoss")
+        _ = s.coordinatorsUnreachable(now: Self.t(5.1))
+        #expect(s.originOnly)
+        // The download announces at the slower of its own cadence and the coordinator's.
+        #expect(!SwarmCadence.announceDue(since: .seconds(2.9), newPiece: true, announceEvery: s.announceEvery))
+        #expect(SwarmCadence.announceDue(since: .seconds(3.1), newPiece: false, announceEvery: s.announceEvery))
+        #expect(SwarmCadence.announceDue(since: .milliseconds(160), newPiece: true, announceEvery: .zero))
+        #expect(!SwarmCadence.announceDue(since: .milliseconds(160), newPiece: false, announceEvery: .zero))
+    }
+
+    @Test func whatAPeerSaysItHoldsWithAnAnswerBeatsTheCoordinatorsOlderList() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        let asked = Self.fetches(s.coordinatorAnswered(Self.answer(peers: [(1, [0])]), hashes: Array(0..<10), now: Self.t(0)))
+        #expect(asked == [0: .peer(Self.peer(1))])
+        // Its answer says it holds 0-3 by now: asked for the next at once, not 400 ms later.
+        let next = Self.fetches(s.pieceArrived(0, from: .peer(Self.peer(1)), holds: Self.pieces([0, 1, 2, 3]), now: Self.t(0.1)))
+        #expect(next == [1: .peer(Self.peer(1))])
+        // "Busy, and I hold 0-5": rested briefly, then asked for those.
+        _ = s.pieceFailed(1, from: .peer(Self.peer(1)), .busy, holds: Self.pieces(Array(0...5)), now: Self.t(0.2))
+        let later = Self.fetches(s.tick(now: Self.t(0.6)))
+        #expect(later.values.allSatisfy { $0 == .peer(Self.peer(1)) } && later.count == 1 && (1...5).contains(later.keys.first!))
+    }
+
     @Test func aBusyPeerIsLeftAloneBrieflyAndAnotherHolderAsked() throws {
         var s = PieceScheduler(layout: Self.layout)
         _ = s.coordinatorAnswered(Self.answer(peers: [(1, [0]), (2, [0])], dealt: Array(1..<10)), hashes: [0], now: Self.t(0))

@@ -14,7 +14,7 @@ import Swarm
 /// to the blob's coordinator, runs each fetch as a task, and feeds the outcomes back.
 extension BlobDownload {
     enum PieceEvent: Sendable {
-        case answer(CoordinatorAnswer?)
+        case answer(SwarmAgent.Reply)
         case piece(Int, PieceScheduler.Source, id: Int, Result<(ByteBuffer, PieceHash), any Error>)
         case tick
     }
@@ -109,7 +109,7 @@ extension BlobDownload {
                                  hashes: hashesTheCoordinatorLacks(), wantHashes: scheduler.wantHashes, wantsOriginWork: true,
                                  unreachable: Array(unreachable))
             unreachable = []
-            Task { sink.yield(.answer(await swarm.announce(a))) }
+            Task { sink.yield(.answer(await swarm.reply(to: a))) }
         }
 
         func perform(_ actions: [PieceScheduler.Action]) {
@@ -147,13 +147,18 @@ extension BlobDownload {
             switch event {
             case .tick:
                 perform(scheduler.tick(now: now()))
-                if ContinuousClock.now - lastAnnounce > SwarmCadence.announceEvery { announce() }
+                if SwarmCadence.announceDue(since: .now - lastAnnounce, newPiece: false, announceEvery: scheduler.announceEvery) { announce() }
                 if ContinuousClock.now - start > .seconds(3600) {
                     fail("the swarm download made no end within an hour")
                     return false
                 }
-            case .answer(let answer):
+            case .answer(let reply):
                 announcing = false
+                if case .busy(let every) = reply {
+                    perform(scheduler.coordinatorBusy(announceEvery: every, now: now()))
+                    continue
+                }
+                let answer: CoordinatorAnswer? = if case .answered(let a) = reply { a } else { nil }
                 guard let answer, answer.layout == layout else {
                     if let answer, answer.layout != layout {
                         logger.warning("the swarm cuts this blob differently; taking it from the origin", metadata: [
@@ -251,7 +256,7 @@ extension BlobDownload {
                         if nextToHash == 0 { metrics?.blobFirstByte(after: .now - start) }
                         nextToHash += 1
                     }
-                    if ContinuousClock.now - lastAnnounce > SwarmCadence.announceAfterPiece { announce() }
+                    if SwarmCadence.announceDue(since: .now - lastAnnounce, newPiece: true, announceEvery: scheduler.announceEvery) { announce() }
                     if nextToHash == layout.count {
                         let matches = verifier.count == size && verifier.finalize() == blob
                         update { $0.progress.finished(digestMatches: matches) }

@@ -42,6 +42,7 @@ public final class AgentMetrics: Sendable {
     private let blobPeers: ValueHistogram
     private let pieceRequestFailures: [String: Counter]
     private let unknownRegistry: Counter
+    private let announcementsHandled: [String: Counter]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -77,9 +78,9 @@ public final class AgentMetrics: Sendable {
                 descriptor: Self.name("pieces", "total", "Pieces received, by source and by whether they matched their hash (rejected pieces are fetched again elsewhere)."),
                 labels: [("source", parts[0]), ("result", parts[1])]))
         })
-        coordinatorCalls = Dictionary(uniqueKeysWithValues: ["answered", "failed", "unreachable"].map { result in
+        coordinatorCalls = Dictionary(uniqueKeysWithValues: ["answered", "busy", "failed", "unreachable"].map { result in
             (result, registry.makeCounter(
-                descriptor: Self.name("coordinator_requests", "total", "Announcements to blob coordinators: unreachable = no coordinator answered and the download went to the origin."),
+                descriptor: Self.name("coordinator_requests", "total", "Announcements to blob coordinators: busy = refused at once with too many waiting (the download keeps its last answer), unreachable = no coordinator answered and the download went to the origin."),
                 labels: [("result", result)]))
         })
         coordinatorLatency = registry.makeDurationHistogram(
@@ -102,6 +103,11 @@ public final class AgentMetrics: Sendable {
                 descriptor: Self.name("piece_requests_failed", "total", "Piece requests to peers that brought no piece: refused = the peer does not hold it, busy = it was sending its most pieces at once, timeout = too slow, connection = not reachable or cut."),
                 labels: [("reason", reason)]))
         })
+        announcementsHandled = Dictionary(uniqueKeysWithValues: ["answered", "shed"].map { result in
+            (result, registry.makeCounter(
+                descriptor: Self.name("coordinator_announcements", "total", "Announcements this agent took as a blob coordinator: shed = refused at once (503) with too many already waiting; the agent asking keeps its last answer."),
+                labels: [("result", result)]))
+        })
         unknownRegistry = registry.makeCounter(
             descriptor: Self.name("unknown_registry_requests", "total", "Requests for a registry the agent does not accelerate, answered 404 NAME_UNKNOWN (containerd then tries its next host, usually the origin: bytes that bypass the agent)."))
         blobPeers = registry.makeValueHistogram(
@@ -120,6 +126,7 @@ public final class AgentMetrics: Sendable {
     func peerRefused() { peerRefusals.increment() }
     func piece(from source: String, verified: Bool) { pieces["\(source) \(verified ? "verified" : "rejected")"]?.increment() }
     func coordinatorCall(_ result: String) { coordinatorCalls[result]?.increment() }
+    func announcementHandled(shed: Bool) { announcementsHandled[shed ? "shed" : "answered"]?.increment() }
     func coordinatorAnswered(after duration: Duration) { coordinatorLatency.record(duration) }
     func pieceRequestFailed(_ reason: String) { pieceRequestFailures[reason]?.increment() }
     func blobFirstByte(after duration: Duration) { blobFirstByte.record(duration) }

@@ -21,10 +21,14 @@ public struct PeerClient: Sendable {
 
     public enum Failure: Error, CustomStringConvertible {
         case status(Int, String)
+        /// A coordinator refused the announcement, busy, asking for announcements no more
+        /// often than `announceEvery` (its pace: `CoordinatorAnswer.announceEvery`).
+        case busy(announceEvery: Duration)
 
         public var description: String {
             switch self {
             case .status(let s, let body): "peer answered \(s): \(body.prefix(200))"
+            case .busy(let every): "coordinator busy; announce again in \(every)"
             }
         }
     }
@@ -41,6 +45,9 @@ public struct PeerClient: Sendable {
         request.body = .bytes(ByteBuffer(bytes: body))
         let response = try await http.execute(request, timeout: TimeAmount(timeout))
         let data = try await response.body.collect(upTo: PeerMessages.maximumBytes)
+        if response.status == .serviceUnavailable, let every = response.headers.first(name: PeerServer.announceEveryHeader).flatMap(Int.init) {
+            throw Failure.busy(announceEvery: .milliseconds(min(max(every, 0), 5_000)))
+        }
         guard response.status == .ok else { throw Failure.status(Int(response.status.code), String(buffer: data)) }
         return try PeerMessages.decodeAnswer(Data(data.readableBytesView))
     }

@@ -30,10 +30,15 @@ public final class PeerServer: Sendable {
     /// lately (`UploadSlots`).
     let uploadSlots: Int
     private let uploading: Mutex<UploadSlots>
+    /// Announcements taken and not yet answered (`SwarmCadence.coordinatorQueue`).
+    private let waitingAnnouncements = Atomic<Int>(0)
+    let coordinatorQueue: Int
     private let epoch = ContinuousClock.now
     let logger: Logger
 
     public static let announcePath = "/swarm/v1/announce"
+    /// With a busy coordinator's 503: the least milliseconds between announcements it asks for.
+    public static let announceEveryHeader = "PeerPull-Announce-Every"
     /// Idle connections from peers are closed after this long.
     static var idleTimeout: TimeAmount { .seconds(120) }
 
@@ -42,7 +47,8 @@ public final class PeerServer: Sendable {
     }
 
     public init(credential: PeerCredential, coordinator: SwarmCoordinator, cache: BlobCache, bucket: TokenBucket?,
-                metrics: AgentMetrics, corruptPieces: Bool = false, uploadSlots: Int = UploadSlots.defaultSlots, logger: Logger) {
+                metrics: AgentMetrics, corruptPieces: Bool = false, uploadSlots: Int = UploadSlots.defaultSlots,
+                coordinatorQueue: Int = SwarmCadence.coordinatorQueue, logger: Logger) {
         self.credential = credential
         self.coordinator = coordinator
         self.cache = cache
@@ -51,6 +57,7 @@ public final class PeerServer: Sendable {
         self.corruptPieces = corruptPieces
         self.uploadSlots = uploadSlots
         self.uploading = Mutex(UploadSlots(slots: uploadSlots))
+        self.coordinatorQueue = coordinatorQueue
         self.logger = logger
     }
 
@@ -79,7 +86,7 @@ public final class PeerServer: Sendable {
 
     /// What to send back.
     enum Answer: Sendable {
-        case bytes(HTTPResponseStatus, contentType: String, ByteBuffer)
+        case bytes(HTTPResponseStatus, contentType: String, ByteBuffer, headers: [(String, String)] = [])
         /// A piece sent from the cache file; `asker`'s upload slot is freed once it is sent.
         case file(NIOFileHandle, offset: Int64, length: Int, asker: String)
 
@@ -103,6 +110,18 @@ public final class PeerServer: Sendable {
         if method == .POST, path == Self.announcePath {
             let announcement: Announcement
             do { announcement = try PeerMessages.decodeAnnouncement(Data(bytes)) } catch { return .refuse(.badRequest, "\(error)") }
+            // Past the queue's bound an answer would come after its asker gave up: refused
+            // at once, so that the coordinator's memory and latency stay bounded.
+            let waiting = waitingAnnouncements.wrappingAdd(1, ordering: .relaxed).newValue
+            defer { waitingAnnouncements.wrappingSubtract(1, ordering: .relaxed) }
+            guard waiting <= coordinatorQueue else {
+                metrics.announcementHandled(shed: true)
+                let every = Int(coordinator.announceEvery.inSeconds * 1000)
+                return .bytes(.serviceUnavailable, contentType: "text/plain",
+                              ByteBuffer(string: "coordinator busy: \(waiting - 1) announcements waiting; announce again in \(every) ms\n"),
+                              headers: [(Self.announceEveryHeader, String(every))])
+            }
+            metrics.announcementHandled(shed: false)
             let answer = await coordinator.announce(announcement)
             return .bytes(.ok, contentType: "application/json", ByteBuffer(bytes: PeerMessages.encode(answer)))
         }
@@ -202,8 +221,9 @@ private final class PeerRequestHandler: ChannelInboundHandler {
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         let done: EventLoopFuture<Void>
         switch answer {
-        case .bytes(let status, let type, let bytes):
+        case .bytes(let status, let type, let bytes, let extra):
             headers.add(name: "Content-Type", value: type)
+            for (name, value) in extra { headers.add(name: name, value: value) }
             headers.add(name: "Content-Length", value: String(bytes.readableBytes))
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)

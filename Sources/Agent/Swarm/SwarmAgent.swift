@@ -31,8 +31,9 @@ public final class SwarmAgent: Sendable {
         var hashesSent: ContinuousClock.Instant?
     }
     private let held = NIOLockedValueBox<[Digest: Held]>([:])
-    /// When each coordinator last answered as a blob's first (one entry per member).
-    private let answeredLately = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+    /// Per coordinator, its last answer as a blob's first: when, and the announcement
+    /// interval it asked for (one entry per member).
+    private let answeredLately = NIOLockedValueBox<[String: (at: ContinuousClock.Instant, every: Duration)]>([:])
 
     public init(me: Member, membership: any SwarmMembers, coordinator: SwarmCoordinator, client: PeerClient,
                 pieceSize: Int = PieceLayout.defaultPieceSize, coordinatorsPerBlob: Int = 3,
@@ -59,58 +60,88 @@ public final class SwarmAgent: Sendable {
         return Rendezvous.coordinators(for: blob, among: members, count: coordinatorsPerBlob)
     }
 
-    /// The blob's first coordinator's answer, given 60% of `coordinatorTimeout`; if it
-    /// fails, the first answer of the others, asked at once for the rest of it. Nil when
-    /// none answers within `coordinatorTimeout` in all: the caller goes to the origin.
-    /// (The others are asked only when the first fails: each coordinator deals origin work
-    /// on its own, so asking all of them always would read the origin several times.)
+    /// What became of an announcement.
+    public enum Reply: Sendable {
+        case answered(CoordinatorAnswer)
+        /// The first coordinator refused it at once: too many announcements waiting there
+        /// (`SwarmCadence.coordinatorQueue`). It is alive: the others are not asked. Its
+        /// pace goes along, so that refused agents slow down as answered ones do.
+        case busy(announceEvery: Duration)
+        /// No coordinator answered within `coordinatorTimeout`.
+        case unreachable
+    }
+
+    /// The blob's first coordinator's answer; nil when there is none (see `reply(to:)`).
     public func announce(_ a: Announcement) async -> CoordinatorAnswer? {
+        if case .answered(let answer) = await reply(to: a) { answer } else { nil }
+    }
+
+    /// The blob's first coordinator's answer, given 60% of `coordinatorTimeout`; if it
+    /// fails, the first answer of the others, asked at once for the rest of it;
+    /// `.unreachable` when none answers within `coordinatorTimeout` in all (the caller
+    /// goes to the origin). The others are asked only when the first fails, not when it is
+    /// busy: each coordinator deals origin work on its own, so asking all of them would
+    /// read the origin several times (the simulator at N = 10,000, where a herd of first
+    /// announcements swamped the first coordinator, read it 3.3 times).
+    public func reply(to a: Announcement) async -> Reply {
         let all = await coordinators(for: a.blob)
-        guard let first = all.first else { return nil }
+        guard let first = all.first else { return .unreachable }
         // A first coordinator that answered lately is alive, only slow: it gets the whole
         // budget and the others are not asked (they would deal origin work of their own).
         let now = ContinuousClock.now
-        let alive = answeredLately.withLockedValue { $0[first.node].map { now - $0 < SwarmCadence.aliveWindow } ?? false }
+        let alive = answeredLately.withLockedValue { $0[first.node].map { SwarmCadence.alive(since: now - $0.at, announceEvery: $0.every) } ?? false }
         let firstBudget = alive ? coordinatorTimeout : coordinatorTimeout * SwarmCadence.firstCoordinatorShare
-        if let answer = await ask(first, a, timeout: firstBudget) {
-            answeredLately.withLockedValue { $0[first.node] = .now }
-            return answer
+        switch await ask(first, a, timeout: firstBudget) {
+        case .answered(let answer):
+            answeredLately.withLockedValue { $0[first.node] = (.now, answer.announceEvery) }
+            return .answered(answer)
+        case .busy(let every):
+            return .busy(announceEvery: every)
+        case .unreachable:
+            break
         }
         if alive {
             metrics?.coordinatorCall("unreachable")
-            return nil
+            return .unreachable
         }
         let rest = Array(all.dropFirst())
         let remaining = coordinatorTimeout - firstBudget
-        let answer = await withTaskGroup(of: CoordinatorAnswer?.self) { group -> CoordinatorAnswer? in
+        let answer = await withTaskGroup(of: Reply.self) { group -> CoordinatorAnswer? in
             for c in rest { group.addTask { await self.ask(c, a, timeout: remaining) } }
-            for await answer in group where answer != nil {
+            for await reply in group {
+                guard case .answered(let answer) = reply else { continue }
                 group.cancelAll()
                 return answer
             }
             return nil
         }
-        if answer == nil { metrics?.coordinatorCall("unreachable") }
-        return answer
+        guard let answer else {
+            metrics?.coordinatorCall("unreachable")
+            return .unreachable
+        }
+        return .answered(answer)
     }
 
-    private func ask(_ c: Member, _ a: Announcement, timeout: Duration) async -> CoordinatorAnswer? {
+    private func ask(_ c: Member, _ a: Announcement, timeout: Duration) async -> Reply {
         let start = ContinuousClock.now
         if c.node == me.node {
             let answer = await coordinator.announce(a)
             metrics?.coordinatorCall("answered")
             metrics?.coordinatorAnswered(after: .now - start)
-            return answer
+            return .answered(answer)
         }
         do {
             let answer = try await client.announce(a, to: c, timeout: timeout)
             metrics?.coordinatorCall("answered")
             metrics?.coordinatorAnswered(after: .now - start)
-            return answer
+            return .answered(answer)
+        } catch PeerClient.Failure.busy(let every) {
+            metrics?.coordinatorCall("busy")
+            return .busy(announceEvery: every)
         } catch {
             metrics?.coordinatorCall("failed")
             logger.debug("coordinator did not answer", metadata: ["coordinator": "\(c)", "blob": "\(a.blob)", "error": "\(error)"])
-            return nil
+            return .unreachable
         }
     }
 

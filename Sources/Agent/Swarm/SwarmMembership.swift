@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Swarm
+import Synchronization
 
 /// Where an agent learns the other agents of its swarm.
 public protocol SwarmMembers: Sendable {
@@ -67,6 +68,10 @@ public actor SwarmCoordinator {
     private var state: CoordinatorState
     private let epoch = ContinuousClock.now
     private var announcements = 0
+    /// `CoordinatorState.announceEvery` in milliseconds, readable without waiting for the
+    /// actor: the peer server sends it with a refusal when too many announcements wait.
+    private nonisolated let paceMillis = Atomic<Int>(0)
+    public nonisolated var announceEvery: Duration { .milliseconds(paceMillis.load(ordering: .relaxed)) }
 
     public init(configuration: CoordinatorState.Configuration = .init()) {
         state = CoordinatorState(configuration: configuration)
@@ -77,7 +82,9 @@ public actor SwarmCoordinator {
     public func announce(_ a: Announcement) -> CoordinatorAnswer {
         announcements += 1
         if announcements % 256 == 0 { state.expire(now: now) }
-        return state.announce(a, now: now)
+        let answer = state.announce(a, now: now)
+        paceMillis.store(Int(answer.announceEvery.inSeconds * 1000), ordering: .relaxed)
+        return answer
     }
 
 }

@@ -84,9 +84,15 @@ public struct CoordinatorAnswer: Sendable, Equatable {
     public var hashesKnown: PieceSet
     /// Changes whenever what the coordinator knows of the blob changes (for long polls).
     public var version: UInt64
+    /// The coordinator's load, as the least time the agent leaves between its announcements
+    /// of this blob while fetching it (zero: the agent's own cadence). With every agent of a
+    /// large rollout announcing at `SwarmCadence`'s pace, one coordinator would be asked
+    /// more often than it can answer (see `CoordinatorState.Configuration.announcementRate`).
+    public var announceEvery: Duration
 
     public init(layout: PieceLayout, peers: [PeerView] = [], hashes: [Int: PieceHash] = [:], originPieces: [Int] = [],
-                dealt: PieceSet? = nil, cursor: Int? = nil, hashesKnown: PieceSet? = nil, version: UInt64 = 0) {
+                dealt: PieceSet? = nil, cursor: Int? = nil, hashesKnown: PieceSet? = nil, version: UInt64 = 0,
+                announceEvery: Duration = .zero) {
         self.layout = layout
         self.peers = peers
         self.hashes = hashes
@@ -95,5 +101,6 @@ public struct CoordinatorAnswer: Sendable, Equatable {
         self.cursor = cursor ?? layout.count
         self.hashesKnown = hashesKnown ?? PieceSet(count: layout.count)
         self.version = version
+        self.announceEvery = announceEvery
     }
 }

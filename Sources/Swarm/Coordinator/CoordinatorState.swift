@@ -30,6 +30,17 @@ public struct CoordinatorState: Sendable {
         /// A holder another agent cannot reach, and that has not announced for this long,
         /// is dropped at once (its deals go back to the pool) instead of at its TTL.
         public var unreachableAfter: Duration = .seconds(1)
+        /// Announcements a second from fetching agents the coordinator aims at. Past it,
+        /// answers ask agents to announce less often (`CoordinatorAnswer.announceEvery`;
+        /// they keep `SwarmCadence`'s pace when that is slower). At about 100 µs each,
+        /// 7,000 a second is 70 % of a core; the held blobs' announcements (every 4 s) and
+        /// `SwarmCadence.coordinatorQueue` take the rest. Without it the simulator's first
+        /// coordinator of a 1 GiB blob took 9,318 a second at N = 2,000 (93 % of a core) and
+        /// was swamped at N = 10,000. Lower is staler: at N = 2,000 (1 GiB, 1 Gbit/s) the
+        /// slowest node took 3.11 × the bound unpaced, 3.25 × at 7,000, 3.74 × at 4,000.
+        public var announcementRate = 7_000
+        /// The longest interval asked for (well within the holder TTL).
+        public var longestAnnounceEvery: Duration = .seconds(4)
 
         public init() {}
     }
@@ -74,6 +85,11 @@ public struct CoordinatorState: Sendable {
     /// Hash conflicts seen: two agents published different hashes for one piece
     /// (one of them got bad bytes from the origin; the blob digest check catches it).
     public private(set) var hashConflicts = 0
+    /// The interval answers ask of fetching agents (`Configuration.announcementRate`).
+    public private(set) var announceEvery: Duration = .zero
+    /// Fetching agents' announcements counted since `paceSince`.
+    private var paceCount = 0
+    private var paceSince: SwarmInstant = .zero
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -91,6 +107,7 @@ public struct CoordinatorState: Sendable {
             if blobs.count >= configuration.maxBlobs { evictLeastRecentBlob() }
             blobs[a.blob] = Blob(layout: a.layout, now: now)
         }
+        if !a.have.isFull { pace(now: now) }
         var blob = blobs[a.blob]!
         blob.lastTouched = now
         let node = a.member.node
@@ -122,7 +139,8 @@ public struct CoordinatorState: Sendable {
             dealt: PieceSet(count: blob.layout.count, blob.deals.keys),
             cursor: blob.cursor,
             hashesKnown: PieceSet(count: blob.layout.count, blob.hashes.indices.filter { blob.hashes[$0] != nil }),
-            version: blob.version)
+            version: blob.version,
+            announceEvery: announceEvery)
         blobs[a.blob] = blob
         return answer
     }
@@ -141,6 +159,35 @@ public struct CoordinatorState: Sendable {
             if changed { blob.version &+= 1 }
             blobs[digest] = blob
         }
+    }
+
+    // MARK: Pace
+
+    /// Counts a fetching agent's announcement and, once a window (a second, or the interval
+    /// asked if longer, so that agents have taken it up) has passed, sets the interval from
+    /// the rate counted in it. Agents announcing at `announceEvery` made rate × interval
+    /// announcements' worth of agents, so the interval for the target rate is
+    /// `announceEvery × rate ÷ target`; while the interval is shorter than the agents' own
+    /// pace the count does not follow it, and it grows from 50 ms by that factor per window
+    /// (the count stays at the coordinator's capacity while it is swamped, so the factor is
+    /// smaller than the truth, and the interval converges from below in a few windows).
+    /// Counting arrivals, not agents, keeps it right past `maxHolders`, which caps the
+    /// holders a blob remembers, not the agents asking.
+    private mutating func pace(now: SwarmInstant) {
+        paceCount += 1
+        let window = now - paceSince
+        guard window >= max(.seconds(1), announceEvery) else { return }
+        let rate = Double(paceCount) / window.inSeconds
+        let target = Double(max(1, configuration.announcementRate))
+        if rate > target {
+            announceEvery = min(max(announceEvery, .milliseconds(50)) * (rate / target), configuration.longestAnnounceEvery)
+        } else if rate < target / 2 {
+            announceEvery = announceEvery * (rate / target)
+            if announceEvery < .milliseconds(10) { announceEvery = .zero }
+        }
+        announceEvery = .milliseconds(Int64((announceEvery.inSeconds * 1000).rounded()))
+        paceSince = now
+        paceCount = 0
     }
 
     // MARK: Recording

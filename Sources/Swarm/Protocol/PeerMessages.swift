@@ -10,6 +10,9 @@ public enum PeerMessages {
     public static let maximumBytes = 4 << 20
     static let maximumPeers = 64
     static let maximumName = 253
+    /// Milliseconds: a coordinator asks for at most this long between announcements (well
+    /// within the holder TTL, which keeps downloading agents known).
+    static let maximumAnnounceEvery = 5_000
 
     struct WireMember: Codable {
         var node: String
@@ -45,6 +48,8 @@ public enum PeerMessages {
         var cursor: Int
         var hashesKnown: String
         var version: UInt64
+        /// Milliseconds (`CoordinatorAnswer.announceEvery`); absent from older agents.
+        var every: Int?
     }
 
     /// Why a message was refused.
@@ -83,7 +88,8 @@ public enum PeerMessages {
             peers: a.peers.map { WirePeer(member: wireMember($0.member), have: Data($0.have.bytes).base64EncodedString()) },
             hashes: Dictionary(uniqueKeysWithValues: a.hashes.map { (String($0.key), $0.value.hex) }),
             origin: a.originPieces, dealt: Data(a.dealt.bytes).base64EncodedString(), cursor: a.cursor,
-            hashesKnown: Data(a.hashesKnown.bytes).base64EncodedString(), version: a.version)
+            hashesKnown: Data(a.hashesKnown.bytes).base64EncodedString(), version: a.version,
+            every: a.announceEvery > .zero ? Int(a.announceEvery.inSeconds * 1000) : nil)
         return (try? JSONEncoder().encode(wire)) ?? Data()
     }
 
@@ -98,9 +104,11 @@ public enum PeerMessages {
         var peers: [PeerView] = []
         for p in w.peers { peers.append(PeerView(member: try member(p.member), have: try pieces(p.have, layout, "peer have"))) }
         guard (0...layout.count).contains(w.cursor) else { throw Malformed("cursor \(w.cursor)") }
+        guard (0...maximumAnnounceEvery).contains(w.every ?? 0) else { throw Malformed("announce interval \(w.every ?? 0) ms") }
         return CoordinatorAnswer(layout: layout, peers: peers, hashes: try hashes(w.hashes, layout), originPieces: w.origin,
                                  dealt: try pieces(w.dealt, layout, "dealt"), cursor: w.cursor,
-                                 hashesKnown: try pieces(w.hashesKnown, layout, "hashesKnown"), version: w.version)
+                                 hashesKnown: try pieces(w.hashesKnown, layout, "hashesKnown"), version: w.version,
+                                 announceEvery: .milliseconds(w.every ?? 0))
     }
 
     static func wireMember(_ m: Member) -> WireMember { WireMember(node: m.node, address: m.address, peerPort: m.peerPort) }

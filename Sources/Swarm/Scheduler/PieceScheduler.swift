@@ -45,6 +45,11 @@ public struct PieceScheduler: Sendable {
         /// this long without an answer; one slow round (a coordinator busy for a moment)
         /// changes nothing. Before any answer, the first unanswered round sends it there.
         public var coordinatorLoss: Duration = .seconds(2)
+        /// A download whose first coordinator keeps refusing its announcements as busy
+        /// (alive, but with too many waiting) goes to the origin only after this long
+        /// without an answer: a herd of downloads starting at once is served within a few
+        /// rounds, and reading the origin instead would multiply its bytes.
+        public var busyCoordinatorPatience: Duration = .seconds(5)
         public var originFallbackAfter: Duration = .seconds(3)
         public var endgamePieces = 4
         /// Pieces past the verified prefix fetched before rarer ones.
@@ -135,6 +140,11 @@ public struct PieceScheduler: Sendable {
     /// No coordinator answers: every piece comes from the origin.
     public private(set) var originOnly = false
     private var lastAnswer: SwarmInstant?
+    /// Since when a download with no answer yet has been refused as busy.
+    private var busySince: SwarmInstant?
+    /// The coordinator's last `CoordinatorAnswer.announceEvery`: the download announces no
+    /// more often, and a silence counts as a lost coordinator only past it.
+    public private(set) var announceEvery: Duration = .zero
     private var originInFlight = 0
     /// After an origin failure the origin is not asked again until then (doubling, ≤ 5 s).
     private var originRestingUntil: SwarmInstant?
@@ -208,6 +218,7 @@ public struct PieceScheduler: Sendable {
         guard answer.layout == layout else { return [] }
         originOnly = false
         lastAnswer = now
+        announceEvery = answer.announceEvery
         for i in known where i >= 0 && i < layout.count { hashKnown.insert(i) }
         mine = PieceSet(count: layout.count, answer.originPieces.filter { $0 >= 0 && $0 < layout.count })
         dealtElsewhere = answer.dealt.count == layout.count ? answer.dealt.subtracting(mine) : PieceSet(count: layout.count)
@@ -227,14 +238,34 @@ public struct PieceScheduler: Sendable {
 
     /// A peer's current pieces, heard from the peer itself.
     public mutating func peerHas(_ member: Member, pieces: PieceSet, now: SwarmInstant) -> [Action] {
-        guard pieces.count == layout.count else { return [] }
+        learn(member, holds: pieces)
+        return schedule(now: now)
+    }
+
+    /// What a peer said it holds (with an answer to a piece request) replaces what the
+    /// coordinators said, and what it said it lacked: it is newer than both.
+    private mutating func learn(_ member: Member, holds pieces: PieceSet) {
+        guard pieces.count == layout.count else { return }
         if let k = peerIndex[member.node] {
             var p = peers[k]
             p.have = pieces
+            p.refused = p.refused.subtracting(pieces)
             setPeer(p)
         } else {
             setPeer(Peer(member: member, have: pieces))
         }
+    }
+
+    /// The first coordinator refused the announcement at once, busy, asking for
+    /// announcements no more often than `every`: nothing else changes, and the download
+    /// announces again at that pace. After `busyCoordinatorPatience` without an answer
+    /// (since the last one, or since the first refusal) everything missing comes from the
+    /// origin.
+    public mutating func coordinatorBusy(announceEvery every: Duration = .zero, now: SwarmInstant) -> [Action] {
+        announceEvery = max(announceEvery, every)
+        let since = lastAnswer ?? busySince ?? now
+        if lastAnswer == nil, busySince == nil { busySince = now }
+        if now - since >= configuration.busyCoordinatorPatience + announceEvery { originOnly = true }
         return schedule(now: now)
     }
 
@@ -243,16 +274,19 @@ public struct PieceScheduler: Sendable {
         for i in pieces where i >= 0 && i < layout.count { hashKnown.insert(i) }
     }
 
-    /// No coordinator answered in time: everything missing comes from the origin.
+    /// No coordinator answered in time: everything missing comes from the origin (unless
+    /// one answered within `coordinatorLoss` past the interval it asked for).
     public mutating func coordinatorsUnreachable(now: SwarmInstant) -> [Action] {
-        if let lastAnswer, now - lastAnswer < configuration.coordinatorLoss { return schedule(now: now) }
+        if let lastAnswer, now - lastAnswer < configuration.coordinatorLoss + announceEvery { return schedule(now: now) }
         originOnly = true
         return schedule(now: now)
     }
 
     /// A piece arrived from `source` and verified: recorded, its other requests cancelled.
-    public mutating func pieceArrived(_ piece: Int, from source: Source, now: SwarmInstant) -> [Action] {
+    /// `holds`: the pieces the peer said it held when it answered, if it said.
+    public mutating func pieceArrived(_ piece: Int, from source: Source, holds: PieceSet? = nil, now: SwarmInstant) -> [Action] {
         guard piece >= 0, piece < layout.count else { return [] }
+        if let holds, case .peer(let m) = source { learn(m, holds: holds) }
         var actions: [Action] = []
         if let asked = inFlight.removeValue(forKey: piece) {
             for other in asked.keys {
@@ -271,9 +305,12 @@ public struct PieceScheduler: Sendable {
         return actions + schedule(now: now)
     }
 
-    /// A request ended without the piece.
-    public mutating func pieceFailed(_ piece: Int, from source: Source, _ failure: Failure, now: SwarmInstant) -> [Action] {
+    /// A request ended without the piece. `holds`: the pieces the peer said it held when it
+    /// refused, if it said.
+    public mutating func pieceFailed(_ piece: Int, from source: Source, _ failure: Failure, holds: PieceSet? = nil,
+                                     now: SwarmInstant) -> [Action] {
         forget(piece, from: source, failure, now: now)
+        if let holds, failure != .corrupt, case .peer(let m) = source { learn(m, holds: holds) }
         return schedule(now: now)
     }
 

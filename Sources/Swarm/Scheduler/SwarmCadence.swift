@@ -22,4 +22,22 @@ public enum SwarmCadence {
     /// the scheduler's `coordinatorLoss`, so a dead one is passed over before downloads
     /// give up on the swarm).
     public static let aliveWindow: Duration = .milliseconds(1500)
+    /// Announcements a coordinator lets wait for it, at most; one more is refused at once
+    /// (503), and its agent keeps its last answer or asks another coordinator. At about
+    /// 100 µs each, the last waits 0.1 s. Unbounded, a swamped coordinator's queue grows
+    /// for as long as the rollout lasts, each answer computed after its asker gave up: the
+    /// simulator at N = 10,000 grew past 24 GB with it and was killed; bounded, 0.4 GB.
+    public static let coordinatorQueue = 1_000
+
+    /// Whether a coordinator that answered `since` ago, asking for announcements every
+    /// `announceEvery`, counts as alive (then it alone gets the whole budget).
+    public static func alive(since: Duration, announceEvery: Duration) -> Bool {
+        since < aliveWindow + announceEvery
+    }
+
+    /// Whether a fetching download announces now: `since` its last announcement, with a new
+    /// piece since then or not, at the pace its coordinator asked for (`announceEvery`).
+    public static func announceDue(since: Duration, newPiece: Bool, announceEvery: Duration) -> Bool {
+        since > max(newPiece ? announceAfterPiece : SwarmCadence.announceEvery, announceEvery)
+    }
 }
