@@ -4,15 +4,6 @@ import Logging
 import NIOCore
 import OCI
 
-/// An object with `metadata`, as every watched kind has.
-public protocol KubernetesObject: Codable, Sendable {
-    var metadata: ObjectMeta { get }
-}
-
-extension Secret: KubernetesObject {}
-extension Namespace: KubernetesObject {}
-extension DaemonSet: KubernetesObject {}
-
 /// Keeps a handler in step with a collection: list, then watch from the list's
 /// `resourceVersion` with bookmarks; re-list when the server says the version is gone
 /// (410); back off and resume on any other failure. Runs until its task is cancelled.

@@ -2,52 +2,6 @@ import Logging
 import NIOCore
 import OCI
 
-/// What happens during a pull, for a progress display or a log.
-public enum PullEvent: Sendable {
-    case resolved(reference: ImageReference, manifest: Digest, platform: Platform?, blobs: [Descriptor])
-    case blobStarted(Descriptor)
-    case blobProgress(Digest, written: Int64)
-    case blobCompleted(Descriptor, alreadyPresent: Bool)
-    case blobRetrying(Digest, attempt: Int, reason: String)
-    case finished(PullResult)
-}
-
-/// Receives pull events; implementations must be cheap, they run on the transfer path.
-public protocol PullObserver: Sendable {
-    func pull(_ event: PullEvent)
-}
-
-/// An observer that ignores everything.
-public struct NoPullObserver: PullObserver {
-    public init() {}
-    public func pull(_ event: PullEvent) {}
-}
-
-public struct PullResult: Sendable {
-    public var reference: ImageReference
-    public var manifestDigest: Digest
-    public var manifestMediaType: String
-    public var platform: Platform?
-    public var blobCount: Int
-    public var bytesDownloaded: Int64
-    public var bytesAlreadyPresent: Int64
-}
-
-/// Everything that can end a pull.
-public enum PullError: Error, Sendable, CustomStringConvertible {
-    case registry(RegistryError)
-    case manifest(ManifestError)
-    case layout(LayoutError)
-
-    public var description: String {
-        switch self {
-        case .registry(let e): e.description
-        case .manifest(let e): e.description
-        case .layout(let e): e.description
-        }
-    }
-}
-
 /// Downloads one image (one platform of an index) into an OCI image layout,
 /// verifying every digest and size.
 public struct ImagePuller: Sendable {

@@ -1,15 +1,6 @@
 import Foundation
 import Logging
 
-/// Where the mirror reads and writes secrets: the API server, or memory in tests.
-public protocol SecretStore: Sendable {
-    /// The secret, or nil when it does not exist.
-    func secret(namespace: String, name: String) async throws(KubernetesError) -> Secret?
-    func create(_ secret: Secret) async throws(KubernetesError) -> Secret
-    /// Replaces the secret; its `resourceVersion` must be current (else 409).
-    func update(_ secret: Secret) async throws(KubernetesError) -> Secret
-}
-
 /// Keeps `acr-credential-<name>-p2p` copies of pull secrets: the same type and
 /// credentials, with each entry for an accelerated registry moved to that registry's
 /// P2P host (`R.distributed.Y:65001`, the exact key kubelet matches for a rewritten
@@ -99,31 +90,5 @@ public struct PullSecretMirror: Sendable {
             }
         }
         return name
-    }
-}
-
-/// Secrets through the API server.
-public struct KubernetesSecretStore: SecretStore {
-    let client: KubernetesClient
-    let timeout: Duration
-
-    public init(client: KubernetesClient, timeout: Duration = .seconds(5)) {
-        self.client = client
-        self.timeout = timeout
-    }
-
-    public func secret(namespace: String, name: String) async throws(KubernetesError) -> Secret? {
-        do { return try await client.get("/api/v1/namespaces/\(namespace)/secrets/\(name)", timeout: timeout) } catch {
-            if error.code == 404 { return nil }
-            throw error
-        }
-    }
-
-    public func create(_ secret: Secret) async throws(KubernetesError) -> Secret {
-        try await client.create("/api/v1/namespaces/\(secret.metadata.namespace ?? "default")/secrets", secret, timeout: timeout)
-    }
-
-    public func update(_ secret: Secret) async throws(KubernetesError) -> Secret {
-        try await client.update("/api/v1/namespaces/\(secret.metadata.namespace ?? "default")/secrets/\(secret.metadata.name ?? "")", secret, timeout: timeout)
     }
 }

@@ -1,47 +1,5 @@
 import Foundation
 
-/// An image manifest: OCI image manifest or Docker schema 2 manifest (same shape).
-public struct ImageManifest: Codable, Hashable, Sendable {
-    public var schemaVersion: Int
-    public var mediaType: String?
-    public var config: Descriptor
-    public var layers: [Descriptor]
-    public var annotations: [String: String]?
-
-    public init(mediaType: String = MediaType.ociManifest, config: Descriptor, layers: [Descriptor], annotations: [String: String]? = nil) {
-        self.schemaVersion = 2
-        self.mediaType = mediaType
-        self.config = config
-        self.layers = layers
-        self.annotations = annotations
-    }
-
-    /// Every blob the manifest references, config first.
-    public var blobs: [Descriptor] { [config] + layers }
-}
-
-/// An image index: OCI image index or Docker manifest list (same shape).
-public struct ImageIndex: Codable, Hashable, Sendable {
-    public var schemaVersion: Int
-    public var mediaType: String?
-    public var manifests: [Descriptor]
-    public var annotations: [String: String]?
-
-    public init(mediaType: String = MediaType.ociIndex, manifests: [Descriptor], annotations: [String: String]? = nil) {
-        self.schemaVersion = 2
-        self.mediaType = mediaType
-        self.manifests = manifests
-        self.annotations = annotations
-    }
-
-    /// The first image manifest for `platform`, as containerd picks it (index order).
-    public func manifest(for platform: Platform) -> Descriptor? {
-        manifests.first { d in
-            MediaType.isManifest(d.mediaType) && (d.platform.map(platform.matches) ?? false)
-        }
-    }
-}
-
 /// A decoded manifest document of either kind.
 public enum ManifestDocument: Sendable, Hashable {
     case image(ImageManifest)
@@ -94,21 +52,6 @@ public enum ManifestDocument: Sendable, Hashable {
             let (sum, overflow) = total.addingReportingOverflow(d.size)
             guard !overflow else { throw ManifestError.malformed("the descriptors' sizes add up to more than \(Int64.max) bytes") }
             total = sum
-        }
-    }
-}
-
-public enum ManifestError: Error, Equatable, Sendable, CustomStringConvertible {
-    case malformed(String)
-    case unsupported(String)
-    case noMatchingPlatform(Platform, available: [String])
-
-    public var description: String {
-        switch self {
-        case .malformed(let why): "malformed manifest: \(why)"
-        case .unsupported(let why): "unsupported manifest: \(why)"
-        case .noMatchingPlatform(let p, let available):
-            "the image index has no manifest for platform \(p) (available: \(available.isEmpty ? "none" : available.joined(separator: ", "))); choose one with --platform"
         }
     }
 }

@@ -1,0 +1,18 @@
+import Foundation
+
+/// How long generated certificates are valid, and how long before its end a serving
+/// certificate is issued again. Short ones are for tests.
+public struct CertificateLifetimes: Sendable, Equatable {
+    public var ca: TimeInterval
+    public var leaf: TimeInterval
+    public var renewBefore: TimeInterval
+
+    public init(ca: TimeInterval = 3650 * 86400, leaf: TimeInterval = 365 * 86400, renewBefore: TimeInterval = 30 * 86400) {
+        self.ca = ca
+        self.leaf = leaf
+        self.renewBefore = renewBefore
+    }
+
+    /// A CA for 10 years, a serving certificate for one, issued again 30 days before its end.
+    public static let standard = CertificateLifetimes()
+}

@@ -1,0 +1,3 @@
+public struct Namespace: Codable, Sendable, Equatable {
+    public var metadata: ObjectMeta
+}

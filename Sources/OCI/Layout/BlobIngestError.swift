@@ -1,0 +1,4 @@
+public enum BlobIngestError: Error, Sendable {
+    case digestMismatch(DigestMismatch)
+    case layout(LayoutError)
+}
