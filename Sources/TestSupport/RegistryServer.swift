@@ -194,8 +194,3 @@ public final class RegistryServer: @unchecked Sendable {
         return text.split(separator: "\n").filter { $0.contains("\"GET ") || $0.contains("\"HEAD ") }.map(String.init)
     }
 }
-
-public struct TestSupportError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}

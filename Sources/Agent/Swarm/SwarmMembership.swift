@@ -1,15 +1,6 @@
 import Foundation
 import Logging
 import Swarm
-import Synchronization
-
-/// Where an agent learns the other agents of its swarm.
-public protocol SwarmMembers: Sendable {
-    /// The members now.
-    var current: [Member] { get async }
-    /// Keeps `current` up to date until cancelled.
-    func follow() async
-}
 
 /// The agents of the swarm, from a static member list (`--peers FILE`) that is read again
 /// when it changes, so a member list edited during a pull takes effect within seconds.
@@ -61,30 +52,4 @@ public actor SwarmMembership: SwarmMembers {
         let date = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
         return (try StaticMembership.parse(String(decoding: data, as: UTF8.self)), date)
     }
-}
-
-/// The coordinator role of this agent: the state machine, and the clock it is driven by.
-public actor SwarmCoordinator {
-    private var state: CoordinatorState
-    private let epoch = ContinuousClock.now
-    private var announcements = 0
-    /// `CoordinatorState.announceEvery` in milliseconds, readable without waiting for the
-    /// actor: the peer server sends it with a refusal when too many announcements wait.
-    private nonisolated let paceMillis = Atomic<Int>(0)
-    public nonisolated var announceEvery: Duration { .milliseconds(paceMillis.load(ordering: .relaxed)) }
-
-    public init(configuration: CoordinatorState.Configuration = .init()) {
-        state = CoordinatorState(configuration: configuration)
-    }
-
-    var now: SwarmInstant { ContinuousClock.now - epoch }
-
-    public func announce(_ a: Announcement) -> CoordinatorAnswer {
-        announcements += 1
-        if announcements % 256 == 0 { state.expire(now: now) }
-        let answer = state.announce(a, now: now)
-        paceMillis.store(Int(answer.announceEvery.inSeconds * 1000), ordering: .relaxed)
-        return answer
-    }
-
 }
