@@ -88,8 +88,8 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Requests a download keeps at peers in all (experiments).", visibility: .hidden))
     var maxPeerRequests: Int?
 
-    @Option(help: "Simulation step, in milliseconds (rates are rebalanced every step).")
-    var step = 10.0
+    @Option(help: "Simulation step, in milliseconds (rates are rebalanced every step; default: a 32nd of a piece's time on a node's link, at most 10 ms).")
+    var step: Double?
 
     @Option(help: "Random seed (the same seed gives the same run).")
     var seed: UInt64 = 1
@@ -116,12 +116,14 @@ struct SimulateCommand: ParsableCommand {
         guard PieceLayout.allowedPieceSizes.contains(Int(piece)) else { throw ValidationError("--piece-size: outside 256Ki...16Mi") }
         guard layers >= 1, image >= Int64(layers) else { throw ValidationError("--layers: 1 or more, each at least a byte") }
         guard rate > 0, (originRate ?? rate) > 0 else { throw ValidationError("--rate and --origin-rate: more than 0 Mbit/s") }
+        if let step, !(step > 0) { throw ValidationError("--step: more than 0 ms") }
         let bytesPerSecond = rate * 1e6 / 8
         var layerSizes = Array(repeating: image / Int64(layers), count: layers)
         layerSizes[0] += image - layerSizes.reduce(0, +)
 
         print("simulated rollout: \(HumanReadable.bytes(image)) in \(layers) layer(s), \(HumanReadable.bytes(piece)) pieces, "
             + "\(rate) Mbit/s per node, origin \(originRate ?? rate) Mbit/s, latency \(latency) ms"
+            + (step.map { ", step \($0) ms" } ?? "")
             + (stagger > 0 ? ", nodes \(stagger) s apart" : "")
             + (slow > 0 ? ", \(Int(slow * 100))% slow" : "") + (failing > 0 ? ", \(Int(failing * 100))% killed" : "")
             + (corrupt > 0 ? ", \(Int(corrupt * 100))% corrupting" : ""))
@@ -132,7 +134,7 @@ struct SimulateCommand: ParsableCommand {
                                             originRate: (originRate ?? rate) * 1e6 / 8)
             c.pieceSize = Int(piece)
             c.latency = .microseconds(Int64(latency * 1000))
-            c.step = .microseconds(Int64(step * 1000))
+            if let step { c.step = .microseconds(Int64(step * 1000)) }
             c.stagger = .milliseconds(Int64(stagger * 1000))
             c.slowFraction = slow
             c.slowFactor = slowFactor

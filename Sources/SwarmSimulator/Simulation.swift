@@ -179,7 +179,7 @@ public struct Simulation {
 
     /// Runs until every node that is up holds the image, or the time limit.
     public mutating func run() -> SimulationReport {
-        let dt = configuration.step
+        let dt = configuration.effectiveStep
         let dtSeconds = dt.inSeconds
         let lastStart = configuration.stagger * max(0, configuration.nodes - 1)
         let limit = lastStart + configuration.timeLimit

@@ -124,6 +124,7 @@ public struct SimulationReport: Sendable {
         let r = ratios
         return Summary(nodes: configuration.nodes, imageBytes: configuration.imageSize, pieceSize: configuration.pieceSize,
                        nodeRate: configuration.nodeRate, originRate: configuration.originRate, stagger: configuration.stagger.inSeconds,
+                       stepSeconds: configuration.effectiveStep.inSeconds,
                        boundSeconds: bound, p50: Self.percentile(r, 50), p99: Self.percentile(r, 99), max: r.last ?? .nan,
                        slowMax: slowRatios.last, incomplete: incomplete, originRatio: originRatio,
                        peakAnnouncesPerSecond: peakAnnouncesPerSecond, peakCoordinatorLoad: peakCoordinatorLoad,
@@ -141,6 +142,8 @@ public struct SimulationReport: Sendable {
         public var nodeRate: Double
         public var originRate: Double
         public var stagger: Double
+        /// The simulation's step (rates rebalanced this often).
+        public var stepSeconds: Double
         public var boundSeconds: Double
         public var p50: Double
         public var p99: Double

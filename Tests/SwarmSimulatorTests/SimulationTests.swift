@@ -63,6 +63,17 @@ struct SimulationTests {
         #expect(r.peerBytes > 6 * Double(r.configuration.imageSize), "the rest came from peers")
     }
 
+    @Test("the default step is a 32nd of a piece's time on a node's link, at most 10 ms")
+    func defaultStep() {
+        var c = SimulationConfiguration(nodes: 2, layers: [1 << 30], nodeRate: 125e6, originRate: 125e6)
+        c.pieceSize = 4 << 20
+        #expect(c.effectiveStep == .microseconds(1048), "4 MiB at 1 Gbit/s: 33.6 ms a piece")
+        c.nodeRate = 1e6
+        #expect(c.effectiveStep == .milliseconds(10), "4 MiB at 8 Mbit/s: 4.2 s a piece, the step stays 10 ms")
+        c.step = .milliseconds(3)
+        #expect(c.effectiveStep == .milliseconds(3), "a step given is kept")
+    }
+
     @Test("the same seed gives the same run")
     func deterministic() {
         var a = Simulation(Self.configuration(nodes: 6, mib: 16))
