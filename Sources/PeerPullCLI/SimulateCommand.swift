@@ -166,6 +166,8 @@ struct SimulateCommand: ParsableCommand {
             if let slowMax = s.slowMax { print(String(format: "       slow nodes: max %.2f × their own bound", slowMax)) }
             print("       \(s.announcements) announcements (\(s.announcementsShed) shed, \(s.coordinatorUnreachable) unanswered in time), \(s.busyRefusals) busy refusals"
                 + (s.corruptPieces > 0 ? ", \(s.corruptPieces) corrupt pieces rejected" : "") + (s.killed > 0 ? ", \(s.killed) agents killed" : ""))
+            print("       origin requests: \(s.originDealtRequests) for dealt pieces, \(s.originFallbackRequests) for pieces waited for in vain (orphans, endgame), "
+                + "\(s.originAloneRequests) while no coordinator answered")
             if verbose {
                 let times = report.nodes.compactMap { $0.seconds.map { $0 / report.bound } }.sorted()
                 print("       nodes ÷ bound: " + times.map { String(format: "%.2f", $0) }.joined(separator: " "))

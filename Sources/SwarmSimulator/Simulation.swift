@@ -457,6 +457,11 @@ public struct Simulation {
                 nodes[i].downloads[b]?.requests[RequestKey(piece: piece, source: source)] = id
                 switch source {
                 case .origin:
+                    if let scheduler = nodes[i].downloads[b]?.scheduler {
+                        if scheduler.originOnly { stats.originAlone += 1 }
+                        else if scheduler.mine.contains(piece) { stats.originDealt += 1 }
+                        else { stats.originFallback += 1 }
+                    }
                     push(.request(node: i, blob: b, piece: piece, source: origin, id: id), at: now + configuration.latency)
                 case .peer(let m):
                     push(.request(node: i, blob: b, piece: piece, source: nodeIndex[m.node]!, id: id), at: now + configuration.latency)

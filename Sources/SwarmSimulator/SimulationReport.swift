@@ -32,6 +32,11 @@ public struct SimulationReport: Sendable {
         var coordinatorUnreachable = 0
         var corruptPieces = 0
         var busy = 0
+        /// Origin requests by why the scheduler made them: pieces dealt to the node, pieces
+        /// it waited for in vain (orphans, endgame), everything while no coordinator answered.
+        var originDealt = 0
+        var originFallback = 0
+        var originAlone = 0
         var killed = 0
         var samples: [Sample] = []
 
@@ -131,6 +136,8 @@ public struct SimulationReport: Sendable {
                        coordinatorWaitP99: coordinatorWaitP99, coordinatorPeakHolders: coordinatorPeakHolders,
                        coordinatorPeakMemoryBytes: coordinatorPeakMemory, coordinatorUnreachable: coordinatorUnreachable,
                        announcements: announcements, announcementsShed: announcementsShed, corruptPieces: corruptPieces, busyRefusals: busyRefusals,
+                       originDealtRequests: counters.originDealt, originFallbackRequests: counters.originFallback,
+                       originAloneRequests: counters.originAlone,
                        killed: counters.killed, simulatedSeconds: simulated)
     }
 
@@ -161,6 +168,11 @@ public struct SimulationReport: Sendable {
         public var announcementsShed: Int
         public var corruptPieces: Int
         public var busyRefusals: Int
+        /// Origin requests: for dealt pieces, for pieces waited for in vain (orphans,
+        /// endgame), while no coordinator answered.
+        public var originDealtRequests: Int
+        public var originFallbackRequests: Int
+        public var originAloneRequests: Int
         public var killed: Int
         public var simulatedSeconds: Double
     }

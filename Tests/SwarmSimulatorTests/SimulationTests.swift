@@ -61,6 +61,8 @@ struct SimulationTests {
         #expect(s.max < 2, "max \(s.max) (direct pulls: 8)")
         #expect(s.originRatio < 1.15, "origin \(s.originRatio)")
         #expect(r.peerBytes > 6 * Double(r.configuration.imageSize), "the rest came from peers")
+        #expect(s.originDealtRequests >= 64, "every one of the 64 pieces was dealt and fetched: \(s.originDealtRequests)")
+        #expect(s.originAloneRequests == 0, "a coordinator answered every node")
     }
 
     @Test("the default step is a 32nd of a piece's time on a node's link, at most 10 ms")

@@ -130,7 +130,7 @@ public struct PieceScheduler: Sendable {
     /// Pieces whose hash is known, so that a copy from a peer can be checked.
     public private(set) var hashKnown: PieceSet
     /// Pieces dealt to this agent for the origin.
-    private(set) var mine: PieceSet
+    public private(set) var mine: PieceSet
     /// Pieces dealt to other agents for the origin.
     private(set) var dealtElsewhere: PieceSet
     /// Pieces from here on were never dealt by the coordinator: they are still coming.
