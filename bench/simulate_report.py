@@ -37,7 +37,7 @@ def table(results):
         extra = f" (slow nodes: max {s['slowMax']:.2f} × own bound)" if s.get("slowMax") else ""
         out.append(
             f"| {scenario}{extra} | {s['nodes']} | {size(s['imageBytes'])} | {size(s['pieceSize'])} | {rate} | {s['boundSeconds']:.1f} s"
-            f" | {s['p50']:.2f} | {s['p99']:.2f} | {s['max']:.2f} | {s['originRatio']:.2f}"
+            f" | {float(s['p50']):.2f} | {float(s['p99']):.2f} | {float(s['max']):.2f} | {float(s['originRatio']):.2f}"
             f" | {s['peakAnnouncesPerSecond']} ({s['peakCoordinatorLoad'] * 100:.0f}%) | {s['coordinatorWaitP99'] * 1000:.0f} ms"
             f" | {s['coordinatorPeakHolders']} | {size(s['coordinatorPeakMemoryBytes']) if s['coordinatorPeakMemoryBytes'] >= 1 << 20 else str(s['coordinatorPeakMemoryBytes'] // 1024) + ' KiB'}"
             f" | {s['incomplete']} | {wall:.0f} s |")
@@ -61,7 +61,7 @@ def plots(out, results):
             continue
         n = [p[0] for p in pts]
         for key, style in (("max", "-"), ("p99", "--"), ("p50", ":")):
-            ax.plot(n, [p[1][key] for p in pts], style, marker=marker, label=f"{scenario} {key}")
+            ax.plot(n, [float(p[1][key]) for p in pts], style, marker=marker, label=f"{scenario} {key}")
     for key, y in (("p50", KRAKEN["p50"]), ("p99", KRAKEN["p99"]), ("p99.9", KRAKEN["p99.9"])):
         ax.scatter([KRAKEN["nodes"]], [y], color="black", marker="x")
         ax.annotate(f"Kraken {key}", (KRAKEN["nodes"], y), textcoords="offset points", xytext=(6, -3), fontsize=8)

@@ -178,6 +178,8 @@ struct SimulateCommand: ParsableCommand {
             if let json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
+                // With no node complete the percentiles are NaN, which JSON cannot hold.
+                encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
                 var line = try encoder.encode(WallClocked(summary: s, wallSeconds: wall))
                 line.append(UInt8(ascii: "\n"))
                 try append(line, to: json)

@@ -357,6 +357,7 @@ public struct Simulation {
         // As `PeerServer`: past the queue's bound, refused at once.
         if nodes[c].coordinatorBusyUntil - now > configuration.coordinatorService * SwarmCadence.coordinatorQueue {
             stats.shed += 1
+            if !attempt.announcement.have.isFull { nodes[c].coordinator.refused(now: now) }
             push(.shed(attempt: id, coordinator: c, announceEvery: nodes[c].coordinator.announceEvery),
                  at: now + (c == attempt.node ? .zero : configuration.latency))
             return
@@ -402,6 +403,9 @@ public struct Simulation {
         guard nodes[i].alive, nodes[i].downloads[b]?.announcing == id else { return }
         nodes[i].downloads[b]!.announcing = nil
         perform(nodes[i].downloads[b]!.scheduler.coordinatorBusy(announceEvery: announceEvery, now: now), node: i, blob: b)
+        guard nodes[i].downloads[b] != nil else { return }
+        nodes[i].downloads[b]!.lastAnnounce = now + SwarmCadence.delayAfterRefusal(
+            announceEvery: nodes[i].downloads[b]!.scheduler.announceEvery, random: .random(in: 0..<1, using: &rng))
     }
 
     /// The first coordinator did not answer: the others are asked, until the whole budget.

@@ -14,7 +14,7 @@ struct PeerServerTests {
 
     /// Serves a peer port with `queue` announcements allowed to wait, runs `body` with a
     /// client of the cluster and the port's member, and stops the server.
-    func withPeerServer(queue: Int, _ body: (PeerClient, Member, AgentMetrics) async throws -> Void) async throws {
+    func withPeerServer(queue: Int, _ body: (PeerClient, Member, AgentMetrics, SwarmCoordinator) async throws -> Void) async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let credential = PeerCredential(secret: [UInt8](repeating: 9, count: 32))!
@@ -33,7 +33,7 @@ struct PeerServerTests {
         while (try? await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)/healthz").get()) == nil, .now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
-        try await body(client, coordinator, metrics)
+        try await body(client, coordinator, metrics, server.coordinator)
     }
 
     static func announcement() -> Announcement {
@@ -43,13 +43,13 @@ struct PeerServerTests {
 
     @Test("an announcement is answered, and one past the coordinator's queue is refused at once with 503 and the coordinator's pace, counted")
     func shedsPastItsQueue() async throws {
-        try await withPeerServer(queue: SwarmCadence.coordinatorQueue) { client, coordinator, metrics in
+        try await withPeerServer(queue: SwarmCadence.coordinatorQueue) { client, coordinator, metrics, _ in
             let answer = try await client.announce(Self.announcement(), to: coordinator, timeout: .seconds(10))
             #expect(answer.originPieces == [0, 1], "the only fetcher is dealt the first pieces")
             #expect(metric(metrics.render(), #"peerpull_agent_coordinator_announcements_total{result="answered"}"#) == 1)
         }
         // With no room to wait, every announcement is one too many.
-        try await withPeerServer(queue: 0) { client, coordinator, metrics in
+        try await withPeerServer(queue: 0) { client, coordinator, metrics, state in
             do {
                 let answer = try await client.announce(Self.announcement(), to: coordinator, timeout: .seconds(10))
                 Issue.record("answered: \(answer)")
@@ -58,6 +58,7 @@ struct PeerServerTests {
             }
             #expect(metric(metrics.render(), #"peerpull_agent_coordinator_announcements_total{result="shed"}"#) == 1)
             #expect(metric(metrics.render(), #"peerpull_agent_coordinator_announcements_total{result="answered"}"#) == 0)
+            #expect(state.refusedNotYetCounted == 1, "a fetching agent's refused announcement is demand the pace counts")
         }
     }
 }

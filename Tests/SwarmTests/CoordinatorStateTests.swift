@@ -70,6 +70,27 @@ struct CoordinatorStateTests {
         #expect(c.announceEvery == .zero)
     }
 
+    @Test("refused announcements count toward the pace: a swamped coordinator slows its agents within a window or two")
+    func refusedAnnouncementsCount() throws {
+        var config = CoordinatorState.Configuration()
+        config.announcementRate = 500
+        // Capacity 1,000 a second (one per ms); 10,000 agents every 400 ms are 25,000 a second.
+        func settle(countingRefused: Bool) -> Duration {
+            var c = CoordinatorState(configuration: config)
+            var now = SwarmInstant.zero
+            var k = 0
+            while now < .seconds(3) {
+                _ = c.announce(Self.announce(k % 10_000, have: [0], origin: false), now: now)
+                if countingRefused { c.refused(24, now: now) }
+                k += 1
+                now += .milliseconds(1)
+            }
+            return c.announceEvery
+        }
+        #expect(settle(countingRefused: false) <= .milliseconds(600), "capacity ÷ target per window: 150 ms × 2 × 2")
+        #expect(settle(countingRefused: true) >= .seconds(2), "demand ÷ target: 150 ms × 50, at most 4 s")
+    }
+
     @Test func onlyTheConfiguredNumberOfFetchersTakeOriginWork() throws {
         var config = CoordinatorState.Configuration()
         config.originFetchers = 2

@@ -210,6 +210,23 @@ struct PieceSchedulerTests {
         _ = s.pieceArrived(1, from: .origin, now: Self.t(0.4))
     }
 
+    @Test("an origin slower than the timeout is given longer each time, not asked over and over at 6 s")
+    func aSlowOriginIsGivenLonger() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        let fast = Array(1..<10)
+        #expect(Self.fetches(s.coordinatorAnswered(Self.answer(peers: [(1, fast)], origin: [0]), hashes: fast, now: Self.t(0)))[0] == .origin)
+        // The peers' pieces arrive at once: the download's rate is high, its timeout 6 s.
+        for (k, i) in fast.enumerated() { _ = s.pieceArrived(i, from: .peer(Self.peer(1)), now: Self.t(0.01 * Double(k + 1))) }
+        #expect(s.tick(now: Self.t(7)) == [.cancel(piece: 0, from: .origin)], "6 s without a byte from the origin")
+        #expect(Self.fetches(s.tick(now: Self.t(7.3)))[0] == .origin, "asked again after its rest")
+        #expect(s.tick(now: Self.t(14.3)).isEmpty, "no origin piece arrived in 6 s: now it gets 12")
+        #expect(s.tick(now: Self.t(19.4)) == [.cancel(piece: 0, from: .origin)])
+        #expect(Self.fetches(s.tick(now: Self.t(20)))[0] == .origin, "after a rest twice as long")
+        #expect(s.tick(now: Self.t(43.9)).isEmpty, "24 s")
+        _ = s.pieceArrived(0, from: .origin, now: Self.t(43.9))
+        #expect(s.isComplete)
+    }
+
     @Test func theEndgameAsksASecondSourceAndTheFirstAnswerWins() throws {
         var s = PieceScheduler(layout: Self.layout, have: Self.pieces(Array(0..<8)))
         let a = s.coordinatorAnswered(Self.answer(peers: [(1, [8, 9]), (2, [8, 9])], dealt: []), hashes: [8, 9], now: Self.t(0))

@@ -118,8 +118,9 @@ extension BlobDownload {
                 case .cancel(let piece, let source):
                     tasks.removeValue(forKey: RequestKey(piece: piece, source: source))?.task.cancel()
                 case .fetch(let piece, let source):
-                    // The scheduler gives a request more time when the link is shared by more than it can bring in its base timeout.
-                    let timeout = scheduler.requestTimeout
+                    // The scheduler gives a request more time when the link is shared by more than it can
+                    // bring in its base timeout, and the origin more when its pieces took longer.
+                    let timeout = scheduler.timeout(for: source)
                     nextRequest += 1
                     let id = nextRequest
                     tasks[RequestKey(piece: piece, source: source)] = (id, Task {
@@ -156,6 +157,7 @@ extension BlobDownload {
                 announcing = false
                 if case .busy(let every) = reply {
                     perform(scheduler.coordinatorBusy(announceEvery: every, now: now()))
+                    lastAnnounce = .now + SwarmCadence.delayAfterRefusal(announceEvery: scheduler.announceEvery, random: .random(in: 0..<1))
                     continue
                 }
                 let answer: CoordinatorAnswer? = if case .answered(let a) = reply { a } else { nil }

@@ -116,6 +116,7 @@ public final class PeerServer: Sendable {
             defer { waitingAnnouncements.wrappingSubtract(1, ordering: .relaxed) }
             guard waiting <= coordinatorQueue else {
                 metrics.announcementHandled(shed: true)
+                if !announcement.have.isFull { coordinator.refusedFetching() }
                 let every = Int(coordinator.announceEvery.inSeconds * 1000)
                 return .bytes(.serviceUnavailable, contentType: "text/plain",
                               ByteBuffer(string: "coordinator busy: \(waiting - 1) announcements waiting; announce again in \(every) ms\n"),

@@ -163,24 +163,36 @@ public struct CoordinatorState: Sendable {
 
     // MARK: Pace
 
+    /// Counts fetching agents' announcements that were refused before they reached the
+    /// coordinator (too many waiting): they are demand the pace must follow.
+    public mutating func refused(_ count: Int = 1, now: SwarmInstant) {
+        guard count > 0 else { return }
+        pace(now: now, count: count)
+    }
+
     /// Counts a fetching agent's announcement and, once a window (a second, or the interval
     /// asked if longer, so that agents have taken it up) has passed, sets the interval from
     /// the rate counted in it. Agents announcing at `announceEvery` made rate × interval
     /// announcements' worth of agents, so the interval for the target rate is
-    /// `announceEvery × rate ÷ target`; while the interval is shorter than the agents' own
-    /// pace the count does not follow it, and it grows from 50 ms by that factor per window
-    /// (the count stays at the coordinator's capacity while it is swamped, so the factor is
-    /// smaller than the truth, and the interval converges from below in a few windows).
+    /// `announceEvery × rate ÷ target`. While the interval is shorter than the agents' own
+    /// pace the count does not follow it, so the factor applies to the shortest pace they
+    /// keep on their own (`SwarmCadence.announceAfterPiece`), not to 50 ms as before: from
+    /// 50 ms it took several windows to reach an interval that helped.
+    /// Refused announcements count too (`refused(_:now:)`): the count is the agents'
+    /// demand, not the coordinator's capacity, so a swamped coordinator's interval jumps to
+    /// about the right one in a window or two (counting only those it answered, the factor
+    /// stayed at capacity ÷ target, 1.4, for ten windows while the herd kept being refused,
+    /// and at N = 10,000 downloads refused for 5 s went to the origin alone).
     /// Counting arrivals, not agents, keeps it right past `maxHolders`, which caps the
     /// holders a blob remembers, not the agents asking.
-    private mutating func pace(now: SwarmInstant) {
-        paceCount += 1
+    private mutating func pace(now: SwarmInstant, count: Int = 1) {
+        paceCount += count
         let window = now - paceSince
         guard window >= max(.seconds(1), announceEvery) else { return }
         let rate = Double(paceCount) / window.inSeconds
         let target = Double(max(1, configuration.announcementRate))
         if rate > target {
-            announceEvery = min(max(announceEvery, .milliseconds(50)) * (rate / target), configuration.longestAnnounceEvery)
+            announceEvery = min(max(announceEvery, SwarmCadence.announceAfterPiece) * (rate / target), configuration.longestAnnounceEvery)
         } else if rate < target / 2 {
             announceEvery = announceEvery * (rate / target)
             if announceEvery < .milliseconds(10) { announceEvery = .zero }

@@ -159,6 +159,17 @@ public struct PieceScheduler: Sendable {
     /// Doubles (up to 8) whenever requests time out with no piece arriving since they
     /// were asked: the link is slower than the timeout assumed, not the peers dead.
     private var timeoutScale = 1
+    /// The origin's requests get at least this long: twice what its last piece took, or
+    /// doubled (up to `longestOriginTimeout`) when its requests time out with no origin piece
+    /// arriving since they were asked. The origin is one link shared by every agent that
+    /// reads it, with no upload slots: when many go to it at once (a swamped coordinator at
+    /// N = 10,000), each request gets a sliver of it. Timed out at the peers' 6 s, they were
+    /// cancelled when nearly done and asked again, over and over: the simulator's origin sent
+    /// 419 × the image in an hour and no node completed. Growing with what the origin
+    /// takes, each request is given up at most a few times before it completes.
+    private var originTimeout: Duration
+    private var lastOriginArrival: SwarmInstant?
+    public static let longestOriginTimeout: Duration = .seconds(1800)
 
     /// - Parameter have: pieces already verified on disk (a resumed download).
     public init(layout: PieceLayout, have: PieceSet? = nil, configuration: Configuration = Configuration()) {
@@ -170,6 +181,7 @@ public struct PieceScheduler: Sendable {
         self.dealtElsewhere = PieceSet(count: layout.count)
         self.availability = Array(repeating: 0, count: layout.count)
         self.orphanSince = Array(repeating: nil, count: layout.count)
+        self.originTimeout = configuration.requestTimeout
     }
 
     /// Records `peer` under its node, keeping `availability` in step.
@@ -203,6 +215,15 @@ public struct PieceScheduler: Sendable {
             t = max(t, .milliseconds(Int64(2000 * queued / rate)))
         }
         return min(t, .seconds(120))
+    }
+
+    /// How long a request of `source` may take before it is given up: `requestTimeout`, or
+    /// the origin's own when longer. The agent gives its request this long too.
+    public func timeout(for source: Source) -> Duration { timeout(of: source, requestTimeout: requestTimeout) }
+
+    func timeout(of source: Source, requestTimeout limit: Duration) -> Duration {
+        if case .origin = source { return max(limit, originTimeout) }
+        return limit
     }
     /// Pieces asked of some source now.
     public var fetching: PieceSet { PieceSet(count: layout.count, inFlight.keys) }
@@ -288,13 +309,20 @@ public struct PieceScheduler: Sendable {
         guard piece >= 0, piece < layout.count else { return [] }
         if let holds, case .peer(let m) = source { learn(m, holds: holds) }
         var actions: [Action] = []
-        if let asked = inFlight.removeValue(forKey: piece) {
+        let asked = inFlight.removeValue(forKey: piece)
+        if let asked {
             for other in asked.keys {
                 release(other)
                 if other != source { actions.append(.cancel(piece: piece, from: other)) }
             }
         }
-        if case .origin = source { originRest = .zero }
+        if case .origin = source {
+            originRest = .zero
+            if let since = asked?[.origin] {
+                originTimeout = min(max(configuration.requestTimeout, (now - since) * 2), Self.longestOriginTimeout)
+            }
+            lastOriginArrival = now
+        }
         arrivals.append((now, layout.length(of: piece)))
         if arrivals.count > 16 { arrivals.removeFirst() }
         timeoutScale = 1
@@ -320,14 +348,17 @@ public struct PieceScheduler: Sendable {
         var actions: [Action] = []
         let limit = requestTimeout
         var stalled = false
+        var originStalled = false
         for (piece, asked) in inFlight {
-            for (source, since) in asked where now - since > limit {
+            for (source, since) in asked where now - since > timeout(of: source, requestTimeout: limit) {
                 actions.append(.cancel(piece: piece, from: source))
                 forget(piece, from: source, .failed, now: now)
                 if arrivals.last.map({ $0.at < since }) ?? true { stalled = true }
+                if case .origin = source, lastOriginArrival.map({ $0 < since }) ?? true { originStalled = true }
             }
         }
         if stalled { timeoutScale = min(timeoutScale * 2, 8) }
+        if originStalled { originTimeout = min(max(originTimeout, limit) * 2, Self.longestOriginTimeout) }
         return actions + schedule(now: now)
     }
 
@@ -411,8 +442,8 @@ public struct PieceScheduler: Sendable {
         guard !have.isFull else { return next }
         let limit = requestTimeout
         for asked in inFlight.values {
-            for since in asked.values {
-                next = min(next, since + limit, since + configuration.originFallbackAfter)
+            for (source, since) in asked {
+                next = min(next, since + timeout(of: source, requestTimeout: limit), since + configuration.originFallbackAfter)
             }
         }
         for k in peers.indices { if let r = peers[k].restingUntil, r > now { next = min(next, r) } }
