@@ -73,6 +73,15 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Announcements a second from fetching agents a coordinator aims at (experiments).", visibility: .hidden))
     var announcementRate: Int?
 
+    @Option(help: ArgumentHelp("Probe requests at once to peers not known to hold missing pieces (experiments).", visibility: .hidden))
+    var probes: Int?
+
+    @Option(help: ArgumentHelp("Holders a coordinator remembers per blob (experiments).", visibility: .hidden))
+    var maxHolders: Int?
+
+    @Option(help: ArgumentHelp("Peers in a coordinator's answer (experiments).", visibility: .hidden))
+    var peersPerAnswer: Int?
+
     @Option(help: ArgumentHelp("Pieces dealt to a fetcher at once (experiments).", visibility: .hidden))
     var originPiecesPerFetcher: Int?
 
@@ -148,6 +157,9 @@ struct SimulateCommand: ParsableCommand {
             if let originPiecesPerFetcher { c.coordinator.originPiecesPerFetcher = originPiecesPerFetcher }
             c.peersTellHoldings = peersTellHoldings
             if let announcementRate { c.coordinator.announcementRate = announcementRate }
+            if let maxHolders { c.coordinator.maxHolders = maxHolders }
+            if let probes { c.scheduler.probes = probes }
+            if let peersPerAnswer { c.coordinator.peersPerAnswer = peersPerAnswer }
             if let dealtOriginRequests { c.scheduler.dealtOriginRequests = dealtOriginRequests }
             if let busyBackoff { c.scheduler.busyBackoff = .milliseconds(busyBackoff) }
             if let requestsPerPeer { c.scheduler.requestsPerPeer = requestsPerPeer }
@@ -166,7 +178,7 @@ struct SimulateCommand: ParsableCommand {
             if let slowMax = s.slowMax { print(String(format: "       slow nodes: max %.2f × their own bound", slowMax)) }
             print("       \(s.announcements) announcements (\(s.announcementsShed) shed, \(s.coordinatorUnreachable) unanswered in time), \(s.busyRefusals) busy refusals"
                 + (s.corruptPieces > 0 ? ", \(s.corruptPieces) corrupt pieces rejected" : "") + (s.killed > 0 ? ", \(s.killed) agents killed" : ""))
-            print("       origin requests: \(s.originDealtRequests) for dealt pieces, \(s.originFallbackRequests) for pieces waited for in vain (orphans, endgame), "
+            print("       origin requests: \(s.originDealtRequests) for dealt pieces, \(s.originFallbackRequests) for pieces waited for in vain (\(s.originEndgameRequests ?? 0) of them the endgame's second sources), "
                 + "\(s.originAloneRequests) while no coordinator answered")
             if verbose {
                 let times = report.nodes.compactMap { $0.seconds.map { $0 / report.bound } }.sorted()

@@ -1,3 +1,4 @@
+import Foundation
 import HeapModule
 import OCI
 import Swarm
@@ -244,7 +245,7 @@ public struct Simulation {
 
     mutating func begin(_ i: Int, blob b: Int) {
         let layout = layouts[b]
-        nodes[i].downloads[b] = Download(scheduler: PieceScheduler(layout: layout, configuration: configuration.scheduler),
+        nodes[i].downloads[b] = Download(scheduler: PieceScheduler(layout: layout, node: nodes[i].member.node, configuration: configuration.scheduler),
                                          coordinatorHashes: PieceSet(count: layout.count))
         announce(i, blob: b)
     }
@@ -464,7 +465,10 @@ public struct Simulation {
                     if let scheduler = nodes[i].downloads[b]?.scheduler {
                         if scheduler.originOnly { stats.originAlone += 1 }
                         else if scheduler.mine.contains(piece) { stats.originDealt += 1 }
-                        else { stats.originFallback += 1 }
+                        else {
+                            stats.originFallback += 1
+                            if scheduler.sources(of: piece).count > 1 { stats.originEndgame += 1 }
+                        }
                     }
                     push(.request(node: i, blob: b, piece: piece, source: origin, id: id), at: now + configuration.latency)
                 case .peer(let m):

@@ -33,9 +33,11 @@ public struct SimulationReport: Sendable {
         var corruptPieces = 0
         var busy = 0
         /// Origin requests by why the scheduler made them: pieces dealt to the node, pieces
-        /// it waited for in vain (orphans, endgame), everything while no coordinator answered.
+        /// it waited for in vain (orphans; endgame: a second source for a piece in flight),
+        /// everything while no coordinator answered.
         var originDealt = 0
         var originFallback = 0
+        var originEndgame = 0
         var originAlone = 0
         var killed = 0
         var samples: [Sample] = []
@@ -137,6 +139,7 @@ public struct SimulationReport: Sendable {
                        coordinatorPeakMemoryBytes: coordinatorPeakMemory, coordinatorUnreachable: coordinatorUnreachable,
                        announcements: announcements, announcementsShed: announcementsShed, corruptPieces: corruptPieces, busyRefusals: busyRefusals,
                        originDealtRequests: counters.originDealt, originFallbackRequests: counters.originFallback,
+                       originEndgameRequests: counters.originEndgame,
                        originAloneRequests: counters.originAlone,
                        killed: counters.killed, simulatedSeconds: simulated)
     }
@@ -168,10 +171,11 @@ public struct SimulationReport: Sendable {
         public var announcementsShed: Int
         public var corruptPieces: Int
         public var busyRefusals: Int
-        /// Origin requests: for dealt pieces, for pieces waited for in vain (orphans,
-        /// endgame), while no coordinator answered.
+        /// Origin requests: for dealt pieces, for pieces waited for in vain (orphans, and
+        /// the endgame's second sources, also counted apart), while no coordinator answered.
         public var originDealtRequests: Int
         public var originFallbackRequests: Int
+        public var originEndgameRequests: Int?
         public var originAloneRequests: Int
         public var killed: Int
         public var simulatedSeconds: Double

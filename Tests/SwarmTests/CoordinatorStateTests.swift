@@ -163,6 +163,21 @@ struct CoordinatorStateTests {
         #expect(listed.count > 4)
     }
 
+    @Test("an asker meets other holders with every answer, not the same ones for the whole rollout")
+    func anAskerMeetsOtherHoldersWithEveryAnswer() throws {
+        var config = CoordinatorState.Configuration()
+        config.peersPerAnswer = 4
+        var c = CoordinatorState(configuration: config)
+        for i in 1...40 { _ = c.announce(Self.announce(i, have: Array(0...9), origin: false), now: Self.t(0)) }
+        var met = Set<String>()
+        for round in 0..<5 {
+            let answer = c.announce(Self.announce(99, origin: false), now: Self.t(0.2 * Double(round)))
+            #expect(answer.peers.count == 4)
+            answer.peers.forEach { met.insert($0.member.node) }
+        }
+        #expect(met.count >= 12, "five answers of 4 listed \(met.count) holders")
+    }
+
     @Test func memoryIsBounded() throws {
         var config = CoordinatorState.Configuration()
         config.maxHolders = 10

@@ -70,8 +70,15 @@ struct PieceSchedulerTests {
     }
 
     @Test func aSilentRequestIsGivenUpAndItsPeerRested() throws {
-        var s = PieceScheduler(layout: Self.layout)
-        _ = s.coordinatorAnswered(Self.answer(peers: [(1, [0, 1]), (2, [0, 1])], dealt: Array(2..<10)), hashes: [0, 1], now: Self.t(0))
+        // Among peers equally free each agent has its own order: an agent that puts node-1 first.
+        let first = Self.answer(peers: [(1, [0, 1]), (2, [0, 1])], dealt: Array(2..<10))
+        let agent = try #require((0..<64).map { "agent-\($0)" }.first { name in
+            var s = PieceScheduler(layout: Self.layout, node: name)
+            _ = s.coordinatorAnswered(first, hashes: [0, 1], now: Self.t(0))
+            return s.sources(of: 0) == [.peer(Self.peer(1))]
+        })
+        var s = PieceScheduler(layout: Self.layout, node: agent)
+        _ = s.coordinatorAnswered(first, hashes: [0, 1], now: Self.t(0))
         #expect(s.sources(of: 0) == [.peer(Self.peer(1))] && s.sources(of: 1) == [.peer(Self.peer(2))])
         #expect(s.tick(now: Self.t(5)).isEmpty, "within the timeout nothing changes")
         _ = s.pieceArrived(1, from: .peer(Self.peer(2)), now: Self.t(5))
@@ -258,6 +265,62 @@ struct PieceSchedulerTests {
         }
         // Every piece from a peer; at most the endgame's last pieces were asked twice.
         #expect(s.isComplete && peersAsked >= 10 && peersAsked <= 10 + s.configuration.endgamePieces)
+    }
+
+    @Test("agents that know the same free peers spread their requests over them, not all to the names that sort first")
+    func agentsSpreadTheirRequestsOverThePeersTheyKnow() throws {
+        let layout = PieceLayout(size: 64 << 20, pieceSize: 1 << 20)
+        let answer = CoordinatorAnswer(layout: layout, peers: (1...40).map { PeerView(member: Self.peer($0), have: .full(count: 64)) })
+        var asked: [PieceScheduler.Source: Int] = [:]
+        for agent in 100..<120 {
+            var s = PieceScheduler(layout: layout, node: "node-\(agent)")
+            let f = Self.fetches(s.coordinatorAnswered(answer, hashes: Array(0..<64), now: Self.t(0)))
+            #expect(f.count == s.configuration.maxPeerRequests)
+            for source in f.values { asked[source, default: 0] += 1 }
+        }
+        // 20 agents × 12 requests over 40 peers: 6 each if even. By name, 12 peers got 20
+        // and 28 none.
+        #expect(asked.count >= 35, "peers asked: \(asked.count) of 40")
+        #expect((asked.values.max() ?? 0) <= 14, "the most asked peer got \(asked.values.max() ?? 0) of 240")
+    }
+
+    @Test("a probe asks a peer known to hold nothing missing for the most common missing piece; what it says it holds is learned")
+    func aProbeFindsWhatAPeerListedLongAgoHoldsNow() throws {
+        var config = PieceScheduler.Configuration()
+        config.probes = 1
+        config.streamWindow = 0
+        var s = PieceScheduler(layout: Self.layout, configuration: config)
+        // node-2 was listed holding nothing; node-1 and node-3 hold pieces 0-2 and 0-1.
+        let f = Self.fetches(s.coordinatorAnswered(Self.answer(peers: [(1, [0, 1, 2]), (2, []), (3, [0, 1])]),
+                                                   hashes: Array(0..<10), now: Self.t(0)))
+        #expect(f.count == 3 && f.values.filter { $0 == .peer(Self.peer(2)) }.count == 1, "\(f)")
+        let probe = try #require(f.first { $0.value == .peer(Self.peer(2)) }?.key)
+        // It refuses, saying what it holds now: asked again at once, for a piece it holds.
+        let again = Self.fetches(s.pieceFailed(probe, from: .peer(Self.peer(2)), .refused, holds: Self.pieces([5, 6, 7]), now: Self.t(0.01)))
+        #expect(again.contains { [5, 6, 7].contains($0.key) && $0.value == .peer(Self.peer(2)) }, "\(again)")
+        // Without probes, node-2 is never asked.
+        var plain = PieceScheduler(layout: Self.layout)
+        let g = Self.fetches(plain.coordinatorAnswered(Self.answer(peers: [(1, [0, 1, 2]), (2, []), (3, [0, 1])]),
+                                                       hashes: Array(0..<10), now: Self.t(0)))
+        #expect(!g.values.contains(.peer(Self.peer(2))))
+    }
+
+    @Test("past the bound on peers remembered, one with nothing the agent lacks makes room; one asked does not")
+    func thePeersRememberedAreBounded() throws {
+        var config = PieceScheduler.Configuration()
+        config.maxPeers = 4
+        var s = PieceScheduler(layout: Self.layout, have: Self.pieces([0, 1, 2, 3, 4]), configuration: config)
+        _ = s.coordinatorAnswered(Self.answer(peers: [(1, [0]), (2, [1]), (3, [2]), (4, [3])]), hashes: Array(0..<10), now: Self.t(0))
+        #expect(s.knownPeers == 4)
+        let f = Self.fetches(s.coordinatorAnswered(Self.answer(peers: [(5, [5]), (6, [6]), (7, [7]), (8, [8])]), hashes: [], now: Self.t(1)))
+        #expect(s.knownPeers == 4 && f == [5: .peer(Self.peer(5)), 6: .peer(Self.peer(6)), 7: .peer(Self.peer(7)), 8: .peer(Self.peer(8))])
+        // All four are asked for a piece: a fifth is not kept, and its piece not asked of it.
+        let g = Self.fetches(s.coordinatorAnswered(Self.answer(peers: [(9, [9])]), hashes: [], now: Self.t(2)))
+        #expect(s.knownPeers == 4 && g.isEmpty)
+        // One delivers and has nothing more: node-9, listed again, takes its place.
+        _ = s.pieceArrived(5, from: .peer(Self.peer(5)), now: Self.t(3))
+        let h = Self.fetches(s.coordinatorAnswered(Self.answer(peers: [(9, [9])]), hashes: [], now: Self.t(4)))
+        #expect(s.knownPeers == 4 && h[9] == .peer(Self.peer(9)), "\(h)")
     }
 
     @Test func requestLimitsPerPeerAndInAllHold() throws {

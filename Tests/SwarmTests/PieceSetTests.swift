@@ -15,6 +15,14 @@ struct PieceSetTests {
         #expect(PieceLayout(validatingSize: -1, pieceSize: 1 << 20) == nil)
     }
 
+    @Test func subsetsAreFoundWordByWord() throws {
+        let a = PieceSet(count: 130, [1, 64, 129])
+        #expect(a.isSubset(of: PieceSet(count: 130, [0, 1, 64, 100, 129])))
+        #expect(a.isSubset(of: a) && PieceSet(count: 130).isSubset(of: a))
+        #expect(!a.isSubset(of: PieceSet(count: 130, [1, 64])), "129, in the last word, is missing")
+        #expect(!a.isSubset(of: PieceSet(count: 130, [64, 129])), "1, in the first word, is missing")
+    }
+
     @Test func setsTrackMembersAndThePrefix() throws {
         var s = PieceSet(count: 130)
         #expect(s.isEmpty && s.prefixLength == 0 && s.firstMissing() == 0)

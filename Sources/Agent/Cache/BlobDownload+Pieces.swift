@@ -65,7 +65,7 @@ extension BlobDownload {
             s.verified = PieceSet(count: layout.count)
             s.tally = SourceTally(fromPeers: PieceSet(count: layout.count), started: start)
         }
-        var scheduler = PieceScheduler(layout: layout, configuration: swarm.schedulerConfiguration)
+        var scheduler = PieceScheduler(layout: layout, node: swarm.me.node, configuration: swarm.schedulerConfiguration)
         var known: [PieceHash?] = Array(repeating: nil, count: layout.count)
         var ahead: [Int: ByteBuffer] = [:]
         var nextToHash = 0

@@ -93,6 +93,12 @@ public struct PieceSet: Hashable, Sendable, CustomStringConvertible {
         return false
     }
 
+    /// Whether every member of `self` is in `other`, without building the difference.
+    public func isSubset(of other: PieceSet) -> Bool {
+        for i in 0..<words.count where words[i] & ~(i < other.words.count ? other.words[i] : 0) != 0 { return false }
+        return true
+    }
+
     /// The members in ascending order.
     public var members: [Int] {
         var out: [Int] = []
