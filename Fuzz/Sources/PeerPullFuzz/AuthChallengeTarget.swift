@@ -24,8 +24,16 @@ enum AuthChallengeTarget {
         require(again == challenges, "\(challenges) printed as \(String(reflecting: printed)) parses as \(again)")
     }
 
+    /// By Unicode scalar: a backslash followed by a combining mark is one `Character`, and
+    /// `replacingOccurrences` left it unescaped (the fuzzer's find, `Corpus/auth-challenge/
+    /// crash-combining-backslash`).
     static func quote(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        var out = String.UnicodeScalarView()
+        for scalar in value.unicodeScalars {
+            if scalar == "\\" || scalar == "\"" { out.append("\\") }
+            out.append(scalar)
+        }
+        return String(out)
     }
 
     static func isTokenByte(_ c: UInt8) -> Bool {
