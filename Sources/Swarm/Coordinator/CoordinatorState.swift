@@ -342,13 +342,11 @@ public struct CoordinatorState: Sendable {
             (useful[x].weight, useful[x].holder.member.node) > (useful[y].weight, useful[y].holder.member.node)
         }
         let cap = configuration.peersPerAnswer
-        guard useful.count > cap else {
-            return useful.indices.sorted(by: before).map { PeerView(member: useful[$0].holder.member, have: useful[$0].holder.have) }
-        }
+        let order = useful.indices.sorted(by: before)
+        guard useful.count > cap else { return order.map { PeerView(member: useful[$0].holder.member, have: useful[$0].holder.have) } }
         var chosen: [Int] = []
         var taken = [Bool](repeating: false, count: useful.count)
         var uncovered = blob.held.subtracting(askerHave)
-        let order = useful.indices.sorted(by: before)
         for k in order where chosen.count < cap && !uncovered.isEmpty && useful[k].holder.have.intersects(uncovered) {
             chosen.append(k)
             taken[k] = true

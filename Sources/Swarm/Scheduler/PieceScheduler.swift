@@ -250,6 +250,11 @@ public struct PieceScheduler: Sendable {
         }
     }
 
+    /// A peer first heard of, with its rank on this agent.
+    private func newPeer(_ member: Member, have: PieceSet) -> Peer {
+        Peer(member: member, have: have, rank: Rendezvous.weight(seed: seed, node: member.node))
+    }
+
     /// Peers known now.
     public var knownPeers: Int { peers.count }
 
@@ -305,7 +310,7 @@ public struct PieceScheduler: Sendable {
                 p.member = view.member
                 setPeer(p, heard: true)
             } else {
-                setPeer(Peer(member: view.member, have: view.have, rank: Rendezvous.weight(seed: seed, node: view.member.node)), heard: true)
+                setPeer(newPeer(view.member, have: view.have), heard: true)
             }
         }
         return schedule(now: now)
@@ -327,7 +332,7 @@ public struct PieceScheduler: Sendable {
             p.refused = p.refused.subtracting(pieces)
             setPeer(p, heard: true)
         } else {
-            setPeer(Peer(member: member, have: pieces, rank: Rendezvous.weight(seed: seed, node: member.node)), heard: true)
+            setPeer(newPeer(member, have: pieces), heard: true)
         }
     }
 
