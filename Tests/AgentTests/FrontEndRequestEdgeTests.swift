@@ -1,4 +1,4 @@
-import Agent
+@testable import Agent
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
@@ -25,6 +25,7 @@ struct FrontEndRequestEdgeTests {
         let http: HTTPClient
         let agent: LoopbackServer
         let metrics: AgentMetrics
+        let cache: BlobCache
         let dir: TemporaryDirectory
         let layers: [Descriptor]
         let config: Descriptor
@@ -51,7 +52,7 @@ struct FrontEndRequestEdgeTests {
                 let router = Router(context: AgentRequestContext.self)
                 frontEnd.register(on: router)
                 let agent = try await LoopbackServer.start(router: router)
-                return Rig(registry: registry, http: http, agent: agent, metrics: metrics, dir: dir, layers: image.layers, config: image.config)
+                return Rig(registry: registry, http: http, agent: agent, metrics: metrics, cache: cache, dir: dir, layers: image.layers, config: image.config)
             } catch {
                 try? await http.shutdown(); registry.stop(); dir.remove()
                 throw error
@@ -109,7 +110,8 @@ struct FrontEndRequestEdgeTests {
             let layer = rig.layers[1]
             let (status, _, whole) = try await rig.get("/blobs/\(layer.digest)")
             #expect(status == 200 && whole.count == Int(layer.size))
-            try await Task.sleep(for: .milliseconds(200))  // the download publishes into the cache
+            await rig.cache.downloadEnded(layer.digest)  // the download has published into the cache
+            #expect(await rig.cache.contents[layer.digest] != nil)
             let originGETs = rig.originRequests("GET", layer.digest)
             #expect(originGETs == 1)
             let hits = rig.metric(#"peerpull_agent_cache_requests_total{result="hit"}"#)

@@ -53,28 +53,68 @@ struct PieceSourceTests {
         }
     }
 
-    /// A cache in the swarm of `me` alone (its own coordinator), whose peers are twins.
-    /// These tests are about which source is asked for what, so no deadline may run out
-    /// under the CPU starvation of a loaded test run, where this suite once took 25 s
-    /// instead of 2.5: a request timeout of 5 minutes (a request given up is rightly asked
-    /// again: the first CI run saw piece 0 asked twice of the origin), and holders and deals
-    /// that live an hour (twice in CI the twins' announcements outlived the 8 s holder TTL,
-    /// even re-announced every second, and the coordinator rightly dealt piece 0 to the
-    /// downloader for the origin).
-    func swarmCache(_ dir: TemporaryDirectory, peers: [String: InMemoryPieceSource], metrics: AgentMetrics) async throws -> (BlobCache, SwarmAgent, HTTPClient) {
+    /// A cache in the swarm of `me` alone (its own coordinator), whose peers are twins, and
+    /// the clock the download and the coordinator run on. The clock moves only when a test
+    /// moves it, so no deadline runs out while a loaded CI machine starves the test of CPU
+    /// (before the clock was injected this suite once took 25 s instead of 2.5, saw piece 0
+    /// asked twice of the origin and the twins' announcements outlive their TTL). The tests
+    /// that let the clock run (`running`) run it faster than real time, so they keep request
+    /// timeouts of 5 minutes and holders and deals that live an hour: these tests are about
+    /// which source is asked for what, not about timeouts.
+    func swarmCache(_ dir: TemporaryDirectory, peers: [String: InMemoryPieceSource], metrics: AgentMetrics) async throws -> (BlobCache, SwarmAgent, ManualClock) {
+        let clock = ManualClock()
         var scheduling = PieceScheduler.Configuration()
         scheduling.requestTimeout = .seconds(300)
         var coordinating = CoordinatorState.Configuration()
         coordinating.holderTTL = .seconds(3600)
         coordinating.dealTimeout = .seconds(3600)
-        let cache = try BlobCache(configuration: .init(root: dir.file("cache"), quota: 1 << 30), metrics: metrics, logger: logger)
-        let http = HTTPClient.shared
-        let agent = SwarmAgent(me: Self.me, membership: FixedMembers(members: [Self.me]), coordinator: SwarmCoordinator(configuration: coordinating),
-                               client: PeerClient(http: http, credential: PeerCredential(secret: [UInt8](repeating: 7, count: 32))!, me: Self.me),
-                               pieceSize: Self.pieceSize, coordinatorTimeout: .seconds(60), schedulerConfiguration: scheduling, peerSource: { member in peers[member.node]! },
-                               metrics: metrics, logger: logger)
+        var configuration = BlobCache.Configuration(root: dir.file("cache"), quota: 1 << 30)
+        configuration.clock = SwarmClock(clock)
+        let cache = try BlobCache(configuration: configuration, metrics: metrics, logger: logger)
+        let agent = SwarmAgent(me: Self.me, membership: FixedMembers(members: [Self.me]),
+                               coordinator: SwarmCoordinator(configuration: coordinating, clock: SwarmClock(clock)),
+                               client: PeerClient(http: HTTPClient.shared, credential: PeerCredential(secret: [UInt8](repeating: 7, count: 32))!, me: Self.me),
+                               pieceSize: Self.pieceSize, coordinatorTimeout: .seconds(60), schedulerConfiguration: scheduling,
+                               peerSource: { member in peers[member.node]! }, clock: SwarmClock(clock), metrics: metrics, logger: logger)
         await cache.join(agent)
-        return (cache, agent, http)
+        return (cache, agent, clock)
+    }
+
+    /// Moves `clock` on by `total`, a tick of the download at a time, with a moment of real
+    /// time after each step (and a short wait for the download's ticker to sleep again) so the
+    /// download takes in each tick before the next.
+    func advance(_ clock: ManualClock, by total: Duration, step: Duration = SwarmCadence.tick) async throws {
+        var moved = Duration.zero
+        while moved < total {
+            clock.advance(by: step)
+            moved += step
+            try await Task.sleep(for: .milliseconds(5))
+            // (Not long: a download that ended has no ticker to wait for.)
+            let deadline = ContinuousClock.now + .milliseconds(100)
+            while clock.sleepers == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        }
+    }
+
+    /// Runs `body` while the clock moves on by a tick every few milliseconds of real time.
+    func running<T: Sendable>(_ clock: ManualClock, _ body: () async throws -> T) async throws -> T {
+        let ticking = Task {
+            while !Task.isCancelled {
+                clock.advance(by: SwarmCadence.tick)
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        defer { ticking.cancel() }
+        return try await body()
+    }
+
+    /// Waits in real time, at most `limit`, for `condition`; false when it never held.
+    func eventually(within limit: Duration = .seconds(10), _ condition: () async -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if await condition() { return true }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return await condition()
     }
 
     func read(_ lookup: BlobCache.Lookup?, origin: RangeOrigin) async throws -> [UInt8] {
@@ -118,7 +158,7 @@ struct PieceSourceTests {
             let r = layout.range(of: i)
             return (i, PieceHash(hashing: Array(bytes[Int(r.lowerBound)..<Int(r.upperBound)])))
         })
-        // Announced as held (they stay so: see `swarmCache`).
+        // Announced as held (they stay so: the clock does not move).
         for node in ["good", "bad"] {
             _ = await agent.coordinator.announce(Announcement(blob: digest, layout: layout, member: Member(node: node, address: "198.18.0.2"),
                                                               have: .full(count: layout.count), hashes: hashes, wantsOriginWork: false))
@@ -140,12 +180,46 @@ struct PieceSourceTests {
         defer { dir.remove() }
         let (bytes, digest, layout) = Self.blob(5 * Self.pieceSize)
         let metrics = AgentMetrics()
-        let (cache, _, _) = try await swarmCache(dir, peers: [:], metrics: metrics)
+        let (cache, _, clock) = try await swarmCache(dir, peers: [:], metrics: metrics)
         let origin = RangeOrigin(bytes)
         let (lookup, _) = await cache.lookup(digest, size: Int64(bytes.count)) { origin.fetch($0) }
-        #expect(try await read(lookup, origin: origin) == bytes)
+        // The coordinator deals a few pieces per answer; the next announcement is due on the clock.
+        #expect(try await running(clock) { try await read(lookup, origin: origin) } == bytes)
         let asked = origin.ranges.withLock { $0 }
         #expect(asked.count == layout.count && Set(asked.map { "\(String(describing: $0))" }).count == layout.count,
                 "each piece once: \(asked)")
+    }
+
+    @Test("an origin that fails with no piece from anywhere ends the download only after the stall limit on the download's clock; the reader gets the blob from the origin on its own")
+    func theStallLimitRunsOnTheDownloadsClock() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (bytes, digest, _) = Self.blob(3 * Self.pieceSize)
+        let (cache, _, clock) = try await swarmCache(dir, peers: [:], metrics: AgentMetrics())
+        let fetches = Mutex(0)
+        // The download's origin fails every piece request; the reader's own fallback (`read`) is a good origin.
+        let (lookup, _) = await cache.lookup(digest, size: Int64(bytes.count)) { _ in
+            fetches.withLock { $0 += 1 }
+            throw RegistryError.transport(registry: "origin.test", detail: "connection refused (the test's failing origin)")
+        }
+        let reading = Task { try await read(lookup, origin: RangeOrigin(bytes)) }
+        // Three requests at a time, each failure resting the origin longer (250 ms doubling to
+        // 5 s): by 9.5 s on the clock more than `originFailureLimit` failures were taken in,
+        // and still the download waits, for no piece came for less than the stall limit.
+        try await advance(clock, by: .milliseconds(9_500))
+        #expect(try await eventually { fetches.withLock { $0 } > BlobDownload.originFailureLimit },
+                "asked \(fetches.withLock { $0 }) times by 9.5 s on the clock")
+        #expect(try await !eventually(within: .milliseconds(500)) { await !cache.isDownloading(digest) },
+                "the download gave up before the stall limit, \(fetches.withLock { $0 }) failures in")
+        // Past 10 s with no piece, the next failure ends it (the origin rests at most 5 s).
+        var onTheClock = Duration.milliseconds(9_500)
+        while await cache.isDownloading(digest), onTheClock < .seconds(30) {
+            try await advance(clock, by: SwarmCadence.tick)
+            onTheClock += SwarmCadence.tick
+        }
+        #expect(try await eventually { await !cache.isDownloading(digest) }, "the download did not give up by 30 s on its clock")
+        #expect(onTheClock <= .seconds(16), "ended at \(onTheClock) on the clock, not within the origin's longest rest after the stall limit")
+        #expect(try await reading.value == bytes)
+        #expect(await cache.contents[digest] == nil, "a failed download is not kept")
     }
 }

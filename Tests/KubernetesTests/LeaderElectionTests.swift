@@ -60,26 +60,27 @@ struct LeaderElectionTests {
         let election = LeaderElection(client: client, namespace: "default", name: "peerpull-work", identity: "replica-a",
                                       leaseDuration: 15, logger: Logger(label: "test"), now: { clock.now() },
                                       sleep: { _ in tick.yield(); for await _ in rounds { return }; throw CancellationError() })
-        let working = Mutex(0), stopped = Mutex(0)
+        // The work tells the test when it starts and when it is stopped (it waits only for
+        // its cancellation), so the test waits on events, not on time.
+        let (events, event) = AsyncStream.makeStream(of: String.self)
         let runner = Task {
             await election.run {
-                working.withLock { $0 += 1 }
-                while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
-                stopped.withLock { $0 += 1 }
+                event.yield("started")
+                try? await Task.sleep(for: .seconds(86_400))  // until losing the lease cancels it
+                event.yield(Task.isCancelled ? "stopped" : "ran a day uncancelled")
             }
         }
         var tickIterator = ticks.makeAsyncIterator()
+        var eventIterator = events.makeAsyncIterator()
         _ = await tickIterator.next()
-        for _ in 0..<200 where working.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(working.withLock { $0 } == 1, "the first round won the lease and started the work")
+        #expect(await eventIterator.next() == "started", "the first round won the lease and started the work")
         // Another replica takes the lease over once it has lapsed.
         clock.advance(by: 20)
         let other = Self.election(client, "replica-b", clock, lease: "peerpull-work")
         #expect(await other.tryAcquireOrRenew())
         go.yield()
         _ = await tickIterator.next()
-        for _ in 0..<200 where stopped.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(stopped.withLock { $0 } == 1, "losing the lease cancelled the work")
+        #expect(await eventIterator.next() == "stopped", "losing the lease cancelled the work")
         runner.cancel()
         go.finish()
         await runner.value

@@ -24,6 +24,8 @@ public actor BlobCache {
         public var minimumFreeBytes: Int64 = 64 << 20
         /// Free bytes of the filesystem holding a path (injected so tests can pretend a full disk is empty).
         public var freeBytes: @Sendable (String) -> Int64? = BlobCache.filesystemFreeBytes
+        /// The downloads' time (injected so tests move it themselves).
+        public var clock: SwarmClock = .continuous
 
         public init(root: String, quota: Int64) {
             self.root = root
@@ -194,7 +196,7 @@ public actor BlobCache {
             logger.warning("cannot create a cache file; passing the blob through", metadata: ["digest": "\(digest)", "error": "\(error)"])
             return (nil, .bypass)
         }
-        let download = BlobDownload(digest: digest, size: size, file: writer, reader: reader)
+        let download = BlobDownload(digest: digest, size: size, file: writer, reader: reader, clock: configuration.clock)
         downloads[digest] = download
         let metrics = self.metrics, bucket = self.bucket, logger = self.logger, swarm = self.swarm
         // Detached from the request that started it: if that client goes away, the others

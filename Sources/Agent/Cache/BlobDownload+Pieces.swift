@@ -44,10 +44,10 @@ extension BlobDownload {
         metrics: AgentMetrics?,
         logger: Logger
     ) async -> Bool {
-        let start = ContinuousClock.now
+        let start = clock.now
         let ok = await piecesLoop(origin: origin, swarm: swarm, bucket: bucket, metrics: metrics, logger: logger, start: start)
         let peers = update { $0.tally.peers.count }
-        metrics?.blobFinished(complete: ok, after: .now - start, peers: peers)
+        metrics?.blobFinished(complete: ok, after: clock.now - start, peers: peers)
         return ok
     }
 
@@ -57,9 +57,10 @@ extension BlobDownload {
         bucket: TokenBucket?,
         metrics: AgentMetrics?,
         logger: Logger,
-        start: ContinuousClock.Instant
+        start: SwarmInstant
     ) async -> Bool {
         let layout = PieceLayout(size: size, pieceSize: swarm.pieceSize)
+        let clock = self.clock
         update { s in
             s.layout = layout
             s.verified = PieceSet(count: layout.count)
@@ -73,19 +74,19 @@ extension BlobDownload {
         var tasks: [RequestKey: (id: Int, task: Task<Void, Never>)] = [:]
         var nextRequest = 0
         var originFailures = 0
-        var lastProgress = ContinuousClock.now
+        var lastProgress = clock.now
         /// What the coordinator that answered last knows of the hashes: the agent sends it
         /// the hashes it has of the others (pieces it took from the origin, and any a
         /// coordinator that restarted or took the blob over lacks), so none is lost for good.
         var coordinatorHashes = PieceSet(count: layout.count)
         var announcing = false
-        var lastAnnounce = ContinuousClock.now - .seconds(1)
+        var lastAnnounce = clock.now - .seconds(1)
         /// Peers whose requests failed other than by "not held" since the last announcement.
         var unreachable = Set<String>()
         let (events, sink) = AsyncStream<PieceEvent>.makeStream()
         let ticker = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: SwarmCadence.tick)
+                try? await clock.sleep(for: SwarmCadence.tick)
                 sink.yield(.tick)
             }
         }
@@ -95,7 +96,7 @@ extension BlobDownload {
             sink.finish()
         }
         let blob = digest
-        func now() -> SwarmInstant { ContinuousClock.now - start }
+        func now() -> SwarmInstant { clock.now - start }
 
         func hashesTheCoordinatorLacks() -> [Int: PieceHash] {
             Announcement.hashesToPublish(have: scheduler.have, coordinatorKnows: coordinatorHashes) { known[$0] }
@@ -104,7 +105,7 @@ extension BlobDownload {
         func announce() {
             guard !announcing else { return }
             announcing = true
-            lastAnnounce = .now
+            lastAnnounce = clock.now
             let a = Announcement(blob: blob, layout: layout, member: swarm.me, have: scheduler.have, fetching: scheduler.fetching,
                                  hashes: hashesTheCoordinatorLacks(), wantHashes: scheduler.wantHashes, wantsOriginWork: true,
                                  unreachable: Array(unreachable))
@@ -148,8 +149,8 @@ extension BlobDownload {
             switch event {
             case .tick:
                 perform(scheduler.tick(now: now()))
-                if SwarmCadence.announceDue(since: .now - lastAnnounce, newPiece: false, announceEvery: scheduler.announceEvery) { announce() }
-                if ContinuousClock.now - start > .seconds(3600) {
+                if SwarmCadence.announceDue(since: clock.now - lastAnnounce, newPiece: false, announceEvery: scheduler.announceEvery) { announce() }
+                if now() > .seconds(3600) {
                     fail("the swarm download made no end within an hour")
                     return false
                 }
@@ -157,7 +158,7 @@ extension BlobDownload {
                 announcing = false
                 if case .busy(let every) = reply {
                     perform(scheduler.coordinatorBusy(announceEvery: every, now: now()))
-                    lastAnnounce = .now + SwarmCadence.delayAfterRefusal(announceEvery: scheduler.announceEvery, random: .random(in: 0..<1))
+                    lastAnnounce = clock.now + SwarmCadence.delayAfterRefusal(announceEvery: scheduler.announceEvery, random: .random(in: 0..<1))
                     continue
                 }
                 let answer: CoordinatorAnswer? = if case .answered(let a) = reply { a } else { nil }
@@ -182,7 +183,7 @@ extension BlobDownload {
                 case .failure(let error):
                     if case .origin = source {
                         originFailures += 1
-                        if originFailures >= Self.originFailureLimit, ContinuousClock.now - lastProgress > Self.stallLimit {
+                        if originFailures >= Self.originFailureLimit, clock.now - lastProgress > Self.stallLimit {
                             fail("the origin failed \(originFailures) piece requests in a row: \(error)")
                             logger.warning("swarm download failed; its readers continue from the origin", metadata: ["digest": "\(blob)", "error": "\(error)"])
                             return false
@@ -197,7 +198,7 @@ extension BlobDownload {
                     }
                     perform(scheduler.pieceFailed(piece, from: source, failure, now: now()))
                 case .success(let (buffer, hash)):
-                    lastProgress = .now
+                    lastProgress = clock.now
                     switch source {
                     case .origin:
                         originFailures = 0
@@ -255,10 +256,10 @@ extension BlobDownload {
                         let (ok, evicted) = appended(bytes)
                         guard ok else { return false }
                         if let evicted { swarm.buffers.give(evicted) }
-                        if nextToHash == 0 { metrics?.blobFirstByte(after: .now - start) }
+                        if nextToHash == 0 { metrics?.blobFirstByte(after: now()) }
                         nextToHash += 1
                     }
-                    if SwarmCadence.announceDue(since: .now - lastAnnounce, newPiece: true, announceEvery: scheduler.announceEvery) { announce() }
+                    if SwarmCadence.announceDue(since: clock.now - lastAnnounce, newPiece: true, announceEvery: scheduler.announceEvery) { announce() }
                     if nextToHash == layout.count {
                         let matches = verifier.count == size && verifier.finalize() == blob
                         update { $0.progress.finished(digestMatches: matches) }
@@ -273,7 +274,7 @@ extension BlobDownload {
                         _ = await swarm.announce(Announcement(blob: blob, layout: layout, member: swarm.me, have: .full(count: layout.count),
                                                               hashes: hashesTheCoordinatorLacks(), wantsOriginWork: false))
                         let tally = update { $0.tally }
-                        logger.info("blob \(blob) \(HumanReadable.bytes(size)) in \(String(format: "%.1f", (ContinuousClock.now - start).inSeconds)) s: \(Self.percent(tally.peerBytes, of: size)) from \(tally.peers.count) peers, \(Self.percent(tally.originBytes, of: size)) origin", metadata: [
+                        logger.info("blob \(blob) \(HumanReadable.bytes(size)) in \(String(format: "%.1f", now().inSeconds)) s: \(Self.percent(tally.peerBytes, of: size)) from \(tally.peers.count) peers, \(Self.percent(tally.originBytes, of: size)) origin", metadata: [
                             "digest": "\(blob)", "bytes": "\(size)", "peerBytes": "\(tally.peerBytes)", "originBytes": "\(tally.originBytes)",
                             "peers": "\(tally.peers.sorted().joined(separator: ","))"])
                         return true

@@ -38,19 +38,22 @@ final class BlobDownload: Sendable {
         var peerBytes: Int64 = 0
         var originBytes: Int64 = 0
         var peers: Set<String> = []
-        var started: ContinuousClock.Instant?
+        var started: SwarmInstant?
     }
     private let state: NIOLockedValueBox<State>
 
     /// The same file, open for reading once: what readers, the in-order hashing and peers
     /// read back (a `pread` needs no descriptor of its own).
     let reader: CacheFile
+    /// The download's time: its timeouts, stall limit, announcement cadence and batching.
+    let clock: SwarmClock
 
-    init(digest: Digest, size: Int64, file: CacheFile, reader: CacheFile) {
+    init(digest: Digest, size: Int64, file: CacheFile, reader: CacheFile, clock: SwarmClock = .continuous) {
         self.digest = digest
         self.size = size
         self.file = file
         self.reader = reader
+        self.clock = clock
         self.state = NIOLockedValueBox(State(progress: DownloadProgress(expectedSize: size)))
     }
 
@@ -127,7 +130,7 @@ final class BlobDownload: Sendable {
                 verifiedPieces: s.verified?.memberCount, pieceMap: s.verified.map { DownloadStatus.map(of: $0) },
                 verifiedPrefix: s.progress.written, peerBytes: s.tally.peerBytes, originBytes: s.tally.originBytes,
                 peers: s.tally.peers.sorted(),
-                seconds: s.tally.started.map { (ContinuousClock.now - $0).inSeconds })
+                seconds: s.tally.started.map { (clock.now - $0).inSeconds })
         }
     }
 
@@ -160,7 +163,7 @@ final class BlobDownload: Sendable {
             // Network reads arrive in small buffers; writing (and waking readers) once per
             // batch keeps thread-pool hops and reader wake-ups from dominating the transfer.
             var pending = ByteBufferAllocator().buffer(capacity: Self.batchSize)
-            var lastFlush = ContinuousClock.now
+            var lastFlush = clock.now
             func flush() async throws -> Bool {
                 guard pending.readableBytes > 0 else { return true }
                 // The bucket is charged per batch too: one actor hop per batch, not per packet.
@@ -183,9 +186,9 @@ final class BlobDownload: Sendable {
                 var b = buffer
                 pending.writeBuffer(&b)
                 // Readers lag the network by at most a batch or 10 ms of traffic.
-                if pending.readableBytes >= Self.batchSize || ContinuousClock.now - lastFlush > .milliseconds(10) {
+                if pending.readableBytes >= Self.batchSize || clock.now - lastFlush > .milliseconds(10) {
                     guard try await flush() else { return false }
-                    lastFlush = ContinuousClock.now
+                    lastFlush = clock.now
                 }
             }
             guard try await flush() else { return false }

@@ -23,23 +23,27 @@ public final class SwarmAgent: Sendable {
     let peerSource: @Sendable (Member) -> any PieceSource
     let metrics: AgentMetrics?
     let logger: Logger
+    /// The time of this agent's swarm parts: its downloads in piece mode, the held blobs'
+    /// announcements, the coordinators' liveness.
+    public let clock: SwarmClock
 
     struct Held {
         var layout: PieceLayout
         var hashes: [Int: PieceHash]
-        var until: ContinuousClock.Instant
-        var hashesSent: ContinuousClock.Instant?
+        var until: SwarmInstant
+        var hashesSent: SwarmInstant?
     }
     private let held = NIOLockedValueBox<[Digest: Held]>([:])
     /// Per coordinator, its last answer as a blob's first: when, and the announcement
     /// interval it asked for (one entry per member).
-    private let answeredLately = NIOLockedValueBox<[String: (at: ContinuousClock.Instant, every: Duration)]>([:])
+    private let answeredLately = NIOLockedValueBox<[String: (at: SwarmInstant, every: Duration)]>([:])
 
     public init(me: Member, membership: any SwarmMembers, coordinator: SwarmCoordinator, client: PeerClient,
                 pieceSize: Int = PieceLayout.defaultPieceSize, coordinatorsPerBlob: Int = 3,
                 coordinatorTimeout: Duration = SwarmCadence.coordinatorTimeout,
                 schedulerConfiguration: PieceScheduler.Configuration = .init(),
-                peerSource: (@Sendable (Member) -> any PieceSource)? = nil, metrics: AgentMetrics?, logger: Logger) {
+                peerSource: (@Sendable (Member) -> any PieceSource)? = nil, clock: SwarmClock = .continuous,
+                metrics: AgentMetrics?, logger: Logger) {
         self.me = me
         self.membership = membership
         self.coordinator = coordinator
@@ -49,6 +53,7 @@ public final class SwarmAgent: Sendable {
         self.coordinatorTimeout = coordinatorTimeout
         self.schedulerConfiguration = schedulerConfiguration
         self.peerSource = peerSource ?? { PeerPieceSource(client: client, member: $0) }
+        self.clock = clock
         self.metrics = metrics
         self.logger = logger
     }
@@ -88,12 +93,12 @@ public final class SwarmAgent: Sendable {
         guard let first = all.first else { return .unreachable }
         // A first coordinator that answered lately is alive, only slow: it gets the whole
         // budget and the others are not asked (they would deal origin work of their own).
-        let now = ContinuousClock.now
+        let now = clock.now
         let alive = answeredLately.withLockedValue { $0[first.node].map { SwarmCadence.alive(since: now - $0.at, announceEvery: $0.every) } ?? false }
         let firstBudget = alive ? coordinatorTimeout : coordinatorTimeout * SwarmCadence.firstCoordinatorShare
         switch await ask(first, a, timeout: firstBudget) {
         case .answered(let answer):
-            answeredLately.withLockedValue { $0[first.node] = (.now, answer.announceEvery) }
+            answeredLately.withLockedValue { $0[first.node] = (clock.now, answer.announceEvery) }
             return .answered(answer)
         case .busy(let every):
             return .busy(announceEvery: every)
@@ -123,17 +128,17 @@ public final class SwarmAgent: Sendable {
     }
 
     private func ask(_ c: Member, _ a: Announcement, timeout: Duration) async -> Reply {
-        let start = ContinuousClock.now
+        let start = clock.now
         if c.node == me.node {
             let answer = await coordinator.announce(a)
             metrics?.coordinatorCall("answered")
-            metrics?.coordinatorAnswered(after: .now - start)
+            metrics?.coordinatorAnswered(after: clock.now - start)
             return .answered(answer)
         }
         do {
             let answer = try await client.announce(a, to: c, timeout: timeout)
             metrics?.coordinatorCall("answered")
-            metrics?.coordinatorAnswered(after: .now - start)
+            metrics?.coordinatorAnswered(after: clock.now - start)
             return .answered(answer)
         } catch PeerClient.Failure.busy(let every) {
             metrics?.coordinatorCall("busy")
@@ -148,7 +153,7 @@ public final class SwarmAgent: Sendable {
     /// Keeps announcing `blob` as held for `period`, so that agents that pull it later
     /// take it from here rather than from the origin.
     func holding(_ blob: Digest, layout: PieceLayout, hashes: [Int: PieceHash], period: Duration = .seconds(600)) {
-        held.withLockedValue { $0[blob] = Held(layout: layout, hashes: hashes, until: .now + period, hashesSent: nil) }
+        held.withLockedValue { $0[blob] = Held(layout: layout, hashes: hashes, until: clock.now + period, hashesSent: nil) }
     }
 
     /// Re-announces held blobs every `interval` (well within the coordinators' holder TTL)
@@ -156,7 +161,7 @@ public final class SwarmAgent: Sendable {
     /// restarted learns them again.
     public func announceHeld(interval: Duration = SwarmCadence.announceHeld) async {
         while !Task.isCancelled {
-            let now = ContinuousClock.now
+            let now = clock.now
             let due = held.withLockedValue { map -> [(Digest, Held)] in
                 map = map.filter { $0.value.until > now }
                 return map.map { ($0.key, $0.value) }
@@ -169,7 +174,7 @@ public final class SwarmAgent: Sendable {
                     held.withLockedValue { $0[blob]?.hashesSent = now }
                 }
             }
-            try? await Task.sleep(for: interval)
+            try? await clock.sleep(for: interval)
         }
     }
 }

@@ -4,7 +4,7 @@ import Synchronization
 /// The coordinator role of this agent: the state machine, and the clock it is driven by.
 public actor SwarmCoordinator {
     private var state: CoordinatorState
-    private let epoch = ContinuousClock.now
+    private let clock: SwarmClock
     private var announcements = 0
     /// `CoordinatorState.announceEvery` in milliseconds, readable without waiting for the
     /// actor: the peer server sends it with a refusal when too many announcements wait.
@@ -15,11 +15,12 @@ public actor SwarmCoordinator {
     private nonisolated let refusedSince = Atomic<Int>(0)
     public nonisolated var refusedNotYetCounted: Int { refusedSince.load(ordering: .relaxed) }
 
-    public init(configuration: CoordinatorState.Configuration = .init()) {
+    public init(configuration: CoordinatorState.Configuration = .init(), clock: SwarmClock = .continuous) {
         state = CoordinatorState(configuration: configuration)
+        self.clock = clock
     }
 
-    var now: SwarmInstant { ContinuousClock.now - epoch }
+    var now: SwarmInstant { clock.now }
 
     public func announce(_ a: Announcement) -> CoordinatorAnswer {
         announcements += 1
