@@ -68,14 +68,16 @@ struct PieceSourceTests {
         var coordinating = CoordinatorState.Configuration()
         coordinating.holderTTL = .seconds(3600)
         coordinating.dealTimeout = .seconds(3600)
+        // One SwarmClock for all three: its instants count from when it was made.
+        let swarmClock = SwarmClock(clock)
         var configuration = BlobCache.Configuration(root: dir.file("cache"), quota: 1 << 30)
-        configuration.clock = SwarmClock(clock)
+        configuration.clock = swarmClock
         let cache = try BlobCache(configuration: configuration, metrics: metrics, logger: logger)
         let agent = SwarmAgent(me: Self.me, membership: FixedMembers(members: [Self.me]),
-                               coordinator: SwarmCoordinator(configuration: coordinating, clock: SwarmClock(clock)),
+                               coordinator: SwarmCoordinator(configuration: coordinating, clock: swarmClock),
                                client: PeerClient(http: HTTPClient.shared, credential: PeerCredential(secret: [UInt8](repeating: 7, count: 32))!, me: Self.me),
                                pieceSize: Self.pieceSize, coordinatorTimeout: .seconds(60), schedulerConfiguration: scheduling,
-                               peerSource: { member in peers[member.node]! }, clock: SwarmClock(clock), metrics: metrics, logger: logger)
+                               peerSource: { member in peers[member.node]! }, clock: swarmClock, metrics: metrics, logger: logger)
         await cache.join(agent)
         return (cache, agent, clock)
     }
@@ -105,16 +107,6 @@ struct PieceSourceTests {
         }
         defer { ticking.cancel() }
         return try await body()
-    }
-
-    /// Waits in real time, at most `limit`, for `condition`; false when it never held.
-    func eventually(within limit: Duration = .seconds(10), _ condition: () async -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if await condition() { return true }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return await condition()
     }
 
     func read(_ lookup: BlobCache.Lookup?, origin: RangeOrigin) async throws -> [UInt8] {

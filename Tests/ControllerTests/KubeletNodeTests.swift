@@ -247,11 +247,7 @@ struct KubeletNodeTests {
     }
 
     func waitFor(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while try await !condition() {
-            guard ContinuousClock.now < deadline else { throw TestSupportError("timed out waiting for \(what)") }
-            try await Task.sleep(for: .milliseconds(500))
-        }
+        guard try await eventually(within: timeout, every: .milliseconds(500), condition) else { throw TestSupportError("timed out waiting for \(what)") }
     }
 
     /// How often the controllers have logged that no agent is ready (read through the kubelet).
