@@ -15,8 +15,11 @@
 # (image size / link bandwidth: the tc rate, or on loopback one curl stream from the
 # registry), the CPU seconds each process spent (client, registry, agent: on a node with
 # few cores they compete) and the agent's peak RSS per pull (VmHWM, reset between pulls).
+# SWARM=1 adds a lone pull through the swarm: the agent as one of two agents in a swarm
+# (the other idle, both on loopback), cold, with PIECE-sized pieces (default 1Mi): the
+# commonest pull in a cluster, one pod of a new image on one node.
 # Not a test: run it on a quiet machine.
-#   [LINK=1gbit] [RUNS=2] [RATELIMIT=512M] bench/agent-pull.sh [LAYERS]   (default 1 GiB)
+#   [LINK=1gbit] [RUNS=2] [RATELIMIT=512M] [SWARM=1] [PIECE=1Mi] bench/agent-pull.sh [LAYERS]   (default 1 GiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lab-lib.sh
@@ -118,8 +121,34 @@ start_agent() {
   done
   echo "agent did not start: $(cat "$work/agent.log")"; exit 1
 }
-stop_agent() { kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""; }
-agent_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+stop_agent() {
+  kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
+  if [ -n "$peer_pid" ]; then kill "$peer_pid"; wait "$peer_pid" 2>/dev/null || true; peer_pid=""; fi
+}
+peer_pid=""
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# The agent under test (node-0) and an idle second agent (node-1), members of one swarm.
+start_swarm() {
+  local p0 p1 c1
+  p0=$(free_port); p1=$(free_port); c1=$(free_port)
+  rm -rf "$work/agent" "$work/peer"
+  printf 'node-0 127.0.0.1 %s\nnode-1 127.0.0.1 %s\n' "$p0" "$p1" > "$work/peers"
+  echo "a benchmark swarm's secret, long enough for it...." > "$work/secret"
+  local common=(--origin "$registry" --plain-http-origin "$registry" --ratelimit "${RATELIMIT:-512M}" --log-level warning
+                --peers "$work/peers" --peer-secret-file "$work/secret" --piece-size "${PIECE:-1Mi}")
+  "$bin" agent --listen 127.0.0.1 --port "$c1" --data-dir "$work/peer" --node-name node-1 --peer-port "$p1" "${common[@]}" \
+    >"$work/peer.log" 2>&1 &
+  peer_pid=$!
+  "$bin" agent --listen 127.0.0.1 --port "$agent_port" --data-dir "$work/agent" --node-name node-0 --peer-port "$p0" "${common[@]}" \
+    >"$work/agent.log" 2>&1 &
+  agent_pid=$!
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$agent_port/healthz" && curl -sf -o /dev/null "http://127.0.0.1:$c1/healthz" && return
+    sleep 0.1
+  done
+  echo "swarm agents did not start: $(cat "$work/agent.log" "$work/peer.log")"; exit 1
+}
+agent_port=$(free_port)
 
 best() { sort -n | head -1; }  # the fastest of several result lines
 report() {  # name result-line direct-seconds
@@ -131,8 +160,15 @@ report() {  # name result-line direct-seconds
 }
 
 for client in skopeo curl; do
-  direct=(); cold=(); warm=()
+  direct=(); cold=(); warm=(); swarm=()
   for i in $(seq "$runs"); do direct+=("$(pull "$client" "$registry")"); done
+  if [ -n "${SWARM:-}" ]; then
+    for i in $(seq "$runs"); do
+      start_swarm
+      swarm+=("$(pull "$client" "127.0.0.1:$agent_port")")
+      stop_agent
+    done
+  fi
   for i in $(seq "$runs"); do
     start_agent
     cold+=("$(pull "$client" "127.0.0.1:$agent_port")")
@@ -145,5 +181,9 @@ for client in skopeo curl; do
   report "direct" "$d" "${d%% *}"
   report "agent, cold" "$(printf '%s\n' "${cold[@]}" | best)" "${d%% *}"
   report "agent, warm" "$(printf '%s\n' "${warm[@]}" | best)" "${d%% *}"
+  if [ -n "${SWARM:-}" ]; then
+    echo "  (swarm of two, cold, seconds of all runs: $(all "${swarm[@]}"))"
+    report "swarm, lone" "$(printf '%s\n' "${swarm[@]}" | best)" "${d%% *}"
+  fi
 done
 echo "agent RSS when idle: ${idle_rss} MiB (mostly its mapped code); ratelimit ${RATELIMIT:-512M}; $(nproc) cores"

@@ -150,7 +150,7 @@ public struct Simulation {
         let bound = configuration.bound
         for i in 0..<n {
             let start = configuration.stagger * i
-            push(.start(node: i), at: start)
+            if i < configuration.pullers ?? n { push(.start(node: i), at: start) }
             // Ticks at a phase of their own, as independent agents have.
             push(.tick(node: i), at: .microseconds(Int64(rng.next() % 100_000)))
             if failing.contains(i) {
@@ -210,7 +210,10 @@ public struct Simulation {
     }
 
     var allDone: Bool {
-        nodes.allSatisfy { n in !n.alive || (n.pulling && n.downloads.allSatisfy { $0?.done != nil }) }
+        nodes.indices.allSatisfy { i in
+            let n = nodes[i]
+            return !n.alive || i >= configuration.pullers ?? nodes.count || (n.pulling && n.downloads.allSatisfy { $0?.done != nil })
+        }
             && nodes.allSatisfy { $0.killAt == nil || $0.alive || configuration.restartAfter == nil }
     }
 
@@ -563,7 +566,8 @@ public struct Simulation {
         }
         if nodes[i].downloads[b]!.announcing == nil,
            SwarmCadence.announceDue(since: now - nodes[i].downloads[b]!.lastAnnounce, newPiece: true,
-                                    announceEvery: nodes[i].downloads[b]!.scheduler.announceEvery) {
+                                    announceEvery: nodes[i].downloads[b]!.scheduler.announceEvery,
+                                    wantsDeals: source == .origin && nodes[i].downloads[b]!.scheduler.wantsDeals) {
             announce(i, blob: b)
         }
     }
@@ -572,7 +576,7 @@ public struct Simulation {
 
     func report() -> SimulationReport {
         var times: [SimulationReport.NodeResult] = []
-        for (i, n) in nodes.enumerated() {
+        for (i, n) in nodes.enumerated() where i < configuration.pullers ?? nodes.count {
             let done = n.downloads.compactMap { $0?.done }
             let complete = done.count == layouts.count && n.pulling
             times.append(.init(node: i, seconds: complete ? (done.max()! - n.startedAt!).inSeconds : nil,

@@ -6,6 +6,9 @@ import Swarm
 public struct SimulationConfiguration: Sendable {
     /// Nodes pulling the image (every one also runs an agent, so every one may coordinate).
     public var nodes: Int
+    /// Of the nodes, those that pull (the first ones); the rest run an agent, coordinate and
+    /// upload, but pull nothing (one pod of a new image on one node: `pullers` 1). nil: all.
+    public var pullers: Int?
     /// The image's layers (blob sizes in bytes), pulled at once as containerd does.
     public var layers: [Int64]
     public var pieceSize: Int = PieceLayout.defaultPieceSize
@@ -77,7 +80,7 @@ public struct SimulationConfiguration: Sendable {
     /// (S/R₀), every node must receive it (S/R), and all N copies must cross the links
     /// into the nodes, fed by the origin and the nodes' uplinks (N·S/(R₀ + N·R)).
     public var bound: Double {
-        let s = Double(imageSize), n = Double(nodes)
+        let s = Double(imageSize), n = Double(pullers.map { min($0, nodes) } ?? nodes)
         return max(s / originRate, s / nodeRate, n * s / (originRate + n * nodeRate))
     }
 

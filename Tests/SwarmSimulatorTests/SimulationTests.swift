@@ -65,6 +65,23 @@ struct SimulationTests {
         #expect(s.originAloneRequests == 0, "a coordinator answered every node")
     }
 
+    @Test("one node pulling alone keeps the origin link busy: through the swarm about as fast as without it",
+          arguments: [(125e6, 1 << 20), (125e6, 4 << 20), (1.25e9, 1 << 20)])
+    func lonePull(rate: Double, piece: Int) {
+        // One pod of a new image on one node, its agent one of two: every piece is dealt to
+        // it for the origin. Waiting for the announcement cadence between deals took one
+        // piece per ~200 ms (1 MiB at 1 Gbit/s: 20 x the bound).
+        var c = SimulationConfiguration(nodes: 2, layers: [64 << 20], nodeRate: rate, originRate: rate)
+        c.pieceSize = piece
+        c.pullers = 1
+        c.timeLimit = .seconds(300)
+        var sim = Simulation(c)
+        let r = sim.run()
+        #expect(r.nodes.count == 1 && r.incomplete == 0)
+        #expect(r.summary.max < 1.3, "the lone pull took \(r.summary.max) x the bound (\(c.bound) s)")
+        #expect(r.summary.originRatio < 1.05, "origin \(r.summary.originRatio)")
+    }
+
     @Test("the default step is a 32nd of a piece's time on a node's link, at most 10 ms")
     func defaultStep() {
         var c = SimulationConfiguration(nodes: 2, layers: [1 << 30], nodeRate: 125e6, originRate: 125e6)

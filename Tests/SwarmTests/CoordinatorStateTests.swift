@@ -8,6 +8,19 @@ struct CoordinatorStateTests {
     static let layout = PieceLayout(size: 20 << 20, pieceSize: 1 << 20)  // 20 pieces
     static func member(_ i: Int) -> Member { Member(node: "node-\(i)", address: "198.18.0.\(i)") }
     static func t(_ s: Double) -> SwarmInstant { .milliseconds(Int64(s * 1000)) }
+    /// Two pieces to every fetcher, a lone one too (`theOnlyFetcherIsDealtMoreToKeepTheOriginBusy`).
+    static var plain: CoordinatorState.Configuration {
+        var c = CoordinatorState.Configuration()
+        c.originPiecesAlone = c.originPiecesPerFetcher
+        return c
+    }
+
+    @Test func theOnlyFetcherIsDealtMoreToKeepTheOriginBusy() throws {
+        var c = CoordinatorState()
+        #expect(c.announce(Self.announce(1), now: Self.t(0)).originPieces == [0, 1, 2, 3])
+        #expect(c.announce(Self.announce(2), now: Self.t(0)).originPieces == [4, 5], "two once there are two")
+        #expect(c.announce(Self.announce(1, have: [0, 1]), now: Self.t(1)).originPieces == [2, 3], "and no more to the first")
+    }
 
     static func announce(_ i: Int, have: [Int] = [], hashes: [Int: PieceHash] = [:], wantHashes: [Int] = [],
                          layout: PieceLayout = layout, origin: Bool = true) -> Announcement {
@@ -16,7 +29,7 @@ struct CoordinatorStateTests {
     }
 
     @Test func theFirstAskersAreDealtDisjointPiecesInOrder() throws {
-        var c = CoordinatorState()
+        var c = CoordinatorState(configuration: Self.plain)
         var dealt: [[Int]] = []
         for i in 1...4 { dealt.append(c.announce(Self.announce(i), now: Self.t(0)).originPieces) }
         #expect(dealt == [[0, 1], [2, 3], [4, 5], [6, 7]])
@@ -26,7 +39,7 @@ struct CoordinatorStateTests {
     }
 
     @Test func aFetcherThatDeliversIsDealtMoreAndTheOthersLearnWhoHasIt() throws {
-        var c = CoordinatorState()
+        var c = CoordinatorState(configuration: Self.plain)
         _ = c.announce(Self.announce(1), now: Self.t(0))
         _ = c.announce(Self.announce(2), now: Self.t(0))
         let h0 = PieceHash(hashing: [0]), h1 = PieceHash(hashing: [1])
@@ -92,7 +105,7 @@ struct CoordinatorStateTests {
     }
 
     @Test func onlyTheConfiguredNumberOfFetchersTakeOriginWork() throws {
-        var config = CoordinatorState.Configuration()
+        var config = Self.plain
         config.originFetchers = 2
         var c = CoordinatorState(configuration: config)
         #expect(!c.announce(Self.announce(1), now: Self.t(0)).originPieces.isEmpty)
@@ -105,23 +118,42 @@ struct CoordinatorStateTests {
     }
 
     @Test func aSilentFetchersDealsAreDealtAgain() throws {
-        var c = CoordinatorState()
+        var c = CoordinatorState(configuration: Self.plain)
         #expect(c.announce(Self.announce(1), now: Self.t(0)).originPieces == [0, 1])
         #expect(c.announce(Self.announce(2), now: Self.t(0)).originPieces == [2, 3])
         // node-1 goes silent; after the holder TTL (8 s) its pieces return to the pool, lowest first.
         _ = c.announce(Self.announce(2), now: Self.t(5))
         #expect(c.announce(Self.announce(2, have: [2, 3]), now: Self.t(9)).originPieces == [0, 1])
         // A deal that is not fulfilled within the deal timeout moves too, even if its agent talks.
-        var d = CoordinatorState()
+        var d = CoordinatorState(configuration: Self.plain)
         #expect(d.announce(Self.announce(1), now: Self.t(0)).originPieces == [0, 1])
         for s in stride(from: 2.0, through: 10, by: 2) { _ = d.announce(Self.announce(1), now: Self.t(s)) }
         #expect(d.announce(Self.announce(2), now: Self.t(11)).originPieces == [0, 1])
-        // ...and node-1, asking again, is not dealt its own old pieces a second time.
-        #expect(Set(d.announce(Self.announce(1), now: Self.t(11)).originPieces).count == 2)
+        // ...and node-1, asking again, is benched for the deal timeout, then may fetch again.
+        #expect(d.announce(Self.announce(1), now: Self.t(11)).originPieces.isEmpty)
+        // (node-2 never delivered 0 and 1 either, so at 21.5 s they are node-1's again.)
+        #expect(d.announce(Self.announce(1), now: Self.t(21.5)).originPieces == [0, 1])
+    }
+
+    @Test("eight fetchers that announce but never deliver lose their places: an honest asker is dealt the work")
+    func fetchersThatNeverDeliverLoseTheirPlaces() throws {
+        var c = CoordinatorState(configuration: Self.plain)
+        for i in 1...8 { #expect(!c.announce(Self.announce(i), now: Self.t(0)).originPieces.isEmpty) }
+        // They keep announcing (alive, holding nothing); node-9 is a fetcher nowhere.
+        var t = 0.4
+        while t < 10 {
+            for i in 1...8 { _ = c.announce(Self.announce(i), now: Self.t(t)) }
+            #expect(c.announce(Self.announce(9), now: Self.t(t)).originPieces.isEmpty, "at \(t) s")
+            t += 0.4
+        }
+        for i in 1...8 { _ = c.announce(Self.announce(i), now: Self.t(10.5)) }
+        let honest = c.announce(Self.announce(9), now: Self.t(10.5))
+        #expect(honest.originPieces == [0, 1], "the lowest pieces, left by the liars, go to an agent that asks")
+        for i in 1...8 { #expect(c.announce(Self.announce(i), now: Self.t(11)).originPieces.isEmpty, "node-\(i) is benched") }
     }
 
     @Test func aHolderReportedUnreachableAndSilentIsDroppedAtOnce() throws {
-        var c = CoordinatorState()
+        var c = CoordinatorState(configuration: Self.plain)
         #expect(c.announce(Self.announce(1), now: Self.t(0)).originPieces == [0, 1])
         _ = c.announce(Self.announce(2), now: Self.t(0))
         // Reported while still talking (silent for 0.5 s only): kept.
@@ -136,7 +168,7 @@ struct CoordinatorStateTests {
     }
 
     @Test func aLateJoinerGetsPeersAndNoOriginWork() throws {
-        var c = CoordinatorState()
+        var c = CoordinatorState(configuration: Self.plain)
         _ = c.announce(Self.announce(1, have: Array(0..<20)), now: Self.t(0))
         let late = c.announce(Self.announce(9), now: Self.t(1))
         #expect(late.originPieces.isEmpty && late.peers.map(\.member.node) == ["node-1"])
@@ -199,7 +231,7 @@ struct CoordinatorStateTests {
     }
 
     @Test func aDifferentCutOfTheBlobIsAnsweredWithTheSwarmsLayout() throws {
-        var c = CoordinatorState()
+        var c = CoordinatorState(configuration: Self.plain)
         _ = c.announce(Self.announce(1), now: Self.t(0))
         let other = PieceLayout(size: 20 << 20, pieceSize: 4 << 20)
         let answer = c.announce(Self.announce(2, layout: other), now: Self.t(0))
@@ -208,7 +240,7 @@ struct CoordinatorStateTests {
     }
 
     @Test func theVersionChangesWithWhatTheCoordinatorKnows() throws {
-        var c = CoordinatorState()
+        var c = CoordinatorState(configuration: Self.plain)
         let v1 = c.announce(Self.announce(1), now: Self.t(0)).version
         let v2 = c.announce(Self.announce(1), now: Self.t(0.1)).version
         #expect(v1 == v2, "a repeated announcement changes nothing")

@@ -49,6 +49,92 @@ struct PieceSchedulerTests {
         #expect(Self.fetches(s.pieceArrived(0, from: .peer(Self.peer(1)), now: Self.t(1))) == [1: .peer(Self.peer(1))])
     }
 
+    @Test func aFetcherDownToOneDealtPieceNotYetAskedAsksForMoreAtOnceUntilTheBlobIsAllDealt() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        #expect(!s.wantsDeals, "not a fetcher before any deal")
+        // Pieces 2 and 3 are another fetcher's: one dealt piece at a time from the origin.
+        let first = s.coordinatorAnswered(Self.answer(origin: [0, 1, 4], dealt: [2, 3], cursor: 5), hashes: [], now: Self.t(0))
+        #expect(Self.fetches(first) == [0: .origin])
+        #expect(!s.wantsDeals, "pieces 1 and 4 wait their turn")
+        #expect(!SwarmCadence.announceDue(since: .milliseconds(1), newPiece: true, announceEvery: .zero, wantsDeals: s.wantsDeals))
+        #expect(Self.fetches(s.pieceArrived(0, from: .origin, now: Self.t(0.01))) == [1: .origin])
+        #expect(s.wantsDeals, "one dealt piece is left to ask: more are asked for now, not at the next announcement")
+        #expect(SwarmCadence.announceDue(since: .milliseconds(1), newPiece: true, announceEvery: .seconds(4), wantsDeals: s.wantsDeals))
+        _ = s.coordinatorAnswered(Self.answer(origin: [1, 4, 5], dealt: [2, 3], cursor: 6), hashes: [0], now: Self.t(0.011))
+        #expect(!s.wantsDeals)
+        // The last pieces dealt (the cursor at the end): nothing more to ask for.
+        _ = s.coordinatorAnswered(Self.answer(origin: [9], dealt: [2, 3], cursor: 10), hashes: [0], now: Self.t(0.02))
+        #expect(!s.wantsDeals, "every piece is dealt")
+        // A download that was never dealt anything does not push its coordinator.
+        var other = PieceScheduler(layout: Self.layout)
+        _ = other.coordinatorAnswered(Self.answer(peers: [(1, [0])], dealt: [1, 2], cursor: 3), hashes: [0], now: Self.t(0))
+        #expect(!other.wantsDeals)
+    }
+
+    @Test func aFetcherAloneKeepsTwoDealtPiecesInFlight() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        let first = s.coordinatorAnswered(Self.answer(origin: [0, 1], cursor: 2), hashes: [], now: Self.t(0))
+        #expect(Self.fetches(first) == [0: .origin, 1: .origin], "no other fetcher shares the origin's link")
+        #expect(s.wantsDeals)
+    }
+
+    @Test("peers that announce every piece and never answer cannot hold a pull: it completes from the origin")
+    func peersThatNeverAnswerCannotHoldAPull() throws {
+        var s = PieceScheduler(layout: Self.layout)
+        var originAsked: [Int: SwarmInstant] = [:]
+        var fresh = 100
+        func liars() -> [(Int, [Int])] {
+            // Every answer lists twelve peers never heard of, each claiming every piece.
+            defer { fresh += 12 }
+            return (fresh..<fresh + 12).map { ($0, Array(0..<10)) }
+        }
+        func run(_ actions: [PieceScheduler.Action], at now: SwarmInstant) {
+            for case .fetch(let piece, .origin) in actions { originAsked[piece] = now }
+        }
+        var now = Self.t(0)
+        run(s.coordinatorAnswered(Self.answer(peers: liars()), hashes: Array(0..<10), now: now), at: now)
+        var firstOrigin: SwarmInstant?
+        while !s.isComplete, now < .seconds(120) {
+            now += .milliseconds(100)
+            // The origin answers within 50 ms; the peers never do.
+            for (piece, since) in originAsked where now - since >= .milliseconds(50) {
+                originAsked[piece] = nil
+                firstOrigin = firstOrigin ?? now
+                run(s.pieceArrived(piece, from: .origin, now: now), at: now)
+            }
+            run(s.tick(now: now), at: now)
+            if Int(now.inSeconds * 10) % 4 == 0 {
+                run(s.coordinatorAnswered(Self.answer(peers: liars()), hashes: Array(0..<10), now: now), at: now)
+            }
+        }
+        #expect(s.isComplete, "the pull is held at \(s.have.memberCount) of 10 pieces")
+        let first = try #require(firstOrigin)
+        #expect(first <= .seconds(10), "the origin was first asked after \(first)")
+        #expect(now <= .seconds(15), "completed at \(now)")
+    }
+
+    @Test func aPeerWhoseRequestFailedCountsAsNoOnesSourceUntilItDelivers() throws {
+        var c = PieceScheduler.Configuration()
+        c.originRequests = 10
+        c.peerStallLimit = .seconds(600)  // the stall rule apart
+        func failedAt1(deliversAt: SwarmInstant?) -> [Int: PieceScheduler.Source] {
+            var s = PieceScheduler(layout: Self.layout, configuration: c)
+            // node-1 holds every piece, node-2 piece 5 (every piece dealt before, none to us).
+            let view = Self.answer(peers: [(1, Array(0..<10)), (2, [5])])
+            _ = s.coordinatorAnswered(view, hashes: Array(0..<10), now: Self.t(0))
+            _ = s.pieceFailed(0, from: .peer(Self.peer(1)), .failed, now: Self.t(1))
+            // Listed again by the coordinator, as it keeps announcing.
+            _ = s.coordinatorAnswered(view, hashes: Array(0..<10), now: Self.t(1.1))
+            if let deliversAt { _ = s.pieceArrived(9, from: .peer(Self.peer(1)), now: deliversAt) }
+            return Self.fetches(s.tick(now: Self.t(4.2)))
+        }
+        let failed = failedAt1(deliversAt: nil)
+        #expect(Set(failed.filter { $0.value == .origin }.keys) == [0, 1, 2, 3, 4, 6, 7, 8, 9],
+                "what only the failed peer holds comes from the origin after 3 s; piece 5 is node-2's: \(failed)")
+        let delivered = failedAt1(deliversAt: Self.t(1.5))
+        #expect(!delivered.values.contains(.origin), "a piece from it makes it a source again: \(delivered)")
+    }
+
     @Test func aPieceWithoutAKnownHashIsNotAskedOfAPeer() throws {
         var s = PieceScheduler(layout: Self.layout)
         let a = s.coordinatorAnswered(Self.answer(peers: [(1, [0, 1])], dealt: Array(2..<10)), hashes: [1], now: Self.t(0))
@@ -88,10 +174,10 @@ struct PieceSchedulerTests {
         // node-1 rests: a new piece it holds is not asked of it until the backoff ends.
         s.hashesKnown([2])
         #expect(Self.fetches(s.peerHas(Self.peer(1), pieces: Self.pieces([0, 1, 2]), now: Self.t(8))).isEmpty)
-        // (Piece 0's request to node-2 timed out meanwhile too: both go to node-1 now, one
-        // after the other, the front one first.)
-        #expect(Self.fetches(s.tick(now: Self.t(17.5))) == [0: .peer(Self.peer(1))])
-        #expect(Self.fetches(s.pieceArrived(0, from: .peer(Self.peer(1)), now: Self.t(18))) == [2: .peer(Self.peer(1))])
+        // (Piece 0's request to node-2 timed out meanwhile too.) Neither has delivered since
+        // it failed, and no peer has for long: the front pieces come from the origin.
+        let later = Self.fetches(s.tick(now: Self.t(17.5)))
+        #expect(later[0] == .origin && later[2] == .origin, "\(later)")
     }
 
     @Test func aPieceNobodyHasOrWasDealtFallsBackToTheOriginAfterAWhile() throws {
@@ -186,18 +272,6 @@ struct PieceSchedulerTests {
         #expect(Self.fetches(s.tick(now: Self.t(0.3))).isEmpty, "both rest")
         #expect(Self.fetches(s.tick(now: Self.t(0.45)))[0] == first, "the first is asked again after 300 ms")
         #expect(Self.fetches(s.tick(now: Self.t(3.5))).values.allSatisfy { $0 != .origin })
-    }
-
-    @Test func aPieceWhoseHolderIsSlowIsWaitedForNotTakenFromTheOrigin() throws {
-        var s = PieceScheduler(layout: Self.layout)
-        let answer = Self.answer(peers: [(1, Array(0..<10))])
-        _ = s.coordinatorAnswered(answer, hashes: Array(0..<10), now: Self.t(0))
-        // node-1 is busy (its request timed out) and rests; the piece waits for it.
-        _ = s.pieceFailed(0, from: .peer(Self.peer(1)), .failed, now: Self.t(6))
-        _ = s.coordinatorAnswered(answer, hashes: [], now: Self.t(6.2))
-        #expect(Self.fetches(s.tick(now: Self.t(9.5)))[0] == nil)
-        // (Piece 1 timed out at 9.5 s too, which rested node-1 until 19.5 s.)
-        #expect(Self.fetches(s.tick(now: Self.t(19.6)))[0] == .peer(Self.peer(1)), "asked again once its rest ends")
     }
 
     @Test func piecesNotDealtYetAreWaitedForAndAHeldPieceWithoutAHashIsAnOrphan() throws {

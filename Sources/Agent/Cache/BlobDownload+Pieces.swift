@@ -259,7 +259,8 @@ extension BlobDownload {
                         if nextToHash == 0 { metrics?.blobFirstByte(after: now()) }
                         nextToHash += 1
                     }
-                    if SwarmCadence.announceDue(since: clock.now - lastAnnounce, newPiece: true, announceEvery: scheduler.announceEvery) { announce() }
+                    if SwarmCadence.announceDue(since: clock.now - lastAnnounce, newPiece: true, announceEvery: scheduler.announceEvery,
+                                                wantsDeals: source == .origin && scheduler.wantsDeals) { announce() }
                     if nextToHash == layout.count {
                         let matches = verifier.count == size && verifier.finalize() == blob
                         update { $0.progress.finished(digestMatches: matches) }

@@ -15,7 +15,9 @@ import OCI
 /// its pieces asks again and is dealt more, so the work follows the fetchers' speed and
 /// every byte leaves the origin once; the rest of the swarm takes the pieces from them
 /// and from each other as they arrive. A deal not fulfilled within `dealTimeout`, or held
-/// by an agent that went silent, is dealt again to the next fetcher that asks.
+/// by an agent that went silent, is dealt again to the next fetcher that asks; the agent
+/// that left it loses its place for as long, so agents that announce but never deliver
+/// (broken, or lying) cannot keep every place and starve the others of origin work.
 public struct CoordinatorState: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var maxBlobs = 4096
@@ -33,6 +35,10 @@ public struct CoordinatorState: Sendable {
         public var holderTTL: Duration = .seconds(8)
         public var originFetchers = 8
         public var originPiecesPerFetcher = 2
+        /// ...and to a fetcher that is the blob's only one: it keeps two pieces in flight
+        /// (`PieceScheduler.Configuration.aloneDealtOriginRequests`) and two more dealt, so
+        /// that it never waits for a deal.
+        public var originPiecesAlone = 4
         public var dealTimeout: Duration = .seconds(10)
         /// A holder another agent cannot reach, and that has not announced for this long,
         /// is dropped at once (its deals go back to the pool) instead of at its TTL.
@@ -74,6 +80,9 @@ public struct CoordinatorState: Sendable {
         var deals: [Int: Deal] = [:]
         /// Agents that take origin work, in the order they first asked.
         var fetchers: [String] = []
+        /// Agents that lost their fetcher place for leaving a deal unfulfilled, and since
+        /// when: they are dealt nothing for `dealTimeout` (at most `originFetchers` kept).
+        var benched: [String: SwarmInstant] = [:]
         /// Every piece below it was dealt or held at some point.
         var cursor = 0
         var version: UInt64 = 1
@@ -276,14 +285,16 @@ public struct CoordinatorState: Sendable {
     /// Deals `node` pieces for the origin until it has `originPiecesPerFetcher`; returns
     /// everything dealt to it and still held by nobody.
     private func deal(to node: String, in blob: inout Blob, now: SwarmInstant, changed: inout Bool) -> [Int] {
+        benchLateFetchers(in: &blob, now: now, changed: &changed)
         if !blob.fetchers.contains(node) {
-            guard blob.fetchers.count < configuration.originFetchers,
+            guard blob.fetchers.count < configuration.originFetchers, blob.benched[node] == nil,
                   !(blob.holders[node]?.have.isFull ?? false) else { return [] }
             blob.fetchers.append(node)
         }
         // Its own stale deals are renewed, not dealt to it twice.
         var mine = Set(blob.deals.filter { $0.value.node == node }.map(\.key))
-        while mine.count < configuration.originPiecesPerFetcher,
+        let quota = blob.fetchers == [node] ? configuration.originPiecesAlone : configuration.originPiecesPerFetcher
+        while mine.count < quota,
               let index = nextPieceToDeal(in: blob, now: now, excluding: mine) {
             blob.deals[index] = Deal(node: node, at: now)
             if index >= blob.cursor { blob.cursor = index + 1 }
@@ -291,6 +302,18 @@ public struct CoordinatorState: Sendable {
             changed = true
         }
         return mine.sorted()
+    }
+
+    /// Fetchers with a deal older than `dealTimeout` lose their place and their deals, and
+    /// are benched for `dealTimeout`; the bench forgets those whose time is up.
+    private func benchLateFetchers(in blob: inout Blob, now: SwarmInstant, changed: inout Bool) {
+        blob.benched = blob.benched.filter { now - $0.value < configuration.dealTimeout }
+        let late = Set(blob.deals.values.filter { now - $0.at > configuration.dealTimeout }.map(\.node))
+        guard !late.isEmpty else { return }
+        blob.fetchers.removeAll { late.contains($0) }
+        for (index, deal) in blob.deals where late.contains(deal.node) { blob.deals[index] = nil }
+        for node in late where blob.benched.count < configuration.originFetchers { blob.benched[node] = now }
+        changed = true
     }
 
     /// The lowest piece nobody holds that is not dealt, or whose deal went stale.

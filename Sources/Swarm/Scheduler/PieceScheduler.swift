@@ -14,8 +14,13 @@
 ///   comes from the origin; so does every piece when no coordinator answers. A pull
 ///   through the swarm is never much slower than one from the origin.
 /// - A request with no answer in `requestTimeout` is given up and the piece asked of
-///   another source; its peer is rested for `peerBackoff`. A peer that sent a piece
-///   whose hash did not match is never asked again for this blob.
+///   another source; its peer is rested for `peerBackoff`, and until it delivers a piece
+///   it counts as no one's source: what only it holds comes from the origin after
+///   `originFallbackAfter`. A peer that sent a piece whose hash did not match is never
+///   asked again for this blob.
+/// - Whatever the peers do, the download progresses: after a peer request failed, no
+///   piece from any peer for `peerStallLimit` sends the front-most missing pieces to the
+///   origin as well (peers that announce pieces and never send them cannot hold a pull).
 /// - Endgame: when nothing is left to request and at most `endgamePieces` are missing,
 ///   each is also asked of a second source; the first answer wins, the other is cancelled.
 public struct PieceScheduler: Sendable {
@@ -37,6 +42,10 @@ public struct PieceScheduler: Sendable {
         /// then. Simulated, 256 MiB in 2 layers to 16 nodes at 95.5 Mbit/s: max 1.51 ×
         /// the bound with three, 1.33 × with one (means of 5 seeds).
         public var dealtOriginRequests = 1
+        /// ...and when no other agent holds a deal (this agent fetches the blob alone, as
+        /// one pod of a new image on one node does): two, so that one piece's request and
+        /// answer overlap another's bytes and the origin link never idles between pieces.
+        public var aloneDealtOriginRequests = 2
         public var requestTimeout: Duration = .seconds(6)
         public var peerBackoff: Duration = .seconds(10)
         /// How long a busy peer is left alone.
@@ -51,6 +60,9 @@ public struct PieceScheduler: Sendable {
         /// rounds, and reading the origin instead would multiply its bytes.
         public var busyCoordinatorPatience: Duration = .seconds(5)
         public var originFallbackAfter: Duration = .seconds(3)
+        /// After a failed peer request, how long without a piece from any peer before the
+        /// origin is asked for the front-most missing pieces too.
+        public var peerStallLimit: Duration = .seconds(2)
         public var endgamePieces = 4
         /// Pieces past the verified prefix fetched before rarer ones.
         public var streamWindow = 4
@@ -108,6 +120,10 @@ public struct PieceScheduler: Sendable {
         var inFlight = 0
         var restingUntil: SwarmInstant?
         var dropped = false
+        /// A request to it failed (timed out, cut, unreachable) and it has delivered nothing
+        /// since: its pieces count for no one's (`offers` is empty), so they are not waited
+        /// for; it may still be asked for pieces others hold, and a piece clears it.
+        var suspect = false
         /// Pieces it said it does not hold, whatever coordinators list.
         var refused: PieceSet
         /// Its place among peers equally free, different on every agent.
@@ -129,8 +145,8 @@ public struct PieceScheduler: Sendable {
 
         func holds(_ piece: Int) -> Bool { !dropped && have.contains(piece) && !refused.contains(piece) }
 
-        /// The pieces it may be asked for.
-        var offers: PieceSet { dropped ? PieceSet(count: have.count) : have.subtracting(refused) }
+        /// The pieces it counts as a source of.
+        var offers: PieceSet { dropped || suspect ? PieceSet(count: have.count) : have.subtracting(refused) }
     }
 
     public let layout: PieceLayout
@@ -152,6 +168,8 @@ public struct PieceScheduler: Sendable {
     public private(set) var hashKnown: PieceSet
     /// Pieces dealt to this agent for the origin.
     public private(set) var mine: PieceSet
+    /// The coordinator has dealt this agent origin work: it is one of the blob's fetchers.
+    public private(set) var isFetcher = false
     /// Pieces dealt to other agents for the origin.
     private(set) var dealtElsewhere: PieceSet
     /// Pieces from here on were never dealt by the coordinator: they are still coming.
@@ -193,6 +211,8 @@ public struct PieceScheduler: Sendable {
     /// takes, each request is given up at most a few times before it completes.
     private var originTimeout: Duration
     private var lastOriginArrival: SwarmInstant?
+    /// The first peer request to fail since a peer last delivered (`peerStallLimit`).
+    private var peerFailedSinceArrival: SwarmInstant?
     public static let longestOriginTimeout: Duration = .seconds(1800)
 
     /// - Parameters:
@@ -276,6 +296,15 @@ public struct PieceScheduler: Sendable {
         return min(t, .seconds(120))
     }
 
+    /// `Configuration.peerStallLimit`, or three times the mean gap between the last pieces
+    /// to arrive on a link so slow that pieces are seconds apart anyway.
+    var peerStallLimit: Duration {
+        guard arrivals.count >= 4, let first = arrivals.first, let last = arrivals.last, last.at > first.at else {
+            return configuration.peerStallLimit
+        }
+        return max(configuration.peerStallLimit, (last.at - first.at) / (arrivals.count - 1) * 3)
+    }
+
     /// How long a request of `source` may take before it is given up: `requestTimeout`, or
     /// the origin's own when longer. The agent gives its request this long too.
     public func timeout(for source: Source) -> Duration { timeout(of: source, requestTimeout: requestTimeout) }
@@ -283,6 +312,13 @@ public struct PieceScheduler: Sendable {
     func timeout(of source: Source, requestTimeout limit: Duration) -> Duration {
         if case .origin = source { return max(limit, originTimeout) }
         return limit
+    }
+    /// An origin fetcher with at most one dealt piece not yet asked of the origin, while the
+    /// coordinator has more to deal: it asks for more now (`SwarmCadence.announceDue`), so
+    /// that the next deal is there when a piece in flight arrives and the origin link never
+    /// waits for an announcement.
+    public var wantsDeals: Bool {
+        isFetcher && !originOnly && !have.isFull && cursor < layout.count && mine.subtracting(fetching).memberCount <= 1
     }
     /// Pieces asked of some source now.
     public var fetching: PieceSet { PieceSet(count: layout.count, inFlight.keys) }
@@ -301,6 +337,9 @@ public struct PieceScheduler: Sendable {
         announceEvery = answer.announceEvery
         for i in known where i >= 0 && i < layout.count { hashKnown.insert(i) }
         mine = PieceSet(count: layout.count, answer.originPieces.filter { $0 >= 0 && $0 < layout.count })
+        if !mine.isEmpty { isFetcher = true }
+        // Pieces that arrived while the answer was on its way are no longer this agent's work.
+        mine = mine.subtracting(have)
         dealtElsewhere = answer.dealt.count == layout.count ? answer.dealt.subtracting(mine) : PieceSet(count: layout.count)
         cursor = max(0, min(answer.cursor, layout.count))
         for view in answer.peers where view.have.count == layout.count {
@@ -367,6 +406,14 @@ public struct PieceScheduler: Sendable {
     public mutating func pieceArrived(_ piece: Int, from source: Source, holds: PieceSet? = nil, now: SwarmInstant) -> [Action] {
         guard piece >= 0, piece < layout.count else { return [] }
         if let holds, case .peer(let m) = source { learn(m, holds: holds) }
+        if case .peer(let m) = source {
+            peerFailedSinceArrival = nil
+            if let k = peerIndex[m.node], peers[k].suspect {
+                var p = peers[k]
+                p.suspect = false
+                setPeer(p)
+            }
+        }
         var actions: [Action] = []
         let asked = inFlight.removeValue(forKey: piece)
         probing.remove(piece)
@@ -445,7 +492,10 @@ public struct PieceScheduler: Sendable {
             case .refused:
                 p.refused.insert(piece)
                 p.restingUntil = now + configuration.peerBackoff
-            case .failed: p.restingUntil = now + configuration.peerBackoff
+            case .failed:
+                p.restingUntil = now + configuration.peerBackoff
+                p.suspect = true
+                if peerFailedSinceArrival == nil { peerFailedSinceArrival = now }
             case .busy: p.restingUntil = max(p.restingUntil ?? now, now + configuration.busyBackoff)
             }
             if failure != .busy { p.have.remove(piece) }
@@ -522,6 +572,7 @@ public struct PieceScheduler: Sendable {
         for k in peers.indices { if let r = peers[k].restingUntil, r > now { next = min(next, r) } }
         if let r = originRestingUntil, r > now { next = min(next, r) }
         for case let since? in orphanSince { next = min(next, since + configuration.originFallbackAfter) }
+        if let failed = peerFailedSinceArrival, failed + peerStallLimit > now { next = min(next, failed + peerStallLimit) }
         return next
     }
 
@@ -555,12 +606,23 @@ public struct PieceScheduler: Sendable {
             }
             originWanted = Array(Set(originWanted)).sorted()
         }
+        // Peers failed and none has delivered since: the front-most missing pieces from the
+        // origin too, those asked of peers included (the first answer wins).
+        var stalled = false
+        if !originOnly, let failed = peerFailedSinceArrival, now - failed >= peerStallLimit {
+            stalled = true
+            let front = PieceSet.full(count: layout.count).subtracting(have).members
+                .filter { inFlight[$0]?[.origin] == nil }.prefix(configuration.originRequests)
+            originWanted = Array(Set(originWanted).union(front)).sorted()
+        }
         let originRested = originRestingUntil.map { now >= $0 } ?? true
         var askedOrigin = PieceSet(count: layout.count)
         var dealtInFlight = originOnly ? 0 : mine.members.reduce(0) { $0 + (inFlight[$1]?[.origin] != nil ? 1 : 0) }
-        for piece in originWanted where originRested && originInFlight < configuration.originRequests && inFlight[piece] == nil {
+        for piece in originWanted where originRested && originInFlight < configuration.originRequests
+            && (inFlight[piece] == nil || (stalled && inFlight[piece]?[.origin] == nil)) {
             if !originOnly, mine.contains(piece) {
-                if dealtInFlight >= configuration.dealtOriginRequests { continue }
+                let limit = dealtElsewhere.isEmpty ? configuration.aloneDealtOriginRequests : configuration.dealtOriginRequests
+                if dealtInFlight >= limit { continue }
                 dealtInFlight += 1
             }
             actions.append(ask(piece, of: .origin, now: now))

@@ -49,7 +49,12 @@ public enum SwarmCadence {
 
     /// Whether a fetching download announces now: `since` its last announcement, with a new
     /// piece since then or not, at the pace its coordinator asked for (`announceEvery`).
-    public static func announceDue(since: Duration, newPiece: Bool, announceEvery: Duration) -> Bool {
-        since > max(newPiece ? announceAfterPiece : SwarmCadence.announceEvery, announceEvery)
+    /// An origin fetcher about to run out of dealt pieces (`PieceScheduler.wantsDeals`)
+    /// announces at once, whatever the pace: waiting for the cadence left the origin link
+    /// idle between deals (a lone pull took one piece per ~200 ms). A blob has at most
+    /// `CoordinatorState.Configuration.originFetchers` of them, so the pace still holds
+    /// for everyone else.
+    public static func announceDue(since: Duration, newPiece: Bool, announceEvery: Duration, wantsDeals: Bool = false) -> Bool {
+        wantsDeals || since > max(newPiece ? announceAfterPiece : SwarmCadence.announceEvery, announceEvery)
     }
 }
