@@ -219,7 +219,8 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "OCI", "OCIClient", "Certificates", "SyntheticImages", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+            dependencies: ["Agent", "OCI", "OCIClient", "Certificates", "Kubernetes", "Swarm", "SyntheticImages", "TestSupport",
+                           .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),

@@ -32,6 +32,17 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
     }
 
     public func run(_ handle: @Sendable (Event) async -> Void) async {
+        await run(untilNotFound: false, handle)
+    }
+
+    /// As `run`, but returns when the server answers 404 for the collection: it does not
+    /// serve it (an API version it dropped, or a group it never had), so the caller can
+    /// find out what it serves instead of listing in vain for ever.
+    public func runUntilNotFound(_ handle: @Sendable (Event) async -> Void) async {
+        await run(untilNotFound: true, handle)
+    }
+
+    private func run(untilNotFound: Bool, _ handle: @Sendable (Event) async -> Void) async {
         var backoff = Duration.milliseconds(200)
         while !Task.isCancelled {
             do {
@@ -46,6 +57,10 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
                 if case .status(410, _, _) = error {
                     logger.debug("watch expired; listing again", metadata: ["path": "\(path)"])
                     continue
+                }
+                if untilNotFound, error.code == 404 {
+                    logger.warning("the API server does not serve this collection (404)", metadata: ["path": "\(path)", "error": "\(error)"])
+                    return
                 }
                 logger.warning("watch failed; retrying", metadata: ["path": "\(path)", "error": "\(error)", "in": "\(backoff)"])
                 do { try await sleep(backoff) } catch { return }

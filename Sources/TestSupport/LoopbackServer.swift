@@ -14,9 +14,10 @@ public final class LoopbackServer: Sendable {
     public let port: Int
     private let task: Task<Void, any Error>
 
-    /// Starts the server; with `tls` (PEM certificate chain and key) it speaks HTTPS.
+    /// Starts the server; with `tls` (PEM certificate chain and key) it speaks HTTPS. On
+    /// `port` when given (a server that comes up late at an address a client already has).
     public static func start<Context: RequestContext>(
-        router: Router<Context>, host: String = "127.0.0.1", tls: (certificatePEM: String, keyPEM: String)? = nil
+        router: Router<Context>, host: String = "127.0.0.1", port requested: Int = 0, tls: (certificatePEM: String, keyPEM: String)? = nil
     ) async throws -> LoopbackServer
     where Context.Source == ApplicationRequestContextSource {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
@@ -29,7 +30,7 @@ public final class LoopbackServer: Sendable {
         let app = Application(
             router: router,
             server: server,
-            configuration: .init(address: .hostname(host, port: 0), serverName: "peerpull-test"),
+            configuration: .init(address: .hostname(host, port: requested), serverName: "peerpull-test"),
             onServerRunning: { channel in
                 continuation.yield(channel.localAddress?.port ?? 0)
                 continuation.finish()

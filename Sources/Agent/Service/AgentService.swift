@@ -126,6 +126,7 @@ public struct AgentService: Sendable {
                 services.append(.init(service: ClosureService { try await cancelWhenGracefulShutdown { try await swarm.server.run(host: listen, port: peerPort) } }))
                 services.append(.init(service: ClosureService { await cancelWhenGracefulShutdown { await swarm.agent.membership.follow() } }))
                 services.append(.init(service: ClosureService { await cancelWhenGracefulShutdown { await swarm.agent.announceHeld() } }))
+                services.append(.init(service: ClosureService { await cancelWhenGracefulShutdown { await swarm.agent.watchMembers() } }))
             }
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
@@ -157,7 +158,8 @@ public struct AgentService: Sendable {
         } else if let kube {
             let connection = kube.connection
             membership = EndpointSliceMembership(client: kube, namespace: s.membershipNamespace ?? connection.namespace ?? "default",
-                                                 service: s.membershipService ?? "", defaultPort: s.peerPort, logger: logger)
+                                                 service: s.membershipService ?? "", defaultPort: s.peerPort,
+                                                 addressType: s.advertiseAddress.map(EndpointSliceMembership.addressType(of:)), logger: logger)
         } else {
             return nil
         }

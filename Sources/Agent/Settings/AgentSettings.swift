@@ -103,6 +103,12 @@ public struct AgentSettings: Sendable, Equatable {
         if swarmEnabled {
             guard nodeName?.isEmpty == false else { throw .init(field: "nodeName", problem: "the swarm needs this agent's node name") }
             guard peerSecretFile != nil else { throw .init(field: "peerSecretFile", problem: "the swarm needs the cluster's peer secret") }
+            // The member list of a Service is empty until the first list arrives (and the
+            // agent is listed only once it is ready): this agent cannot look itself up in it.
+            if membershipService != nil, advertiseAddress?.isEmpty ?? true {
+                throw .init(field: "advertiseAddress",
+                            problem: "with membershipService the agent needs the address other agents dial (the chart passes the node's status.hostIP)")
+            }
         }
     }
 }

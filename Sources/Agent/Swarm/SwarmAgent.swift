@@ -177,4 +177,24 @@ public final class SwarmAgent: Sendable {
             try? await clock.sleep(for: interval)
         }
     }
+
+    /// Reads the member list every `interval` until cancelled: its size goes to the
+    /// `swarm_members` metric, and a list empty for a minute (the agent pulls everything
+    /// from the origin then) is said in the log once, and its end once.
+    public func watchMembers(interval: Duration = .seconds(5), alarm: EmptySwarmAlarm = EmptySwarmAlarm()) async {
+        var alarm = alarm
+        while !Task.isCancelled {
+            let count = await membership.current.count
+            metrics?.swarmMembers(count)
+            switch alarm.observe(members: count, now: clock.now) {
+            case .warn(let emptyFor):
+                logger.warning("the swarm has had no members for \(emptyFor.inSeconds.rounded()) s: every blob comes from the origin; check the agent's log for the membership watch's errors, its RBAC (list/watch endpointslices) and the agent Service",
+                               metadata: ["node": "\(me.node)"])
+            case .recovered(let members):
+                logger.notice("the swarm has members again", metadata: ["members": "\(members)"])
+            case nil: break
+            }
+            do { try await clock.sleep(for: interval) } catch { return }
+        }
+    }
 }
