@@ -56,7 +56,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "The swarm's member list, `node address [port]` per line, read again when it changes; without it the agent works alone.")
     var peers: String?
 
-    @Option(help: "The address other agents dial (default: this node's entry in the member list).")
+    @Option(help: "The address other agents dial: required with --membership-service (the chart passes the node's status.hostIP); with --peers, default: this node's entry in the list. Its family (IPv4 or IPv6) picks the EndpointSlices of a dual-stack Service.")
     var advertiseAddress: String?
 
     @Option(help: "Port for agent-to-agent transfers and coordination (default 65002).")
@@ -145,6 +145,7 @@ struct AgentCommand: AsyncParsableCommand {
 
     func run() async throws {
         MallocTuning.forTransferBuffers()
+        PeerPortLimits.raiseDescriptorLimit()
         let s = try settings()
         if checkConfig {
             print("agent settings are valid")

@@ -4,7 +4,11 @@ import Logging
 import OCI
 import Swarm
 import TestSupport
+import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The peer port's coordinator endpoint on a real loopback socket, asked by the agent's
 /// own `PeerClient`.
@@ -14,7 +18,8 @@ struct PeerServerTests {
 
     /// Serves a peer port with `queue` announcements allowed to wait, runs `body` with a
     /// client of the cluster and the port's member, and stops the server.
-    func withPeerServer(queue: Int, _ body: (PeerClient, Member, AgentMetrics, SwarmCoordinator) async throws -> Void) async throws {
+    func withPeerServer(queue: Int = SwarmCadence.coordinatorQueue, limits: PeerPortLimits = PeerPortLimits(),
+                        _ body: (PeerClient, Member, AgentMetrics, SwarmCoordinator) async throws -> Void) async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let credential = PeerCredential(secret: [UInt8](repeating: 9, count: 32))!
@@ -22,7 +27,7 @@ struct PeerServerTests {
         let logger = Logger(label: "test")
         let cache = try BlobCache(configuration: .init(root: dir.file("cache"), quota: 1 << 20), metrics: metrics, logger: logger)
         let server = PeerServer(credential: credential, coordinator: SwarmCoordinator(), cache: cache, bucket: nil, metrics: metrics,
-                                coordinatorQueue: queue, logger: logger)
+                                coordinatorQueue: queue, limits: limits, logger: logger)
         let port = try LoopbackPort.free()
         let serving = Task { try await server.run(host: "127.0.0.1", port: port) }
         defer { serving.cancel() }
@@ -45,7 +50,7 @@ struct PeerServerTests {
     func shedsPastItsQueue() async throws {
         try await withPeerServer(queue: SwarmCadence.coordinatorQueue) { client, coordinator, metrics, _ in
             let answer = try await client.announce(Self.announcement(), to: coordinator, timeout: .seconds(10))
-            #expect(answer.originPieces == [0, 1], "the only fetcher is dealt the first pieces")
+            #expect(answer.originPieces == [0, 1, 2, 3], "the only fetcher is dealt the first pieces")
             #expect(metric(metrics.render(), #"peerpull_agent_coordinator_announcements_total{result="answered"}"#) == 1)
         }
         // With no room to wait, every announcement is one too many.
@@ -60,5 +65,79 @@ struct PeerServerTests {
             #expect(metric(metrics.render(), #"peerpull_agent_coordinator_announcements_total{result="answered"}"#) == 0)
             #expect(state.refusedNotYetCounted == 1, "a fetching agent's refused announcement is demand the pace counts")
         }
+    }
+}
+
+/// The peer port as an attacker meets it: a host port any pod can reach, without the
+/// cluster's secret (or with it, from a broken agent).
+extension PeerServerTests {
+    static let credential = PeerCredential(secret: [UInt8](repeating: 9, count: 32))!
+
+    @Test("a request without a credential is refused at its head: 401 and the connection closed, no body read")
+    func anUnsignedBodyIsNeverRead() async throws {
+        try await withPeerServer { _, coordinator, metrics, _ in
+            let c = try RawConnection(port: coordinator.peerPort)
+            // It promises 4 MiB and sends none of it.
+            c.send("POST /swarm/v1/announce HTTP/1.1\r\nHost: x\r\nContent-Length: 4194304\r\n\r\n")
+            let (answer, closed) = c.receive(for: .seconds(3))
+            #expect(answer.hasPrefix("HTTP/1.1 401"), "answered: \(answer.prefix(200))")
+            #expect(closed, "the connection stays open")
+            #expect(metric(metrics.render(), "peerpull_agent_peer_requests_refused_total") == 1)
+        }
+    }
+
+    @Test("a signed announcement whose chunked body never ends is cut at the announcement bound")
+    func anEndlessBodyIsCut() async throws {
+        try await withPeerServer { _, coordinator, _, _ in
+            let c = try RawConnection(port: coordinator.peerPort)
+            let auth = Self.credential.authorization(method: "POST", path: PeerServer.announcePath, body: Array("{}".utf8), node: "node-z",
+                                                     now: Int64(Date().timeIntervalSince1970))
+            c.send("POST \(PeerServer.announcePath) HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth)\r\nTransfer-Encoding: chunked\r\n\r\n")
+            let chunk = "10000\r\n" + String(repeating: "a", count: 0x10000) + "\r\n"
+            var sent = 0
+            // Loopback's socket buffers take megabytes after the server stopped reading: the
+            // reset comes later, but it comes.
+            while sent < 64 << 20, c.sendAll(chunk) { sent += 0x10000 }
+            let (answer, closed) = c.receive(for: .seconds(3))
+            // (The 413 may be lost to the reset that the bytes sent after it provoke.)
+            #expect(answer.isEmpty || answer.hasPrefix("HTTP/1.1 413"), "answered: \(answer.prefix(200)) after \(sent) bytes")
+            #expect(closed)
+            #expect(sent < 64 << 20, "the server read all \(sent) bytes")
+        }
+    }
+
+    @Test("connections past the per-address bound are closed as they open, and agents are still served")
+    func connectionsAreBounded() async throws {
+        var limits = PeerPortLimits(connections: 1000)
+        limits.connectionsPerAddress = 8
+        try await withPeerServer(limits: limits) { client, coordinator, metrics, _ in
+            let held = try (0..<8).map { _ in try RawConnection(port: coordinator.peerPort, from: "127.0.0.2") }
+            _ = held
+            let extra = try RawConnection(port: coordinator.peerPort, from: "127.0.0.2")
+            let (_, closed) = extra.receive(for: .seconds(3))
+            #expect(closed, "a ninth connection from one address was kept")
+            // An agent from another address is answered all the same.
+            let answer = try await client.announce(Self.announcement(), to: coordinator, timeout: .seconds(10))
+            #expect(answer.originPieces == [0, 1, 2, 3])
+            #expect(metric(metrics.render(), "peerpull_agent_peer_requests_refused_total") >= 1)
+        }
+    }
+
+    @Test("a connection that sends no signed request in time is closed")
+    func silentConnectionsAreClosed() async throws {
+        var limits = PeerPortLimits()
+        limits.firstRequestDeadline = .milliseconds(300)
+        try await withPeerServer(limits: limits) { _, coordinator, _, _ in
+            let c = try RawConnection(port: coordinator.peerPort)
+            let (_, closed) = c.receive(for: .seconds(3))
+            #expect(closed, "a silent connection was kept")
+        }
+    }
+
+    @Test func refusalsAreLoggedAsCountsAtMostOnceAMinute() {
+        var tally = RefusalTally(interval: .seconds(60))
+        #expect(tally.record("missing", now: .seconds(0)) == ["missing": 1], "the first at once")
+        for i in 1...10_999 { #expect(tally.record(i % 2 == 0 ? "missing" : "expired", now: .milliseconds(Int64(i))) == nil) }
+        #expect(tally.record("missing", now: .seconds(60)) == ["missing": 5_500, "expired": 5_500])
     }
 }

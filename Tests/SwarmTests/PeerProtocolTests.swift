@@ -58,7 +58,17 @@ struct PeerProtocolTests {
         #expect(throws: PeerCredential.Refusal.badSignature) { try other.verify(header, method: "GET", path: "/swarm/v1/blobs/x/pieces/3", now: 1000) }
         // The body is signed too.
         let post = c.authorization(method: "POST", path: "/swarm/v1/announce", body: Array("{}".utf8), node: "node-a", now: 5)
-        #expect(throws: PeerCredential.Refusal.badSignature) { try c.verify(post, method: "POST", path: "/swarm/v1/announce", body: Array("{ }".utf8), now: 5) }
+        #expect(throws: PeerCredential.Refusal.bodyMismatch) { try c.verify(post, method: "POST", path: "/swarm/v1/announce", body: Array("{ }".utf8), now: 5) }
+        // ...through the hash in the header, which the signature covers: checked from the
+        // head alone, before any body is read.
+        let signed = try c.verifyHead(post, method: "POST", path: "/swarm/v1/announce", now: 5)
+        #expect(signed.node == "node-a" && signed.matches(body: Array("{}".utf8)) && !signed.matches(body: Array("{ }".utf8)))
+        let otherHash = String(repeating: "ab", count: 32)
+        let swapped = post.replacing(#/b=[0-9a-f]{64}/#, with: "b=\(otherHash)")
+        #expect(throws: PeerCredential.Refusal.badSignature) { try c.verifyHead(swapped, method: "POST", path: "/swarm/v1/announce", now: 5) }
+        // A request signed without the hash (an older agent) is taken as bodiless.
+        let legacy = post.replacing(#/b=[0-9a-f]{64},/#, with: "")
+        #expect(throws: PeerCredential.Refusal.badSignature) { try c.verifyHead(legacy, method: "POST", path: "/swarm/v1/announce", now: 5) }
         #expect(PeerCredential(secret: Array("short".utf8)) == nil)
         // Times at the ends of Int64 are refused, not overflowed (an unsigned request once
         // could have trapped the agent this way).

@@ -43,6 +43,7 @@ public final class AgentMetrics: Sendable {
     private let pieceRequestFailures: [String: Counter]
     private let unknownRegistry: Counter
     private let announcementsHandled: [String: Counter]
+    private let swarmMembersGauge: Gauge
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -71,7 +72,7 @@ public final class AgentMetrics: Sendable {
         cacheQuota = registry.makeGauge(descriptor: Self.name("cache_quota", "bytes", "The cache's configured size limit."))
         evictions = registry.makeCounter(descriptor: Self.name("cache_evictions", "total", "Blobs removed to keep the cache within its quota."))
         uploaded = registry.makeCounter(descriptor: Self.name("peer_uploaded", "bytes_total", "Piece bytes sent to other agents."))
-        peerRefusals = registry.makeCounter(descriptor: Self.name("peer_requests_refused", "total", "Peer-port requests without a valid agent credential."))
+        peerRefusals = registry.makeCounter(descriptor: Self.name("peer_requests_refused", "total", "Peer-port requests and connections refused: no valid agent credential, a body past its bound, too many connections, or no signed request in time."))
         pieces = Dictionary(uniqueKeysWithValues: ["origin verified", "peer verified", "peer rejected"].map { key in
             let parts = key.split(separator: " ").map(String.init)
             return (key, registry.makeCounter(
@@ -110,6 +111,8 @@ public final class AgentMetrics: Sendable {
         })
         unknownRegistry = registry.makeCounter(
             descriptor: Self.name("unknown_registry_requests", "total", "Requests for a registry the agent does not accelerate, answered 404 NAME_UNKNOWN (containerd then tries its next host, usually the origin: bytes that bypass the agent)."))
+        swarmMembersGauge = registry.makeGauge(
+            descriptor: Self.name("swarm", "members", "Agents in this agent's swarm member list (itself included once it is ready); 0 for long: every blob comes from the origin."))
         blobPeers = registry.makeValueHistogram(
             descriptor: Self.name("blob_peers", "count", "Peers that sent pieces of each completed swarm download."),
             buckets: [0, 1, 2, 4, 8, 16, 32, 64])
@@ -136,6 +139,7 @@ public final class AgentMetrics: Sendable {
     }
 
     func unknownRegistryRequest() { unknownRegistry.increment() }
+    func swarmMembers(_ count: Int) { swarmMembersGauge.set(to: Double(count)) }
 
     func cacheRequest(_ result: CacheResult) {
         cacheRequests[result]!.increment()

@@ -8,8 +8,11 @@ import Swarm
 import Synchronization
 
 /// The peer port: the coordinator's announcements and other agents' piece requests.
-/// Every request must carry a `PeerCredential` signature by an agent of the cluster; a
-/// request without one, or with a forged one, gets a 401 and no byte.
+/// Every request must carry a `PeerCredential` signature by an agent of the cluster,
+/// checked from the request's head: a request without one, or with a forged one, gets a
+/// 401 and its connection is closed before a byte of its body is read. Bodies are bounded
+/// by what each route needs (none for a piece, `PeerMessages.maximumBytes` for an
+/// announcement), connections by `PeerPortLimits`, and refusals are logged as counts.
 ///
 /// Plain NIO rather than Hummingbird, for one reason: a piece leaves the cache file for
 /// the socket with `sendfile` (a `FileRegion`), never copied through the agent's
@@ -35,6 +38,8 @@ public final class PeerServer: Sendable {
     let coordinatorQueue: Int
     private let epoch = ContinuousClock.now
     let logger: Logger
+    let gate: PeerConnectionGate
+    private let refusals = Mutex(RefusalTally())
 
     public static let announcePath = "/swarm/v1/announce"
     /// With a busy coordinator's 503: the least milliseconds between announcements it asks for.
@@ -48,7 +53,7 @@ public final class PeerServer: Sendable {
 
     public init(credential: PeerCredential, coordinator: SwarmCoordinator, cache: BlobCache, bucket: TokenBucket?,
                 metrics: AgentMetrics, corruptPieces: Bool = false, uploadSlots: Int = UploadSlots.defaultSlots,
-                coordinatorQueue: Int = SwarmCadence.coordinatorQueue, logger: Logger) {
+                coordinatorQueue: Int = SwarmCadence.coordinatorQueue, limits: PeerPortLimits = PeerPortLimits(), logger: Logger) {
         self.credential = credential
         self.coordinator = coordinator
         self.cache = cache
@@ -58,7 +63,19 @@ public final class PeerServer: Sendable {
         self.uploadSlots = uploadSlots
         self.uploading = Mutex(UploadSlots(slots: uploadSlots))
         self.coordinatorQueue = coordinatorQueue
+        self.gate = PeerConnectionGate(limits: limits)
         self.logger = logger
+    }
+
+    /// Counts a refused request or connection; logs the counts at most once a minute.
+    func refused(_ reason: String, from address: String) {
+        metrics.peerRefused()
+        let now = ContinuousClock.now - epoch
+        guard let counts = refusals.withLock({ $0.record(reason, now: now) }) else { return }
+        let total = counts.values.reduce(0, +)
+        logger.notice("refused \(total) peer-port requests or connections since the last report (the peer port serves only this cluster's agents)", metadata: [
+            "reasons": "\(counts.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))",
+            "lastFrom": "\(address)", "connections": "\(gate.count)"])
     }
 
     /// Serves on `host:port` until the task is cancelled.
@@ -68,11 +85,18 @@ public final class PeerServer: Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                // Past the limits a connection is closed as it is accepted: no buffer, no read.
+                let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                guard self.gate.admit(address) else {
+                    self.refused("too many connections", from: address)
+                    return channel.eventLoop.makeFailedFuture(ChannelError.inputClosed)
+                }
+                channel.closeFuture.whenComplete { _ in self.gate.release(address) }
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
                     try sync.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
-                    try sync.addHandler(PeerRequestHandler(server: self))
+                    try sync.addHandler(PeerRequestHandler(server: self, address: address))
                 }
             }
             .bind(host: host, port: port).get()
@@ -95,18 +119,15 @@ public final class PeerServer: Sendable {
         }
     }
 
-    func answer(method: HTTPMethod, uri: String, authorization: String?, body: ByteBuffer) async -> Answer {
+    /// The most body bytes a request may have: none but an announcement's.
+    static func bodyLimit(method: HTTPMethod, path: Substring) -> Int {
+        method == .POST && path == announcePath ? PeerMessages.maximumBytes : 0
+    }
+
+    /// Answers a request whose head `asker` signed and whose body matched the signature.
+    func answer(method: HTTPMethod, uri: String, asker: String, body: ByteBuffer) async -> Answer {
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
-        if method == .GET, path == "/healthz" { return .bytes(.ok, contentType: "text/plain", ByteBuffer(string: "ok")) }
         let bytes = Array(body.readableBytesView)
-        let asker: String
-        do {
-            asker = try credential.verify(authorization, method: method.rawValue, path: uri, body: bytes, now: Int64(Date().timeIntervalSince1970))
-        } catch {
-            metrics.peerRefused()
-            logger.info("refused a peer-port request", metadata: ["path": "\(uri.prefix(200))", "why": "\(error)"])
-            return .refuse(.unauthorized, error.description)
-        }
         if method == .POST, path == Self.announcePath {
             let announcement: Announcement
             do { announcement = try PeerMessages.decodeAnnouncement(Data(bytes)) } catch { return .refuse(.badRequest, "\(error)") }
@@ -170,40 +191,103 @@ public final class PeerServer: Sendable {
 }
 
 /// One request at a time per connection (NIO's server pipeline holds back pipelined
-/// ones): the body is collected, bounded, then answered.
+/// ones). The credential is checked at the head; a refused request is answered and its
+/// connection closed without reading its body. A signed request's body is collected up to
+/// its route's bound, checked against the signed hash, then answered.
 private final class PeerRequestHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    let server: PeerServer
-    private var head: HTTPRequestHead?
-    private var body = ByteBuffer()
-    private var tooLarge = false
-    private var busy = false
+    struct Request {
+        var head: HTTPRequestHead
+        var signed: PeerCredential.Signed?
+        var limit: Int
+        var body = ByteBuffer()
+    }
 
-    init(server: PeerServer) { self.server = server }
+    enum State {
+        case idle
+        case reading(Request)
+        /// Answered early (refused, too large): the rest is dropped and the connection closed.
+        case closing
+    }
+
+    let server: PeerServer
+    let address: String
+    private var state = State.idle
+    private var busy = false
+    private var signedOnce = false
+
+    init(server: PeerServer, address: String) {
+        self.server = server
+        self.address = address
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // A connection that sends no signed request in time is closed.
+        let deadline = TimeAmount.nanoseconds(Int64(server.gate.limits.firstRequestDeadline.inSeconds * 1e9))
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: deadline) {
+            let (handler, context) = loopBound.value
+            if !handler.signedOnce, context.channel.isActive {
+                handler.server.refused("no signed request in time", from: handler.address)
+                context.close(promise: nil)
+            }
+        }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let h):
-            head = h
-            body.clear()
-            tooLarge = false
-        case .body(var chunk):
-            if body.readableBytes + chunk.readableBytes > PeerMessages.maximumBytes { tooLarge = true } else { body.writeBuffer(&chunk) }
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            busy = true
-            let keepAlive = head.isKeepAlive
-            if tooLarge {
-                respond(context: context, .refuse(.payloadTooLarge, "request larger than \(PeerMessages.maximumBytes) bytes"), keepAlive: false)
+        case .head(let head):
+            guard case .idle = state else { return }
+            let path = head.uri.split(separator: "?", maxSplits: 1).first ?? ""
+            if head.method == .GET, path == "/healthz" {
+                signedOnce = true  // a health check is no attack: it is answered, not timed out
+                state = .reading(Request(head: head, signed: nil, limit: 0))
                 return
             }
-            let server = self.server, body = self.body
-            let authorization = head.headers.first(name: "authorization")
+            let signed: PeerCredential.Signed
+            do {
+                signed = try server.credential.verifyHead(head.headers.first(name: "authorization"), method: head.method.rawValue,
+                                                          path: head.uri, now: Int64(Date().timeIntervalSince1970))
+            } catch {
+                server.refused(error.description, from: address)
+                closeWith(context: context, .refuse(.unauthorized, error.description))
+                return
+            }
+            signedOnce = true
+            let limit = PeerServer.bodyLimit(method: head.method, path: path)
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limit {
+                closeWith(context: context, .refuse(.payloadTooLarge, "a body of \(length) bytes; this request takes at most \(limit)"))
+                return
+            }
+            state = .reading(Request(head: head, signed: signed, limit: limit))
+        case .body(var chunk):
+            guard case .reading(var request) = state else { return }
+            guard request.body.readableBytes + chunk.readableBytes <= request.limit else {
+                closeWith(context: context, .refuse(.payloadTooLarge, "this request takes at most \(request.limit) body bytes"))
+                return
+            }
+            state = .idle  // no copy of the body while it grows
+            request.body.writeBuffer(&chunk)
+            state = .reading(request)
+        case .end:
+            guard case .reading(let request) = state else { return }
+            state = .idle
+            busy = true
+            let keepAlive = request.head.isKeepAlive
+            guard let signed = request.signed else {
+                respond(context: context, .bytes(.ok, contentType: "text/plain", ByteBuffer(string: "ok")), keepAlive: keepAlive)
+                return
+            }
+            guard signed.matches(body: request.body.readableBytesView) else {
+                server.refused(PeerCredential.Refusal.bodyMismatch.description, from: address)
+                closeWith(context: context, .refuse(.unauthorized, PeerCredential.Refusal.bodyMismatch.description))
+                return
+            }
+            let server = self.server, head = request.head, body = request.body
             context.eventLoop.makeFutureWithTask {
-                await server.answer(method: head.method, uri: head.uri, authorization: authorization, body: body)
+                await server.answer(method: head.method, uri: head.uri, asker: signed.node, body: body)
             }.assumeIsolated().whenSuccess { [weak self] answer in
                 guard let self else {
                     if case .file(let f, _, _, let asker) = answer {
@@ -215,6 +299,12 @@ private final class PeerRequestHandler: ChannelInboundHandler {
                 self.respond(context: context, answer, keepAlive: keepAlive)
             }
         }
+    }
+
+    /// Answers at once and closes the connection; what else arrives on it is dropped.
+    private func closeWith(context: ChannelHandlerContext, _ answer: PeerServer.Answer) {
+        state = .closing
+        respond(context: context, answer, keepAlive: false)
     }
 
     private func respond(context: ChannelHandlerContext, _ answer: PeerServer.Answer, keepAlive: Bool) {

@@ -6,7 +6,10 @@ import Foundation
 /// the time and the body's hash. A client without the secret cannot forge one, and a
 /// captured header is good only for that request and `window` seconds.
 ///
-/// Header: `Authorization: PeerPull-HMAC node=<node>,t=<unix seconds>,sig=<hex>`.
+/// Header: `Authorization: PeerPull-HMAC node=<node>,t=<unix seconds>,b=<hex>,sig=<hex>`,
+/// `b` the body's SHA-256: the peer port checks the signature from the head alone
+/// (`verifyHead`), before it reads a byte of the body, and then the body against `b`.
+/// A request without `b` may have no body (a GET of a piece).
 public struct PeerCredential: Sendable {
     public static let scheme = "PeerPull-HMAC"
     private let key: SymmetricKey
@@ -23,7 +26,20 @@ public struct PeerCredential: Sendable {
 
     /// The `Authorization` value for a request.
     public func authorization(method: String, path: String, body: some Collection<UInt8> = [UInt8](), node: String, now: Int64) -> String {
-        "\(Self.scheme) node=\(node),t=\(now),sig=\(signature(method: method, path: path, body: body, node: node, time: now))"
+        let bodyHash = Array(SHA256.hash(data: Array(body)))
+        return "\(Self.scheme) node=\(node),t=\(now),b=\(Self.hex(bodyHash)),sig=\(Self.hex(mac(method, path, bodyHash, node, now)))"
+    }
+
+    /// What a request's head proves: the agent that signed it, and the SHA-256 its body
+    /// must have.
+    public struct Signed: Sendable, Equatable {
+        public var node: String
+        public var bodyHash: [UInt8]
+
+        /// Whether `body` is the body that was signed.
+        public func matches(body: some Collection<UInt8>) -> Bool {
+            Array(SHA256.hash(data: Array(body))) == bodyHash
+        }
     }
 
     public enum Refusal: Error, Equatable, CustomStringConvertible {
@@ -31,6 +47,7 @@ public struct PeerCredential: Sendable {
         case malformed
         case expired
         case badSignature
+        case bodyMismatch
 
         public var description: String {
             switch self {
@@ -38,12 +55,21 @@ public struct PeerCredential: Sendable {
             case .malformed: "malformed peer credential"
             case .expired: "peer credential outside the time window (check the nodes' clocks)"
             case .badSignature: "peer credential does not verify (a different cluster secret?)"
+            case .bodyMismatch: "the request body is not the body that was signed"
             }
         }
     }
 
-    /// The node a request's `Authorization` proves it came from.
+    /// The node a request's `Authorization` proves it came from, the body included.
     public func verify(_ header: String?, method: String, path: String, body: some Collection<UInt8> = [UInt8](), now: Int64) throws(Refusal) -> String {
+        let signed = try verifyHead(header, method: method, path: path, now: now)
+        guard signed.matches(body: body) else { throw .bodyMismatch }
+        return signed.node
+    }
+
+    /// Checks a request's `Authorization` from its head alone: the signer, and the hash
+    /// its body must have (`b`; without it, the hash of no body).
+    public func verifyHead(_ header: String?, method: String, path: String, now: Int64) throws(Refusal) -> Signed {
         guard let header, !header.isEmpty else { throw .missing }
         guard header.hasPrefix(Self.scheme + " "), header.utf8.count < 512 else { throw .malformed }
         var fields: [Substring: Substring] = [:]
@@ -56,21 +82,32 @@ public struct PeerCredential: Sendable {
         let (low, under) = now.subtractingReportingOverflow(window)
         let (high, over) = now.addingReportingOverflow(window)
         guard ts >= (under ? .min : low), ts <= (over ? .max : high) else { throw .expired }
+        let bodyHash: [UInt8]
+        if let b = fields["b"] {
+            guard let h = Self.bytes(hex: b) else { throw .malformed }
+            bodyHash = h
+        } else {
+            bodyHash = Self.emptyBodyHash
+        }
         // Compared as a MAC (constant time), not as text.
         guard let given = Self.bytes(hex: sig),
-              HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Self.message(method, path, body, String(node), ts), using: key)
+              HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Self.message(method, path, bodyHash, String(node), ts), using: key)
         else { throw .badSignature }
-        return String(node)
+        return Signed(node: String(node), bodyHash: bodyHash)
     }
 
-    private func signature(method: String, path: String, body: some Collection<UInt8>, node: String, time: Int64) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Self.message(method, path, body, node, time), using: key)
-        return mac.map { b in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined()
+    private static let emptyBodyHash = Array(SHA256.hash(data: [UInt8]()))
+
+    private func mac(_ method: String, _ path: String, _ bodyHash: [UInt8], _ node: String, _ time: Int64) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Self.message(method, path, bodyHash, node, time), using: key))
     }
 
-    private static func message(_ method: String, _ path: String, _ body: some Collection<UInt8>, _ node: String, _ time: Int64) -> [UInt8] {
-        let bodyHash = SHA256.hash(data: Array(body)).map { $0 }
-        return Array("\(method)\n\(path)\n\(node)\n\(time)\n".utf8) + bodyHash
+    private static func message(_ method: String, _ path: String, _ bodyHash: [UInt8], _ node: String, _ time: Int64) -> [UInt8] {
+        Array("\(method)\n\(path)\n\(node)\n\(time)\n".utf8) + bodyHash
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { b in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined()
     }
 
     private static func bytes(hex: Substring) -> [UInt8]? {
