@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 
 phase_start=$SECONDS
 phases=()
+# What this run leaves in /tmp is checked at its end against this mark.
+started=$(mktemp /tmp/peerpull-run-started.XXXXXX)
 phase() { phases+=("$(printf '%-8s %4ds' "$1" $((SECONDS - phase_start)))"); phase_start=$SECONDS; }
 cleanup() {
   # Registries belong to the test process; if it died they may be left behind.
@@ -22,7 +24,20 @@ cleanup() {
     scripts/netlab.sh down "$prefix" || true
   done
   grep -oE '/tmp/peerpull-[^ ]*' /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf /tmp/peerpull-soak-* /tmp/peerpull-registry-* /tmp/peerpull-image-* /tmp/peerpull-out-* /tmp/peerpull-test-* /tmp/peerpull-ctr* /tmp/peerpull-cache-* /tmp/peerpull-kube-* 2>/dev/null || true
+  rm -rf /tmp/peerpull-soak-* /tmp/peerpull-registry-* /tmp/peerpull-image-* /tmp/peerpull-out-* /tmp/peerpull-ctr* /tmp/peerpull-cache-* /tmp/peerpull-kube-* 2>/dev/null || true
+  # The Swift toolchain's own leftovers: every `swift build` and `swift test` runs
+  # `swiftc -print-target-info`, which leaves a /tmp/TemporaryDirectory.* holding only
+  # .keep-directory (swift-driver issues 1613 and 2049; about five per command, 68 per
+  # run), and SwiftPM leaves a lock file per build folder. The agent and the controller
+  # make none (AgentCertificateTests runs the agent with a TMPDIR of its own and checks).
+  find /tmp -maxdepth 1 -newer "$started" -name 'TemporaryDirectory.*' -type d 2>/dev/null | while read -r d; do
+    case "$(ls -A "$d")" in ""|.keep-directory) rm -rf "$d" ;; esac
+  done
+  find /tmp -maxdepth 1 -newer "$started" -name '_*.lock' -type f -delete 2>/dev/null || true
+  rm -rf /tmp/peerpull-test-* 2>/dev/null || true
+  left=$(find /tmp -mindepth 1 -maxdepth 1 -newer "$started" 2>/dev/null | head -20)
+  rm -f "$started"
+  if [ -n "$left" ]; then echo "left in /tmp by this run:"; echo "$left" | sed 's/^/  /'; fi
 }
 trap cleanup EXIT
 

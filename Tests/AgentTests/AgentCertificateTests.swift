@@ -68,13 +68,22 @@ struct AgentCertificateTests {
         let agent = try BackgroundProcess([
             TestImages.peerpullBinary, "agent", "--listen", "127.0.0.1", "--port", String(port), "--peer-port", String(peerless),
             "--data-dir", dir.file("data"), "--tls-dir", dir.file("tls"), "--origin", "r.example.com",
-            "--tls-leaf-lifetime-seconds", "6", "--tls-renew-before-seconds", "4", "--tls-check-seconds", "0.5"],
-            logPath: dir.file("agent.log"))
+            "--tls-leaf-lifetime-seconds", "6", "--tls-renew-before-seconds", "4", "--tls-check-seconds", "0.5",
+            "--containerd-config-path", dir.file("certs.d")],
+            logPath: dir.file("agent.log"),
+            // Its own temporary directory: every file the agent replaces (keys, certificates,
+            // CAs, hosts.toml) must leave nothing there, or a node collects a directory per
+            // write for as long as it runs.
+            environment: ProcessInfo.processInfo.environment.merging(["TMPDIR": dir.file("tmp")]) { _, new in new })
+        try FileManager.default.createDirectory(atPath: dir.file("tmp"), withIntermediateDirectories: true)
         do { try await Self.watchRenewals(agent, port: port, dir: dir) } catch {
             await agent.stop()
             throw error
         }
         await agent.stop()
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.file("tmp"))
+        #expect(left.isEmpty, "the agent left \(left) in its temporary directory")
+        #expect(FileManager.default.fileExists(atPath: dir.file("certs.d/r.example.com/hosts.toml")), "it wrote hosts.toml")
     }
 
     static func watchRenewals(_ agent: BackgroundProcess, port: Int, dir: TemporaryDirectory) async throws {
