@@ -38,6 +38,9 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "The agents' DaemonSet in --namespace (the chart's <release>-agent): while it is missing or none of its pods is ready, pods are admitted unchanged. Unset: always rewrite.")
     var agentDaemonset: String?
 
+    @Option(help: "A Secret in --namespace holding the swarm's peer-signing key (the chart's <fullname>-swarm): created with a random key when absent, never changed. Unset: none is made.")
+    var swarmSecret: String?
+
     @Option(help: "Address to listen on (default 0.0.0.0).")
     var listen: String?
 
@@ -79,7 +82,7 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: .hidden)
     var tlsCheckSeconds: Double?
 
-    @Flag(help: "Delete the secrets the controller made (acr-credential-*-p2p copies in every namespace, its webhook certificate) and exit: the chart's uninstall hook.")
+    @Flag(help: "Delete the secrets the controller made (acr-credential-*-p2p copies in every namespace, its webhook certificate, the swarm's key) and exit: the chart's uninstall hook.")
     var removeGeneratedSecrets = false
 
     @Flag(help: "Check the settings (flags and --config) and exit: 0 when they are valid, else the invalid setting named. Starts and writes nothing.")
@@ -100,6 +103,7 @@ struct ControllerCommand: AsyncParsableCommand {
         if let namespace { s.namespace = namespace }
         if let serviceName { s.serviceName = serviceName }
         if let webhookConfiguration { s.webhookConfiguration = webhookConfiguration }
+        if let swarmSecret { s.swarmSecret = swarmSecret.isEmpty ? nil : swarmSecret }
         if let listen { s.listen = listen }
         if let port { s.port = port }
         if let tlsCertFile { s.tlsCertFile = tlsCertFile }

@@ -11,7 +11,7 @@ import Logging
 /// ```
 enum ControllerConfigFile {
     static let fields = ["registryInstances", "anonymousRegistries", "agentPort", "labelKey", "labelValue", "excludedNamespaces",
-                         "namespace", "serviceName", "webhookConfiguration", "listen", "port", "tlsCertFile", "tlsKeyFile",
+                         "namespace", "serviceName", "webhookConfiguration", "swarmSecret", "listen", "port", "tlsCertFile", "tlsKeyFile",
                          "kubeconfig", "ramRole", "acrRegion", "acrEndpoint", "logLevel"]
 
     /// Applies the file's values over `settings`; also returns the ACR region and endpoint.
@@ -26,6 +26,7 @@ enum ControllerConfigFile {
         if let v = try f.string("namespace") { s.namespace = v }
         if let v = try f.string("serviceName") { s.serviceName = v }
         if let v = try f.string("webhookConfiguration") { s.webhookConfiguration = v }
+        if let v = try f.string("swarmSecret") { s.swarmSecret = v.isEmpty ? nil : v }
         if let v = try f.string("listen") { s.listen = v }
         if let v = try f.int("port") { s.port = v }
         if let v = try f.string("tlsCertFile") { s.tlsCertFile = v }

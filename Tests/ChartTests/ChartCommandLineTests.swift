@@ -27,6 +27,10 @@ struct ChartCommandLineTests {
             "logLevel": "debug",
         ]),
         ("no containerd setup", ["p2p": ["registryInstances": "r.example.com", "containerdConfig": ["enabled": false]]]),
+        ("an existing swarm secret, extra agent flags", [
+            "p2p": ["registryInstances": "r.example.com", "swarm": ["existingSecret": "team-swarm-key"]],
+            "agent": ["extraArgs": ["--log-level=debug", "--auth-cache-seconds=30"], "extraEnv": [["name": "TZ", "value": "UTC"]]],
+        ]),
     ]
 
     /// One argv the pod would run, with where it comes from.

@@ -1,4 +1,5 @@
 import Agent
+import Controller
 import Foundation
 import Kubernetes
 import Logging
@@ -85,8 +86,20 @@ extension ControllerEndToEndTests {
             // changes with it (its checksum annotation), so the DaemonSet rolls.
             let before = try await cluster.run(["get", "daemonset", "p2p-ack-acr-acceleration-p2p-agent", "-n", "peerpull-system",
                                                 "-o", "jsonpath={.spec.template.metadata.annotations.checksum/config}"]).stdout
+            // The swarm's key: Helm installs none; the controller (its account may create
+            // secrets in the namespace; no controller pod runs here, so the test makes it the
+            // controller's way) creates it once, outside the release.
+            let controllerAccount = "system:serviceaccount:peerpull-system:p2p-ack-acr-acceleration-p2p-controller"
+            #expect(try await cluster.run(["auth", "can-i", "create", "secrets", "--as", controllerAccount, "-n", "peerpull-system"]).stdout
+                        .hasPrefix("yes"))
             let swarmSecret = { try await cluster.run(["get", "secret", "p2p-ack-acr-acceleration-p2p-swarm", "-n", "peerpull-system",
-                                                       "-o", "jsonpath={.data.secret}"]).stdout }
+                                                       "-o", "jsonpath={.data.secret}"], check: false).stdout }
+            #expect(try await swarmSecret().isEmpty, "Helm installed a swarm key")
+            let client = try KubernetesClient(connection: try KubernetesConnection.kubeconfig(path: cluster.kubeconfig), logger: Logger(label: "test"))
+            let made = try await SwarmSecret(store: KubernetesSecretStore(client: client), namespace: "peerpull-system",
+                                             name: "p2p-ack-acr-acceleration-p2p-swarm", logger: Logger(label: "test")).ensure()
+            await client.shutdown()
+            #expect(made == .created)
             let key = try await swarmSecret()
             values["p2p"] = ["registryInstances": "test-registry-vpc.cn-hangzhou.cr.aliyuncs.com", "ratelimit": "1G"]
             try await chart.install(values, namespace: "peerpull-system", kubeconfig: cluster.kubeconfig, upgrade: true)
@@ -96,7 +109,8 @@ extension ControllerEndToEndTests {
             let after = try await cluster.run(["get", "daemonset", "p2p-ack-acr-acceleration-p2p-agent", "-n", "peerpull-system",
                                                "-o", "jsonpath={.spec.template.metadata.annotations.checksum/config}"]).stdout
             #expect(!before.isEmpty && before != after)
-            // The swarm's key survives the upgrade: a new one would split the rolling agents.
+            // The swarm's key survives the upgrade (Helm does not own it): a new one would
+            // split the rolling agents.
             let keyAfter = try await swarmSecret()
             #expect(!key.isEmpty && keyAfter == key)
             try await Self.agentsFindEachOtherThroughTheServicesEndpointSlices(cluster)

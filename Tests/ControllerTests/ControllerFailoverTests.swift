@@ -12,6 +12,12 @@ extension ControllerEndToEndTests {
         let (cluster, replicas, ports) = (controller.cluster, controller.replicas, controller.ports)
         do {
             let first = try #require(controller.leader)
+            // Both replicas started at once and tried to make the swarm's key: one did, the
+            // other found it.
+            let key = try await controller.swarmKey()
+            #expect(key.count == 48, "\(key)")
+            #expect(replicas.filter { $0.log.contains("created the swarm's peer-signing key") }.count == 1,
+                    "\(replicas.map { $0.log.suffix(1500) })")
             // A labelled pod makes a copy (through replica 0, the webhook's URL).
             try await cluster.run(["apply", "-f", "-"], stdin: Self.pod("web", namespace: "team-a", labelled: true))
             _ = try await cluster.json(["get", "secret", "acr-credential-regcred-p2p", "-n", "team-a"])
@@ -46,6 +52,14 @@ extension ControllerEndToEndTests {
             #expect(replicas[survivor].log.contains("became leader"))
             // Lease 15 s, renewal every 5 s: the take-over comes within about 20 s.
             #expect(took < .seconds(25), "\(took)")
+            // A replica starting again finds the key and keeps it.
+            let again = try BackgroundProcess(replicas[first].arguments, logPath: controller.directory.file("controller-again.log"),
+                                              environment: ["HOSTNAME": "replica-again"])
+            let found: Void? = try? await again.waitUntil(timeout: .seconds(30)) { again.log.contains("using the swarm's peer-signing key") }
+            await again.stop()
+            #expect(found != nil, "\(again.log.suffix(1500))")
+            #expect(!again.log.contains("created the swarm's peer-signing key"), "\(again.log.suffix(1500))")
+            #expect(try await controller.swarmKey() == key, "the key survives the failover and a restart")
             print("leader killed: the other replica re-synced the copy \(took) later")
         } catch {
             throw await controller.stop(after: error)

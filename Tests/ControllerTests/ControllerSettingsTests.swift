@@ -13,6 +13,7 @@ struct ControllerSettingsTests {
         ("registryInstances: [r.example.com]\nport: nine", "port"),
         ("registryInstances: [r.example.com]\ntlsCertFile: /x.crt", "tlsCertFile"),
         ("registryInstances: [r.example.com]\nlogLevel: loud", "logLevel"),
+        ("registryInstances: [r.example.com]\nswarmSecret: Swarm_Key", "swarmSecret"),
         // Found by the `settings` fuzz target: a key that is a map trapped in Yams.
         ("registryInstances: [r.example.com]\n? {a: b}\n: c", "--config"),
     ])

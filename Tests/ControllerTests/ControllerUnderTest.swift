@@ -12,6 +12,7 @@ struct ControllerUnderTest: Sendable {
     static let namespace = "peerpull-system"
     static let service = "p2p-ack-acr-acceleration-p2p-controller"
     static let configuration = "p2p-ack-acr-acceleration-p2p"
+    static let swarmSecret = "p2p-ack-acr-acceleration-p2p-swarm"
 
     let cluster: KubernetesTestCluster
     /// The controllers' logs, and whatever else the test writes (`caFile`).
@@ -28,6 +29,17 @@ struct ControllerUnderTest: Sendable {
     var port: Int { ports[0] }
     /// `caPEM` as a file, for clients that trust only it (curl `--cacert`, `webhook_load.py --ca`).
     var caFile: String { directory.file("ca.crt") }
+    /// The swarm's key as the controllers made it, once it exists.
+    func swarmKey() async throws -> String {
+        var key = ""
+        try await process.waitUntil(timeout: .seconds(30)) {
+            let secret = try? await cluster.json(["get", "secret", Self.swarmSecret, "-n", Self.namespace])
+            key = ((secret?["data"] as? [String: String])?["secret"]).flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            return !key.isEmpty
+        }
+        return key
+    }
+
     /// The replica holding the re-sync lease: running, and it said it became leader.
     var leader: Int? { Self.leader(of: replicas) }
 
@@ -68,7 +80,7 @@ struct ControllerUnderTest: Sendable {
                 replicas.append(try BackgroundProcess([
                     TestImages.peerpullBinary, "controller", "--kubeconfig", cluster.kubeconfig,
                     "--registry-instances", registryInstances, "--namespace", namespace,
-                    "--service-name", service, "--webhook-configuration", configuration,
+                    "--service-name", service, "--webhook-configuration", configuration, "--swarm-secret", swarmSecret,
                     "--listen", "127.0.0.1", "--port", String(port), "--log-level", logLevel,
                 ] + arguments, logPath: directory.file(count == 1 ? "controller.log" : "controller-\(i).log"),
                    environment: count == 1 ? nil : ["HOSTNAME": "replica-\(i)"]))

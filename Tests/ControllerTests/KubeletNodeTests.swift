@@ -105,6 +105,13 @@ struct KubeletNodeTests {
         try await cluster.run(["-n", "peerpull-system", "rollout", "status", "daemonset/\(Self.release)-agent", "--timeout=180s"])
         try await cluster.run(["-n", "peerpull-system", "rollout", "status", "deployment/\(Self.release)-controller", "--timeout=180s"])
         say("chart ready (\(elapsed()))")
+        // The swarm's key: the chart renders none; the controller made it (the agent's pod
+        // waited for the mount) and the agent joined the swarm with it.
+        let keyOwner = try await cluster.run(["-n", "peerpull-system", "get", "secret", "\(Self.release)-swarm",
+                                              "-o", #"jsonpath={.metadata.labels.app\.kubernetes\.io/managed-by}"#]).stdout
+        #expect(keyOwner == "peerpull")
+        let agentLog = try await cluster.run(["-n", "peerpull-system", "logs", "-l", "app.kubernetes.io/component=agent", "-c", "agent", "--tail=-1"]).stdout
+        #expect(agentLog.contains("joined the swarm"), "\(agentLog.suffix(2000))")
         // The agent's init step wrote hosts.toml for the origin and its P2P host, keeping the node's own.
         let p2pToml = try String(contentsOfFile: "\(node.certsDirectory)/\(Self.p2pHost)/hosts.toml", encoding: .utf8)
         #expect(p2pToml.contains("server = \"https://\(Self.origin)\"\nca = \"../\(Self.origin)/ca.crt\""), "\(p2pToml)")

@@ -18,6 +18,10 @@ public struct ControllerSettings: Sendable, Equatable {
     public var namespace = "kube-system"
     public var serviceName = "peerpull-controller"
     public var webhookConfiguration = "peerpull-controller"
+    /// The Secret in `namespace` holding the swarm's peer-signing key, created when absent
+    /// and never changed (`SwarmSecret`); nil: the controller makes none (no swarm, or the
+    /// chart's `p2p.swarm.existingSecret`).
+    public var swarmSecret: String?
     public var listen = "0.0.0.0"
     public var port = 9443
     /// A certificate mounted by cert-manager; otherwise one is generated and shared through a Secret.
@@ -50,6 +54,9 @@ public struct ControllerSettings: Sendable, Equatable {
         }
         guard tlsCheckInterval >= .milliseconds(100), tlsCheckInterval < .seconds(tlsLifetimes.renewBefore) else {
             throw .init(field: "--tls-check-seconds", problem: "must be at least 0.1 s and shorter than --tls-renew-before-seconds")
+        }
+        if let swarmSecret, swarmSecret.count > 253 || swarmSecret.wholeMatch(of: /[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/) == nil {
+            throw .init(field: "swarmSecret", problem: "\"\(swarmSecret.prefix(100))\" is not a Secret name (lower-case letters, digits, '-' and '.')")
         }
         guard (tlsCertFile == nil) == (tlsKeyFile == nil) else {
             throw .init(field: "tlsCertFile", problem: "tlsCertFile and tlsKeyFile go together")

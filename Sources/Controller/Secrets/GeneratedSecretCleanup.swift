@@ -3,7 +3,9 @@ import Logging
 
 /// Deletes every secret the controller made (label `app.kubernetes.io/managed-by:
 /// peerpull`) in all namespaces: the pull-secret copies, each owned by its source secret
-/// (which stays), and the generated webhook certificate, neither of which Helm knows.
+/// (which stays), the generated webhook certificate and the swarm's key (`SwarmSecret`),
+/// none of which Helm knows. A Secret the user named in `p2p.swarm.existingSecret` lacks the
+/// label and stays.
 /// The chart's pre-delete hook runs it on `helm uninstall`.
 public enum GeneratedSecretCleanup {
     /// Returns how many secrets were deleted.

@@ -12,10 +12,10 @@ import ServiceLifecycle
 
 /// What `peerpull controller` does once its settings are parsed and valid: the
 /// admission webhook on every replica, the watches it reads (namespaces' labels, pull
-/// secrets, the agents' DaemonSet), the webhook's certificate and `caBundle`, and the
-/// pull-secret re-sync on the replica that holds the lease, as one `ServiceGroup` that
-/// shuts down gracefully on SIGTERM: the watchers stop first, then the webhook finishes
-/// the reviews in flight.
+/// secrets, the agents' DaemonSet), the webhook's certificate and `caBundle`, the swarm's
+/// key (made once), and the pull-secret re-sync on the replica that holds the lease, as
+/// one `ServiceGroup` that shuts down gracefully on SIGTERM: the watchers stop first, then
+/// the webhook finishes the reviews in flight.
 public struct ControllerService: Sendable {
     public var settings: ControllerSettings
     /// The ACR OpenAPI's region and endpoint, and the ECS metadata service, for instance ids.
@@ -105,6 +105,12 @@ public struct ControllerService: Sendable {
         services.append(.init(service: ClosureService { await cancelWhenGracefulShutdown { await secrets.follow(client: client, logger: logger) } }))
         if let agents {
             services.append(.init(service: ClosureService { await cancelWhenGracefulShutdown { await agents.follow(logger: logger) } }))
+        }
+        if let name = s.swarmSecret {
+            // Not behind the lease: creation is atomic, and the agents wait for the key.
+            let key = SwarmSecret(store: KubernetesSecretStore(client: client), namespace: s.namespace, name: name, logger: logger)
+            services.append(.init(service: ClosureService { await cancelWhenGracefulShutdown { await key.ensureUntilDone() } },
+                                  successTerminationBehavior: .ignore))
         }
         let lifetimes = s.tlsLifetimes, interval = s.tlsCheckInterval, configuration = s.webhookConfiguration
         services.append(.init(service: ClosureService {

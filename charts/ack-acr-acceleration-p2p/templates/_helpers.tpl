@@ -34,3 +34,8 @@ helm.sh/hook: pre-delete
 helm.sh/hook-weight: "-1"
 helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 {{- end }}
+
+{{/* The Secret whose key `secret` signs agent-to-agent requests: the user's, or the one the controller creates once. */}}
+{{- define "p2p.swarmSecret" -}}
+{{ .Values.p2p.swarm.existingSecret | default (printf "%s-swarm" (include "p2p.fullname" .)) }}
+{{- end -}}
