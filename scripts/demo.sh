@@ -102,8 +102,9 @@ ctr_of() { echo "ctr -a $work/node-$1/containerd/containerd.sock -n demo"; }
 start_agent() {
   local d=$work/node-$1
   mkdir -p "$d"
+  # The nodes' containerds run without CRI and ctr is given --hosts-dir: no config_path to check.
   ip netns exec "$(node_ns "$1")" "$bin" agent --port 65001 --plain-http-origin 198.18.0.1:5000 --data-dir "$d/agent" \
-    --containerd-config-path "$d/certs.d" --node-name "node-$1" --peers "$work/peers" --peer-secret-file "$work/peer-secret" \
+    --containerd-config-path "$d/certs.d" --containerd-config "" --node-name "node-$1" --peers "$work/peers" --peer-secret-file "$work/peer-secret" \
     --piece-size "$PIECE" --log-level notice >"$d/agent.log" 2>&1 &
   pids+=($!); agent_pids+=($!)
 }

@@ -96,6 +96,9 @@ up() {
   [ -f "$dir/sysctls" ] || for s in $sysctls; do echo "$s=$(sysctl -n "$s")"; done > "$dir/sysctls"
   cgroups create
 
+  # containerd's config is also the node's /etc/containerd/config.toml, where the chart's
+  # agent reads it: the file exists now for the bind mount, written in place below.
+  : > "$dir/containerd/config.toml"
   # The node's files: a process that holds the node's network and mount namespaces.
   # nsenter rather than `ip netns exec`, which would mount a fresh /sys without the cgroups.
   nsenter --net="/run/netns/$ns" unshare -m --propagation private sh -c '
@@ -109,6 +112,8 @@ up() {
     mount -t tmpfs tmpfs /etc/containerd
     mkdir /etc/containerd/certs.d
     mount --bind "$d/certs.d" /etc/containerd/certs.d
+    touch /etc/containerd/config.toml
+    mount --bind "$d/containerd/config.toml" /etc/containerd/config.toml
     touch "$d/holder.ready"
     exec sleep infinity' "$dir" </dev/null >"$dir/holder.log" 2>&1 &
   echo $! > "$dir/holder.pid"

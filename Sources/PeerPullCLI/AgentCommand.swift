@@ -44,6 +44,12 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "containerd's registry config_path (e.g. /etc/containerd/certs.d): write hosts.toml there for each origin and its P2P host.")
     var containerdConfigPath: String?
 
+    @Option(help: "containerd's config file as the node names it (default /etc/containerd/config.toml), read with its imports to check that its CRI registry config_path names --containerd-config-path; until it does, /readyz answers 503 saying what to set. \"\" skips the check.")
+    var containerdConfig: String?
+
+    @Option(help: "Where the node's files are mounted in the agent's container (the chart: /host): containerd's config file, its imports and config_path are read under it.")
+    var hostRoot: String?
+
     @Option(help: "Seconds an allowed authorization check at the origin is remembered (default 60; 0 checks every request).")
     var authCacheSeconds: Int?
 
@@ -118,6 +124,8 @@ struct AgentCommand: AsyncParsableCommand {
         if let tlsRenewBeforeSeconds { s.tlsLifetimes.renewBefore = tlsRenewBeforeSeconds }
         if let tlsCheckSeconds { s.tlsCheckInterval = .milliseconds(Int64(tlsCheckSeconds * 1000)) }
         if let containerdConfigPath { s.containerdConfigPath = containerdConfigPath }
+        if let containerdConfig { s.containerdConfig = containerdConfig }
+        if let hostRoot { s.hostRoot = hostRoot }
         if let authCacheSeconds { s.authCacheSeconds = authCacheSeconds }
         if let nodeName { s.nodeName = nodeName }
         if let peers { s.peersFile = peers }

@@ -13,7 +13,7 @@ import Logging
 /// ```
 enum AgentConfigFile {
     static let fields = ["listen", "port", "dataDir", "cacheSize", "ratelimit", "origins", "plainHTTPOrigins", "originCACert",
-                         "tlsDir", "containerdConfigPath", "authCacheSeconds", "idleTimeoutSeconds", "logLevel", "ramRole", "acrRegion",
+                         "tlsDir", "containerdConfigPath", "containerdConfig", "hostRoot", "authCacheSeconds", "idleTimeoutSeconds", "logLevel", "ramRole", "acrRegion",
                          "nodeName", "peersFile", "advertiseAddress", "peerPort", "peerSecretFile", "pieceSize", "coordinators",
                          "membershipService", "membershipNamespace", "kubeconfig"]
 
@@ -34,6 +34,8 @@ enum AgentConfigFile {
         if let v = try f.string("originCACert") { s.originCACert = v }
         if let v = try f.string("tlsDir") { s.tlsDir = v }
         if let v = try f.string("containerdConfigPath") { s.containerdConfigPath = v }
+        if let v = try f.string("containerdConfig") { s.containerdConfig = v }
+        if let v = try f.string("hostRoot") { s.hostRoot = v }
         if let v = try f.int("authCacheSeconds") { s.authCacheSeconds = v }
         if let v = try f.int("idleTimeoutSeconds") { s.idleTimeoutSeconds = v }
         if let v = try f.string("ramRole") { s.ramRole = v.isEmpty ? nil : v }

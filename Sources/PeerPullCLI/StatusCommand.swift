@@ -51,6 +51,11 @@ struct StatusCommand: AsyncParsableCommand {
         var lines: [String] = []
         let swarm = s.node.map { "node \($0), \(s.members ?? 0) swarm members" } ?? "swarm off"
         lines.append("\(swarm); cache \(HumanReadable.bytes(s.cacheBytes)) of \(HumanReadable.bytes(s.cacheQuota)) in \(s.cachedBlobs) blobs")
+        if let c = s.containerd {
+            lines.append(c.ready ? "containerd reads hosts.toml from \(c.agentDirectory) (config_path \(c.configPath ?? "?"))"
+                                 : "not ready: \(c.problems.joined(separator: " "))")
+            lines += c.warnings.map { "warning: \($0)" }
+        }
         if s.downloads.isEmpty {
             lines.append("no blob downloading")
         }

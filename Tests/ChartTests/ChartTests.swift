@@ -48,6 +48,21 @@ struct ChartTests {
         #expect(config.contains("port: 65001") && config.contains(#"ratelimit: "512M""#))
         #expect(config.contains(#"origins: ["test-registry-vpc.cn-hangzhou.cr.aliyuncs.com","cri-abc123"]"#))
 
+        // The containerd preflight: the config's directory read-only under /host, where the
+        // agent reads it; the hosts.toml directory mounted (writable) beneath it.
+        #expect(config.contains("hostRoot: /host") && config.contains(#"containerdConfig: "/etc/containerd/config.toml""#), "\(config)")
+        let mounts = try #require(Self.dig(pod, "containers.0.volumeMounts") as? [[String: Any]])
+        let configMount = try #require(mounts.first { $0["name"] as? String == "containerd-config" })
+        #expect(configMount["mountPath"] as? String == "/host/etc/containerd" && configMount["readOnly"] as? Bool == true)
+        let volumes = try #require(Self.dig(pod, "volumes") as? [[String: Any]])
+        #expect(volumes.first { $0["name"] as? String == "containerd-config" }.map { Self.dig($0, "hostPath.path") as? String } == "/etc/containerd")
+        var noCheck = Self.base
+        noCheck["p2p"] = ["registryInstances": "r.example.com", "containerdConfig": ["configFile": ""]]
+        let unchecked = try await chart.objects(noCheck)
+        let uncheckedMounts = Self.dig(object(unchecked, "DaemonSet"), "spec.template.spec.containers.0.volumeMounts") as? [[String: Any]]
+        #expect(uncheckedMounts?.contains { $0["name"] as? String == "containerd-config" } == false)
+        #expect(((Self.dig(object(unchecked, "ConfigMap"), "data") as? [String: Any])?["agent.yaml"] as? String)?.contains(#"containerdConfig: """#) == true)
+
         let deploy = try #require(object(objects, "Deployment"))
         #expect(Self.dig(deploy, "spec.replicas") as? Int == 2)
         let args = try #require(Self.dig(deploy, "spec.template.spec.containers.0.args") as? [String])

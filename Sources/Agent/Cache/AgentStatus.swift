@@ -6,4 +6,6 @@ public struct AgentStatus: Codable, Sendable {
     public var cacheQuota: Int64
     public var cachedBlobs: Int
     public var downloads: [DownloadStatus]
+    /// Whether containerd reads the agent's `hosts.toml`; nil when the agent writes none.
+    public var containerd: ContainerdPreflight?
 }

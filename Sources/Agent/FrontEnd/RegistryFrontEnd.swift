@@ -21,6 +21,8 @@ public struct RegistryFrontEnd: Sendable {
     public var manifests: ManifestCache?
     public var gate: AuthorizationGate
     public var metrics: AgentMetrics
+    /// Whether containerd reads the agent's `hosts.toml`: `/readyz` answers 503 while it does not.
+    public var containerd: ContainerdPreflightCheck?
     var logger: Logger
     /// Registries already warned about (a pull names one many times).
     let unknownRegistries = UnknownRegistries()
@@ -33,6 +35,7 @@ public struct RegistryFrontEnd: Sendable {
         manifests: ManifestCache? = nil,
         gate: AuthorizationGate? = nil,
         metrics: AgentMetrics = AgentMetrics(),
+        containerd: ContainerdPreflightCheck? = nil,
         logger: Logger = Logger(label: "peerpull.agent")
     ) {
         self.resolver = resolver
@@ -42,6 +45,7 @@ public struct RegistryFrontEnd: Sendable {
         self.manifests = manifests
         self.gate = gate ?? AuthorizationGate(client: client, metrics: metrics)
         self.metrics = metrics
+        self.containerd = containerd
         self.logger = logger
     }
 
@@ -49,15 +53,17 @@ public struct RegistryFrontEnd: Sendable {
     public func register(on router: Router<AgentRequestContext>) {
         router.add(middleware: PacedResponses())
         router.get("/healthz") { _, _ in "ok" }
-        router.get("/readyz") { _, _ in "ok" }
+        router.get("/readyz") { _, _ in Self.readiness(containerd?.check()) }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+            containerd?.check()
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
         }
         router.get("/status") { _, _ in
             // The blobs in flight (digests, piece maps, sources) and the cache's totals: no
             // content and no credentials, like /metrics.
-            let status = await cache?.status() ?? AgentStatus(cacheBytes: 0, cacheQuota: 0, cachedBlobs: 0, downloads: [])
+            var status = await cache?.status() ?? AgentStatus(cacheBytes: 0, cacheQuota: 0, cachedBlobs: 0, downloads: [])
+            status.containerd = containerd?.check()
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             let body = (try? encoder.encode(status)) ?? Data("{}".utf8)
@@ -72,6 +78,17 @@ public struct RegistryFrontEnd: Sendable {
                 }
             }
         }
+    }
+
+    /// 200 while containerd reads the agent's `hosts.toml` (warnings follow "ok"), else 503
+    /// with the reasons: the kubelet then marks the pod not ready, and the controller stops
+    /// rewriting images to the P2P host.
+    static func readiness(_ verdict: ContainerdPreflight?) -> Response {
+        guard let verdict else { return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok"))) }
+        var lines: [String] = verdict.ready ? ["ok"] : ["not ready: containerd would not use this agent."] + verdict.problems
+        lines += verdict.warnings.map { "warning: \($0)" }
+        return Response(status: verdict.ready ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(string: lines.joined(separator: "\n") + "\n")))
     }
 
     func timed(_ request: Request, head: Bool) async -> Response {

@@ -44,6 +44,8 @@ public final class AgentMetrics: Sendable {
     private let unknownRegistry: Counter
     private let announcementsHandled: [String: Counter]
     private let swarmMembersGauge: Gauge
+    private let containerdStates: [ContainerdPreflight.Result: Gauge]
+    private let containerdWarnings: Gauge
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -113,6 +115,13 @@ public final class AgentMetrics: Sendable {
             descriptor: Self.name("unknown_registry_requests", "total", "Requests for a registry the agent does not accelerate, answered 404 NAME_UNKNOWN (containerd then tries its next host, usually the origin: bytes that bypass the agent)."))
         swarmMembersGauge = registry.makeGauge(
             descriptor: Self.name("swarm", "members", "Agents in this agent's swarm member list (itself included once it is ready); 0 for long: every blob comes from the origin."))
+        containerdStates = Dictionary(uniqueKeysWithValues: [ContainerdPreflight.Result.honoured, .ignored, .unreadable].map { result in
+            (result, registry.makeGauge(
+                descriptor: Self.name("containerd_preflight", "state", "1 for the current verdict on containerd's configuration: honoured = its CRI registry config_path names the agent's hosts.toml directory; ignored = containerd would not read the agent's hosts.toml and the agent is not ready; unreadable = the configuration cannot be read and the agent is not ready (/readyz says why)."),
+                labels: [("result", result.rawValue)]))
+        })
+        containerdWarnings = registry.makeGauge(
+            descriptor: Self.name("containerd_preflight", "warnings", "Conditions in containerd's configuration that make some containerd releases ignore the agent's hosts.toml (/status lists them)."))
         blobPeers = registry.makeValueHistogram(
             descriptor: Self.name("blob_peers", "count", "Peers that sent pieces of each completed swarm download."),
             buckets: [0, 1, 2, 4, 8, 16, 32, 64])
@@ -140,6 +149,11 @@ public final class AgentMetrics: Sendable {
 
     func unknownRegistryRequest() { unknownRegistry.increment() }
     func swarmMembers(_ count: Int) { swarmMembersGauge.set(to: Double(count)) }
+
+    func containerdPreflight(_ verdict: ContainerdPreflight) {
+        for (result, gauge) in containerdStates { gauge.set(to: result == verdict.result ? 1 : 0) }
+        containerdWarnings.set(to: Double(verdict.warnings.count))
+    }
 
     func cacheRequest(_ result: CacheResult) {
         cacheRequests[result]!.increment()

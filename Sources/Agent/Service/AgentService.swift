@@ -61,6 +61,14 @@ public struct AgentService: Sendable {
             rule: P2PHostRule(port: settings.port), plainHTTPOrigins: Set(settings.plainHTTPOrigins), agentCAPEM: certificate?.caPEM)
     }
 
+    /// The check that containerd reads the agent's `hosts.toml`, when the agent writes them
+    /// and `containerdConfig` is set.
+    public func containerdPreflight(metrics: AgentMetrics) -> ContainerdPreflightCheck? {
+        guard let dir = settings.containerdConfigPath, !settings.containerdConfig.isEmpty else { return nil }
+        return ContainerdPreflightCheck(configFile: settings.containerdConfig, hostRoot: settings.hostRoot, hostsDirectory: dir,
+                                        metrics: metrics, logger: logger)
+    }
+
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
     public func run(certificate: AgentCertificate?) async throws {
         let s = settings
@@ -69,6 +77,8 @@ public struct AgentService: Sendable {
         }
         let rule = P2PHostRule(port: s.port)
         let metrics = AgentMetrics()
+        let preflight = containerdPreflight(metrics: metrics)
+        preflight?.check()
         let bucket = TokenBucket(rate: s.rateLimit)
         var cache: BlobCache?
         var manifests: ManifestCache?
@@ -91,6 +101,7 @@ public struct AgentService: Sendable {
             manifests: manifests,
             gate: AuthorizationGate(client: client, ttl: .seconds(s.authCacheSeconds), metrics: metrics),
             metrics: metrics,
+            containerd: preflight,
             logger: logger)
         let router = Router(context: AgentRequestContext.self)
         frontEnd.register(on: router)

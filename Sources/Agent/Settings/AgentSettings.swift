@@ -25,7 +25,15 @@ public struct AgentSettings: Sendable, Equatable {
     public var tlsLifetimes = CertificateLifetimes.standard
     /// How often the running agent checks its serving certificate (and re-reads `tlsDir`).
     public var tlsCheckInterval = Duration.seconds(3600)
+    /// containerd's registry `config_path` directory where the agent writes `hosts.toml`.
     public var containerdConfigPath: String?
+    /// containerd's config file, as the node names it: read (with its imports) to check
+    /// that containerd's `config_path` names `containerdConfigPath`; "" skips the check.
+    public var containerdConfig = "/etc/containerd/config.toml"
+    /// Where the node's files are seen from the agent (the chart mounts them under `/host`):
+    /// containerd's config file, its imports and its `config_path` are node paths read
+    /// under it, and `containerdConfigPath` is compared without it. "" on the node itself.
+    public var hostRoot = ""
     /// How long an allowed authorization check is remembered.
     public var authCacheSeconds = 60
     /// Seconds a client connection may stay silent before the agent closes it.
@@ -85,6 +93,12 @@ public struct AgentSettings: Sendable, Equatable {
             throw .init(field: "idleTimeoutSeconds", problem: "\(idleTimeoutSeconds) must be between 1 and 3600")
         }
         guard !dataDir.isEmpty else { throw .init(field: "dataDir", problem: "must not be empty") }
+        guard containerdConfig.isEmpty || containerdConfig.hasPrefix("/") else {
+            throw .init(field: "containerdConfig", problem: "\"\(containerdConfig.prefix(200))\" must be an absolute path on the node, like /etc/containerd/config.toml (\"\" skips the check)")
+        }
+        guard hostRoot.isEmpty || hostRoot.hasPrefix("/") else {
+            throw .init(field: "hostRoot", problem: "\"\(hostRoot.prefix(200))\" must be an absolute path, like /host")
+        }
         guard tlsLifetimes.leaf > tlsLifetimes.renewBefore, tlsLifetimes.renewBefore > 0 else {
             throw .init(field: "--tls-leaf-lifetime-seconds", problem: "the serving certificate must live longer than --tls-renew-before-seconds (> 0)")
         }
