@@ -35,7 +35,7 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "The MutatingWebhookConfiguration whose caBundle the controller keeps current (default peerpull-controller).")
     var webhookConfiguration: String?
 
-    @Option(help: "The agents' DaemonSet in --namespace (the chart's <release>-agent): while it is missing or none of its pods is ready, pods are admitted unchanged. Unset: always rewrite.")
+    @Option(help: "The agents' DaemonSet in --namespace (the chart's <release>-agent): while it is missing or not every node that should run an agent has a ready one, pods are admitted unchanged. Unset: always rewrite.")
     var agentDaemonset: String?
 
     @Option(help: "A Secret in --namespace holding the swarm's peer-signing key (the chart's <fullname>-swarm): created with a random key when absent, never changed. Unset: none is made.")

@@ -6,8 +6,10 @@ import Testing
 /// DaemonSet's state as its watch reports it, and the review that follows.
 @Suite("Agent presence")
 struct AgentPresenceTests {
-    static func daemonSet(_ name: String, ready: Int?) -> DaemonSet {
-        DaemonSet(metadata: ObjectMeta(name: name, namespace: "peerpull-system"), status: ready.map { .init(numberReady: $0) })
+    /// A DaemonSet whose `ready` pods are all it should run, unless `scheduled` says more.
+    static func daemonSet(_ name: String, ready: Int?, scheduled: Int? = nil) -> DaemonSet {
+        DaemonSet(metadata: ObjectMeta(name: name, namespace: "peerpull-system"),
+                  status: ready.map { .init(desiredNumberScheduled: scheduled ?? $0, numberReady: $0) })
     }
 
     @Test func rewritingFollowsTheDaemonSetsReadyPods() async {
@@ -19,9 +21,9 @@ struct AgentPresenceTests {
         #expect(await agents.state == .absent)
         #expect(await !agents.allowsRewrite)
         await agents.apply(.upserted(Self.daemonSet("p2p-agent", ready: nil)))
-        #expect(await agents.state == .running(ready: 0))
+        #expect(await agents.state == .running(ready: 0, scheduled: 0))
         #expect(await !agents.allowsRewrite)
-        #expect(await agents.reasonToSkip?.contains("no agent of DaemonSet peerpull-system/p2p-agent is ready") == true)
+        #expect(await agents.reasonToSkip?.contains("0 of 0 agents of DaemonSet peerpull-system/p2p-agent are ready") == true)
         await agents.apply(.upserted(Self.daemonSet("p2p-agent", ready: 2)))
         #expect(await agents.allowsRewrite)
         #expect(await agents.reasonToSkip == nil)
@@ -31,6 +33,36 @@ struct AgentPresenceTests {
         await agents.apply(.deleted(Self.daemonSet("p2p-agent", ready: 2)))
         #expect(await agents.state == .absent)
         #expect(await agents.reasonToSkip?.contains("does not exist") == true)
+    }
+
+    /// The webhook cannot know a pod's node, and a node whose containerd ignores the agent
+    /// keeps that agent unready: one such node stops rewriting everywhere, and so does a
+    /// node that joins (its agent not ready yet), until every agent is ready again.
+    @Test func oneUnreadyAgentStopsRewritingUntilEveryAgentIsReady() async throws {
+        let agents = AgentPresence(client: nil, namespace: "peerpull-system", daemonSet: "p2p-agent")
+        await agents.apply(.replaced([Self.daemonSet("p2p-agent", ready: 3)]))
+        #expect(await agents.allowsRewrite)
+        await agents.apply(.upserted(Self.daemonSet("p2p-agent", ready: 2, scheduled: 3)))
+        #expect(await agents.state == .running(ready: 2, scheduled: 3))
+        #expect(await !agents.allowsRewrite)
+        #expect(await agents.reasonToSkip?.contains("2 of 3 agents of DaemonSet peerpull-system/p2p-agent are ready") == true)
+        await agents.apply(.upserted(Self.daemonSet("p2p-agent", ready: 3, scheduled: 4)))
+        #expect(await !agents.allowsRewrite)
+        await agents.apply(.upserted(Self.daemonSet("p2p-agent", ready: 4, scheduled: 4)))
+        #expect(await agents.allowsRewrite)
+
+        let store = InMemorySecretStore([AdmissionWebhookTests.regcred("team-a")])
+        let policy = ControllerPolicy(registries: [AdmissionWebhookTests.origin])
+        let webhook = AdmissionWebhook(mutator: PodMutator(policy: policy, version: "0.1.0"), mirror: PullSecretMirror(store: store, policy: policy),
+                                       namespaces: NamespaceLabelCache(client: nil), agents: agents, deadline: .seconds(20))
+        #expect(await webhook.review(AdmissionWebhookTests.review()).1 == "mutated")
+        await agents.apply(.upserted(Self.daemonSet("p2p-agent", ready: 3, scheduled: 4)))
+        let (response, result) = await webhook.review(AdmissionWebhookTests.review())
+        #expect(result == "unchanged")
+        let (_, json) = try await AdmissionWebhookTests().decode(response)
+        let r = try #require(json["response"] as? [String: Any])
+        #expect(r["patch"] == nil && r["allowed"] as? Bool == true)
+        #expect((r["warnings"] as? [String])?.first?.contains("3 of 4 agents") == true, "\(r)")
     }
 
     @Test func withoutAReadyAgentALabelledPodIsAdmittedUnchangedWithAWarning() async throws {

@@ -257,10 +257,10 @@ struct KubeletNodeTests {
         guard try await eventually(within: timeout, every: .milliseconds(500), condition) else { throw TestSupportError("timed out waiting for \(what)") }
     }
 
-    /// How often the controllers have logged that no agent is ready (read through the kubelet).
+    /// How often the controllers have logged that not every agent is ready (read through the kubelet).
     static func noAgentNotices(_ cluster: KubernetesTestCluster) async throws -> Int {
         let logs = try await cluster.run(["-n", "peerpull-system", "logs", "-l", "app.kubernetes.io/component=controller", "--tail=-1"]).stdout
-        return logs.components(separatedBy: "no agent ready").count - 1
+        return logs.components(separatedBy: "not every agent ready").count - 1
     }
 
     /// Deletes the Deployment and waits until its pods are gone.

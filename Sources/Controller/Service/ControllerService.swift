@@ -22,7 +22,8 @@ public struct ControllerService: Sendable {
     public var acrRegion: String?
     public var acrEndpoint: String?
     public var ecsMetadataEndpoint: String?
-    /// The agents' DaemonSet: while none of its pods is ready, pods are admitted unchanged.
+    /// The agents' DaemonSet: while not every node that should run an agent has a ready one,
+    /// pods are admitted unchanged.
     public var agentDaemonSet: String?
     /// Extra IP addresses of the generated serving certificate.
     public var certificateIPAddresses: [String]
