@@ -43,6 +43,9 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Seconds between node starts (0: a cold rollout; more: a rolling update, each node against one node's bound).")
     var stagger = 0.0
 
+    @Option(help: "Nodes that pull (the first ones); the others run an agent and pull nothing (1: one pod of a new image on one node). Default: all.")
+    var pullers: Int?
+
     @Option(help: "Share of nodes with slow links (at --slow-factor of the rate).")
     var slow = 0.0
 
@@ -133,7 +136,7 @@ struct SimulateCommand: ParsableCommand {
         print("simulated rollout: \(HumanReadable.bytes(image)) in \(layers) layer(s), \(HumanReadable.bytes(piece)) pieces, "
             + "\(rate) Mbit/s per node, origin \(originRate ?? rate) Mbit/s, latency \(latency) ms"
             + (step.map { ", step \($0) ms" } ?? "")
-            + (stagger > 0 ? ", nodes \(stagger) s apart" : "")
+            + (stagger > 0 ? ", nodes \(stagger) s apart" : "") + (pullers.map { ", \($0) of them pulling" } ?? "")
             + (slow > 0 ? ", \(Int(slow * 100))% slow" : "") + (failing > 0 ? ", \(Int(failing * 100))% killed" : "")
             + (corrupt > 0 ? ", \(Int(corrupt * 100))% corrupting" : ""))
         print("nodes  bound s   p50    p99    max  origin×  coord peak/s  load  wait p99  holders  memory  incomplete  wall s")
@@ -145,6 +148,7 @@ struct SimulateCommand: ParsableCommand {
             c.latency = .microseconds(Int64(latency * 1000))
             if let step { c.step = .microseconds(Int64(step * 1000)) }
             c.stagger = .milliseconds(Int64(stagger * 1000))
+            c.pullers = pullers
             c.slowFraction = slow
             c.slowFactor = slowFactor
             c.failingFraction = failing
