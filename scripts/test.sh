@@ -34,6 +34,8 @@ cleanup() {
     case "$(ls -A "$d")" in ""|.keep-directory) rm -rf "$d" ;; esac
   done
   find /tmp -maxdepth 1 -newer "$started" -name '_*.lock' -type f -delete 2>/dev/null || true
+  # The compiler's macro-expansion buffers.
+  find /tmp -maxdepth 1 -newer "$started" -name swift-generated-sources -type d -exec rm -rf {} + 2>/dev/null || true
   rm -rf /tmp/peerpull-test-* 2>/dev/null || true
   left=$(find /tmp -mindepth 1 -maxdepth 1 -newer "$started" 2>/dev/null | head -20)
   rm -f "$started"
