@@ -76,6 +76,25 @@ struct PieceSchedulerTests {
         let first = s.coordinatorAnswered(Self.answer(origin: [0, 1], cursor: 2), hashes: [], now: Self.t(0))
         #expect(Self.fetches(first) == [0: .origin, 1: .origin], "no other fetcher shares the origin's link")
         #expect(s.wantsDeals)
+        // Piece 0 arrives while the answer to the announcement it caused is on its way; that
+        // answer still lists 0 as dealt (to this agent): it is not another fetcher's.
+        _ = s.pieceArrived(0, from: .origin, now: Self.t(0.01))
+        let next = s.coordinatorAnswered(Self.answer(origin: [1, 2, 3], dealt: [0], cursor: 4), hashes: [0], now: Self.t(0.02))
+        #expect(Self.fetches(next) == [2: .origin], "still two in flight: \(Self.fetches(next))")
+    }
+
+    @Test func aSuspectPeerIsNotMadeRoomForAndListedAfreshAsTrusted() throws {
+        var c = PieceScheduler.Configuration()
+        c.maxPeers = 2
+        c.peerStallLimit = .seconds(600)
+        var s = PieceScheduler(layout: Self.layout, configuration: c)
+        _ = s.coordinatorAnswered(Self.answer(peers: [(1, Array(0..<10)), (2, [9])]), hashes: Array(0..<10), now: Self.t(0))
+        _ = s.pieceFailed(0, from: .peer(Self.peer(1)), .failed, now: Self.t(1))
+        // A third peer is listed, then node-1 again: node-1 must still be suspect, so what
+        // only it holds goes to the origin after 3 s.
+        _ = s.coordinatorAnswered(Self.answer(peers: [(3, [9])]), hashes: Array(0..<10), now: Self.t(1.1))
+        _ = s.coordinatorAnswered(Self.answer(peers: [(1, Array(0..<10))]), hashes: Array(0..<10), now: Self.t(1.2))
+        #expect(Self.fetches(s.tick(now: Self.t(4.2)))[0] == .origin)
     }
 
     @Test("peers that announce every piece and never answer cannot hold a pull: it completes from the origin")

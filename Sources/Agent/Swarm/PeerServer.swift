@@ -217,6 +217,7 @@ private final class PeerRequestHandler: ChannelInboundHandler {
     private var state = State.idle
     private var busy = false
     private var signedOnce = false
+    private var deadline: Scheduled<Void>?
 
     init(server: PeerServer, address: String) {
         self.server = server
@@ -225,15 +226,21 @@ private final class PeerRequestHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         // A connection that sends no signed request in time is closed.
-        let deadline = TimeAmount.nanoseconds(Int64(server.gate.limits.firstRequestDeadline.inSeconds * 1e9))
+        let limit = TimeAmount.nanoseconds(Int64(server.gate.limits.firstRequestDeadline.inSeconds * 1e9))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(in: deadline) {
+        deadline = context.eventLoop.scheduleTask(in: limit) {
             let (handler, context) = loopBound.value
             if !handler.signedOnce, context.channel.isActive {
                 handler.server.refused("no signed request in time", from: handler.address)
                 context.close(promise: nil)
             }
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

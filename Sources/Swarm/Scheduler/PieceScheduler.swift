@@ -255,7 +255,9 @@ public struct PieceScheduler: Sendable {
             // kept, so it is never asked again). None: the new one is not kept.
             let missing = PieceSet.full(count: layout.count).subtracting(have)
             var victim: Int?
-            for k in peers.indices where !peers[k].dropped && peers[k].inFlight == 0 {
+            // (A suspect peer is kept too: made room for, the next answer would list it afresh,
+            // trusted again, and its pieces would be waited for once more.)
+            for k in peers.indices where !peers[k].dropped && !peers[k].suspect && peers[k].inFlight == 0 {
                 if !peers[k].offers.intersects(missing) { victim = k; break }
                 if victim.map({ peers[k].heard < peers[$0].heard }) ?? true { victim = k }
             }
@@ -337,10 +339,10 @@ public struct PieceScheduler: Sendable {
         announceEvery = answer.announceEvery
         for i in known where i >= 0 && i < layout.count { hashKnown.insert(i) }
         mine = PieceSet(count: layout.count, answer.originPieces.filter { $0 >= 0 && $0 < layout.count })
-        if !mine.isEmpty { isFetcher = true }
+        isFetcher = !mine.isEmpty
         // Pieces that arrived while the answer was on its way are no longer this agent's work.
         mine = mine.subtracting(have)
-        dealtElsewhere = answer.dealt.count == layout.count ? answer.dealt.subtracting(mine) : PieceSet(count: layout.count)
+        dealtElsewhere = answer.dealt.count == layout.count ? answer.dealt.subtracting(mine).subtracting(have) : PieceSet(count: layout.count)
         cursor = max(0, min(answer.cursor, layout.count))
         for view in answer.peers where view.have.count == layout.count {
             if let k = peerIndex[view.member.node] {
@@ -611,9 +613,10 @@ public struct PieceScheduler: Sendable {
         var stalled = false
         if !originOnly, let failed = peerFailedSinceArrival, now - failed >= peerStallLimit {
             stalled = true
+            // Not pieces never dealt yet (they may be dealt here); this agent's own deals first.
             let front = PieceSet.full(count: layout.count).subtracting(have).members
-                .filter { inFlight[$0]?[.origin] == nil }.prefix(configuration.originRequests)
-            originWanted = Array(Set(originWanted).union(front)).sorted()
+                .filter { $0 < cursor && !mine.contains($0) && inFlight[$0]?[.origin] == nil }.prefix(configuration.originRequests)
+            originWanted = Array(Set(originWanted).union(front)).sorted { (mine.contains($0) ? 0 : 1, $0) < (mine.contains($1) ? 0 : 1, $1) }
         }
         let originRested = originRestingUntil.map { now >= $0 } ?? true
         var askedOrigin = PieceSet(count: layout.count)
