@@ -51,33 +51,34 @@ struct AgentPresenceTests {
         await agents.apply(.upserted(Self.daemonSet("p2p-agent", ready: 4, scheduled: 4)))
         #expect(await agents.allowsRewrite)
 
-        let store = InMemorySecretStore([AdmissionWebhookTests.regcred("team-a")])
-        let policy = ControllerPolicy(registries: [AdmissionWebhookTests.origin])
-        let webhook = AdmissionWebhook(mutator: PodMutator(policy: policy, version: "0.1.0"), mirror: PullSecretMirror(store: store, policy: policy),
-                                       namespaces: NamespaceLabelCache(client: nil), agents: agents, deadline: .seconds(20))
+        let webhook = Self.webhook(store: InMemorySecretStore([AdmissionWebhookTests.regcred("team-a")]), agents: agents)
         #expect(await webhook.review(AdmissionWebhookTests.review()).1 == "mutated")
         await agents.apply(.upserted(Self.daemonSet("p2p-agent", ready: 3, scheduled: 4)))
+        try await Self.expectAdmittedUnchanged(by: webhook, warning: "3 of 4 agents")
+    }
+
+    static func webhook(store: InMemorySecretStore, agents: AgentPresence) -> AdmissionWebhook {
+        let policy = ControllerPolicy(registries: [AdmissionWebhookTests.origin])
+        return AdmissionWebhook(mutator: PodMutator(policy: policy, version: "0.1.0"), mirror: PullSecretMirror(store: store, policy: policy),
+                                namespaces: NamespaceLabelCache(client: nil), agents: agents, deadline: .seconds(20))
+    }
+
+    /// A labelled pod's review: allowed, no patch, a warning containing `warning`.
+    static func expectAdmittedUnchanged(by webhook: AdmissionWebhook, warning: String) async throws {
         let (response, result) = await webhook.review(AdmissionWebhookTests.review())
         #expect(result == "unchanged")
         let (_, json) = try await AdmissionWebhookTests().decode(response)
         let r = try #require(json["response"] as? [String: Any])
         #expect(r["patch"] == nil && r["allowed"] as? Bool == true)
-        #expect((r["warnings"] as? [String])?.first?.contains("3 of 4 agents") == true, "\(r)")
+        #expect((r["warnings"] as? [String])?.first?.contains(warning) == true, "\(r)")
     }
 
     @Test func withoutAReadyAgentALabelledPodIsAdmittedUnchangedWithAWarning() async throws {
         let store = InMemorySecretStore([AdmissionWebhookTests.regcred("team-a")])
         let agents = AgentPresence(client: nil, namespace: "peerpull-system", daemonSet: "p2p-agent")
         await agents.apply(.replaced([]))
-        let policy = ControllerPolicy(registries: [AdmissionWebhookTests.origin])
-        let webhook = AdmissionWebhook(mutator: PodMutator(policy: policy, version: "0.1.0"), mirror: PullSecretMirror(store: store, policy: policy),
-                                       namespaces: NamespaceLabelCache(client: nil), agents: agents, deadline: .seconds(20))
-        let (response, result) = await webhook.review(AdmissionWebhookTests.review())
-        #expect(result == "unchanged")
-        let (_, json) = try await AdmissionWebhookTests().decode(response)
-        let r = try #require(json["response"] as? [String: Any])
-        #expect(r["patch"] == nil && r["allowed"] as? Bool == true)
-        #expect((r["warnings"] as? [String])?.first?.contains("does not exist") == true, "\(r)")
+        let webhook = Self.webhook(store: store, agents: agents)
+        try await Self.expectAdmittedUnchanged(by: webhook, warning: "does not exist")
         // No copy was made for a pod that is not rewritten.
         #expect(try await store.secret(namespace: "team-a", name: "acr-credential-regcred-p2p") == nil)
         // Agents ready again: the same review is rewritten.
