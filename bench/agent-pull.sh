@@ -17,7 +17,10 @@
 # few cores they compete) and the agent's peak RSS per pull (VmHWM, reset between pulls).
 # SWARM=1 adds a lone pull through the swarm: the agent as one of two agents in a swarm
 # (the other idle, both on loopback), cold, with PIECE-sized pieces (default 1Mi): the
-# commonest pull in a cluster, one pod of a new image on one node.
+# commonest pull in a cluster, one pod of a new image on one node. Then the same agent
+# pulling an image its one peer already holds: from a healthy peer, from a peer that lies
+# (sends corrupt pieces: --fault-corrupt-pieces) and from a peer that stalls (SIGSTOP:
+# still listed, connections accepted by its kernel, nothing answered).
 # Not a test: run it on a quiet machine.
 #   [LINK=1gbit] [RUNS=2] [RATELIMIT=512M] [SWARM=1] [PIECE=1Mi] bench/agent-pull.sh [LAYERS]   (default 1 GiB)
 set -euo pipefail
@@ -122,21 +125,22 @@ start_agent() {
   echo "agent did not start: $(cat "$work/agent.log")"; exit 1
 }
 stop_agent() {
+  [ -n "$peer_pid" ] && kill -CONT "$peer_pid" 2>/dev/null
   kill "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=""
   if [ -n "$peer_pid" ]; then kill "$peer_pid"; wait "$peer_pid" 2>/dev/null || true; peer_pid=""; fi
 }
 peer_pid=""
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # The agent under test (node-0) and an idle second agent (node-1), members of one swarm.
-start_swarm() {
-  local p0 p1 c1
+start_swarm() {  # [extra flags for node-1]
+  local p0 p1
   p0=$(free_port); p1=$(free_port); c1=$(free_port)
   rm -rf "$work/agent" "$work/peer"
   printf 'node-0 127.0.0.1 %s\nnode-1 127.0.0.1 %s\n' "$p0" "$p1" > "$work/peers"
   echo "a benchmark swarm's secret, long enough for it...." > "$work/secret"
   local common=(--origin "$registry" --plain-http-origin "$registry" --ratelimit "${RATELIMIT:-512M}" --log-level warning
                 --peers "$work/peers" --peer-secret-file "$work/secret" --piece-size "${PIECE:-1Mi}")
-  "$bin" agent --listen 127.0.0.1 --port "$c1" --data-dir "$work/peer" --node-name node-1 --peer-port "$p1" "${common[@]}" \
+  "$bin" agent --listen 127.0.0.1 --port "$c1" --data-dir "$work/peer" --node-name node-1 --peer-port "$p1" "${common[@]}" "$@" \
     >"$work/peer.log" 2>&1 &
   peer_pid=$!
   "$bin" agent --listen 127.0.0.1 --port "$agent_port" --data-dir "$work/agent" --node-name node-0 --peer-port "$p0" "${common[@]}" \
@@ -160,13 +164,23 @@ report() {  # name result-line direct-seconds
 }
 
 for client in skopeo curl; do
-  direct=(); cold=(); warm=(); swarm=()
+  direct=(); cold=(); warm=(); swarm=(); healthy=(); lying=(); stalled=()
   for i in $(seq "$runs"); do direct+=("$(pull "$client" "$registry")"); done
   if [ -n "${SWARM:-}" ]; then
     for i in $(seq "$runs"); do
       start_swarm
       swarm+=("$(pull "$client" "127.0.0.1:$agent_port")")
       stop_agent
+      # The peer pulls first (it then holds every piece), and then behaves, lies or stalls.
+      for fault in healthy lying stalled; do
+        if [ "$fault" = lying ]; then start_swarm --fault-corrupt-pieces; else start_swarm; fi
+        pull "$client" "127.0.0.1:$c1" >/dev/null
+        sleep 1  # its announcement as holder reaches the coordinator
+        [ "$fault" = stalled ] && kill -STOP "$peer_pid"
+        r=$(pull "$client" "127.0.0.1:$agent_port")
+        case $fault in healthy) healthy+=("$r") ;; lying) lying+=("$r") ;; stalled) stalled+=("$r") ;; esac
+        stop_agent
+      done
     done
   fi
   for i in $(seq "$runs"); do
@@ -184,6 +198,9 @@ for client in skopeo curl; do
   if [ -n "${SWARM:-}" ]; then
     echo "  (swarm of two, cold, seconds of all runs: $(all "${swarm[@]}"))"
     report "swarm, lone" "$(printf '%s\n' "${swarm[@]}" | best)" "${d%% *}"
+    report "peer holds" "$(printf '%s\n' "${healthy[@]}" | best)" "${d%% *}"
+    report "peer lies" "$(printf '%s\n' "${lying[@]}" | best)" "${d%% *}"
+    report "peer stalls" "$(printf '%s\n' "${stalled[@]}" | best)" "${d%% *}"
   fi
 done
 echo "agent RSS when idle: ${idle_rss} MiB (mostly its mapped code); ratelimit ${RATELIMIT:-512M}; $(nproc) cores"
