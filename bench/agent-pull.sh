@@ -90,7 +90,9 @@ else
   echo "loopback bandwidth (curl, one stream): $(mib "$link") MiB/s -> physical limit for the image: ${limit}s"
 fi
 
-blobs=$(find "$blobs_dir" -name data -printf '%h\n' | xargs -n1 basename)
+# The image's layers and config: the repository's layer links. (The blob store also holds
+# the manifest, which the registry serves only by the manifests endpoint: 404 here.)
+blobs=$(ls "$work/registry/storage/docker/registry/v2/repositories/bench/big/_layers/sha256")
 
 # One pull by client $1 from registry $2; prints "seconds client-cpu registry-cpu agent-cpu agent-peak-MiB".
 pull() {
@@ -163,7 +165,7 @@ report() {  # name result-line direct-seconds
     printf "\n" }'
 }
 
-for client in skopeo curl; do
+for client in ${CLIENTS:-skopeo curl}; do
   direct=(); cold=(); warm=(); swarm=(); healthy=(); lying=(); stalled=()
   for i in $(seq "$runs"); do direct+=("$(pull "$client" "$registry")"); done
   if [ -n "${SWARM:-}" ]; then

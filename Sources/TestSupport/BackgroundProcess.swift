@@ -54,6 +54,7 @@ public final class BackgroundProcess: @unchecked Sendable {
 
     public func stop() async {
         guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGCONT)  // a stopped process (SIGSTOP) takes SIGTERM only once continued
         process.terminate()
         let p = process
         let exited = await Command.blocking {

@@ -112,12 +112,18 @@ extension PeerServerTests {
         limits.connectionsPerAddress = 8
         limits.firstRequestDeadline = .seconds(120)  // only the bound may close them here
         try await withPeerServer(limits: limits) { client, coordinator, metrics, _ in
-            let held = try (0..<8).map { _ in try RawConnection(port: coordinator.peerPort, from: "127.0.0.2") }
-            _ = held
-            let extra = try RawConnection(port: coordinator.peerPort, from: "127.0.0.2")
-            // (A loaded CI run once took more than 3 s to accept it.)
-            let (_, closed) = extra.receive(for: .seconds(30))
-            #expect(closed, "a ninth connection from one address was kept")
+            // Nine from one address. Accepted connections are admitted on several event
+            // loops, so which of them comes ninth is not the order they were opened in:
+            // exactly one is closed, whichever. (A loaded CI run once took more than 3 s.)
+            let nine = try (0..<9).map { _ in try RawConnection(port: coordinator.peerPort, from: "127.0.0.2") }
+            let deadline = ContinuousClock.now + .seconds(30)
+            var closed: [Int] = []
+            while closed.isEmpty, ContinuousClock.now < deadline {
+                closed = nine.indices.filter { nine[$0].receive(for: .milliseconds(20)).closed }
+            }
+            #expect(closed.count == 1, "of nine connections from one address, \(closed.count) were closed")
+            #expect(nine.indices.filter { !closed.contains($0) && nine[$0].receive(for: .milliseconds(200)).closed }.isEmpty,
+                    "one of the eight allowed was closed too")
             // An agent from another address is answered all the same.
             let answer = try await client.announce(Self.announcement(), to: coordinator, timeout: .seconds(10))
             #expect(answer.originPieces == [0, 1, 2, 3])

@@ -1,5 +1,6 @@
 import Foundation
 import OCI
+import Swarm
 import SyntheticImages
 import TestSupport
 import Testing
@@ -274,6 +275,53 @@ extension SwarmLoopbackTests {
 }
 
 extension SwarmLoopbackTests {
+    /// One agent pulls the blob first and holds every piece; then it lies (sends corrupt
+    /// pieces) or stalls (SIGSTOP: listed, its kernel accepts connections, nothing answers)
+    /// while the other pulls. The pieces only it offered must go to the origin as soon as it
+    /// fails: before, they waited for the 3 s orphan rule, and a stalled peer for the 6 s
+    /// request timeout first (3.7 s and 8.6 s here, 0.4 s and 2.4 s now). A stalled agent
+    /// that is the blob's first coordinator must be passed over, not waited for on every
+    /// announcement (8.2 s).
+    @Test("a peer that lies or stalls holds a pull back by seconds at most", arguments: ["lies", "stalls", "stalls as coordinator"])
+    func aPeerThatLiesOrStallsDoesNotHoldThePullBack(fault: String) async throws {
+        let image = SyntheticImage(layerSizes: [16 << 20], seed: 53)
+        try await Self.withSwarm(agents: 2, image: image, extra: fault == "lies" ? [1: ["--fault-corrupt-pieces"]] : [:]) { swarm, pushed in
+            let layer = try #require(try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description).first)
+            func pull(_ i: Int) async throws -> Duration {
+                let t0 = ContinuousClock.now
+                try await Command.run(["curl", "-sf", "--max-time", "60", "-o", swarm.dir.file("out-\(i)"),
+                                       "http://127.0.0.1:\(swarm.ports[i])/v2/team/app/blobs/\(layer.digest)"])
+                #expect(Digest.compute(of: try Data(contentsOf: URL(fileURLWithPath: swarm.dir.file("out-\(i)")))) == layer.digest, "node-\(i)")
+                return ContinuousClock.now - t0
+            }
+            var holder = 1
+            let stalls = fault.hasPrefix("stalls")
+            if stalls {
+                let members = (0..<2).map { Member(node: "node-\($0)", address: "127.0.0.1", peerPort: swarm.peerPorts[$0]) }
+                let order = Rendezvous.coordinators(for: layer.digest, among: members, count: 3)
+                holder = try #require(members.firstIndex(of: order[fault == "stalls" ? 1 : 0]))
+            }
+            let puller = 1 - holder
+            _ = try await pull(holder)
+            try await Task.sleep(for: .seconds(1))  // its announcement as a complete holder
+            if stalls { kill(swarm.agents[holder].pid, SIGSTOP) }
+            let took = try await pull(puller)
+            if stalls { kill(swarm.agents[holder].pid, SIGCONT) }
+            let metrics = try await Command.run(["curl", "-s", "http://127.0.0.1:\(swarm.ports[puller])/metrics"]).stdout
+            if fault == "lies" {
+                #expect(metric(metrics, #"peerpull_agent_pieces_total{source="peer",result="rejected"}"#) >= 1, "the liar was asked")
+                #expect(took < .seconds(2.5), "a pull past a lying peer took \(took)")
+            } else if fault == "stalls" {
+                #expect(metric(metrics, #"peerpull_agent_piece_requests_failed_total{reason="timeout"}"#) >= 1, "the stalled peer was asked")
+                #expect(took < .seconds(5), "a pull past a stalled peer took \(took)")
+            } else {
+                #expect(metric(metrics, #"peerpull_agent_coordinator_requests_total{result="failed"}"#) >= 1, "the stalled coordinator was asked")
+                #expect(took < .seconds(5), "a pull past a stalled peer took \(took)")
+            }
+            print("a pull of \(layer.size) bytes past a peer that \(fault): \(took)")
+        }
+    }
+
     @Test func withNoCoordinatorReachableTheBlobComesFromTheOriginAtOnce() async throws {
         let registry = try await RegistryServer.start()
         let dir = try TemporaryDirectory(prefix: "peerpull-swarm")

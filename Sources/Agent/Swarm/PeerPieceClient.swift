@@ -27,12 +27,19 @@ final class PeerPieceClient: Sendable {
     let wakeBytes: Int
     /// Idle connections kept per peer.
     let idlePerPeer: Int
+    /// A peer that sends no response head this long after the request is given up, whatever
+    /// time the piece itself is allowed: an agent answers the head at once (busy, not held,
+    /// or the piece's length before its bytes), so silence means it is stopped or wedged,
+    /// while its kernel still accepts connections.
+    let answerTimeout: Duration
     private let idle = NIOLockedValueBox<[String: [any Channel]]>([:])
 
-    init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, wakeBytes: Int = 128 << 10, idlePerPeer: Int = 8) {
+    init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, wakeBytes: Int = 128 << 10, idlePerPeer: Int = 8,
+         answerTimeout: Duration = .seconds(2)) {
         self.group = group
         self.wakeBytes = wakeBytes
         self.idlePerPeer = idlePerPeer
+        self.answerTimeout = answerTimeout
     }
 
     /// GETs `path` from `host:port` and returns exactly `length` bytes with their SHA-256.
@@ -95,6 +102,7 @@ final class PeerPieceClient: Sendable {
                          length: Int, pool: BufferPool?, deadline: NIODeadline) async throws -> (ByteBuffer, PieceHash) {
         let promise = channel.eventLoop.makePromise(of: (ByteBuffer, PieceHash, Bool).self)
         let wake = wakeBytes
+        let answerBy = min(deadline, .now() + TimeAmount(answerTimeout))
         channel.eventLoop.execute {
             do {
                 let handler = try channel.pipeline.syncOperations.handler(type: PieceResponseHandler.self)
@@ -102,7 +110,7 @@ final class PeerPieceClient: Sendable {
                 head.headers.add(name: "Host", value: host.contains(":") ? "[\(host)]" : host)
                 head.headers.add(name: "Authorization", value: authorization)
                 let body = pool?.take(capacity: length) ?? channel.allocator.buffer(capacity: length)
-                handler.start(head, length: length, into: body, wakeBytes: wake, deadline: deadline, promise: promise)
+                handler.start(head, length: length, into: body, wakeBytes: wake, answerBy: answerBy, deadline: deadline, promise: promise)
             } catch {
                 promise.fail(error)
             }
@@ -134,6 +142,7 @@ private final class PieceResponseHandler: ChannelInboundHandler, RemovableChanne
         var keepAlive = true
         var error = ""
         var timer: Scheduled<Void>?
+        var answerTimer: Scheduled<Void>?
     }
 
     private var pending: Pending?
@@ -142,7 +151,7 @@ private final class PieceResponseHandler: ChannelInboundHandler, RemovableChanne
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
-    func start(_ head: HTTPRequestHead, length: Int, into body: ByteBuffer, wakeBytes: Int, deadline: NIODeadline,
+    func start(_ head: HTTPRequestHead, length: Int, into body: ByteBuffer, wakeBytes: Int, answerBy: NIODeadline, deadline: NIODeadline,
                promise: EventLoopPromise<(ByteBuffer, PieceHash, Bool)>) {
         guard let context, pending == nil, context.channel.isActive else {
             promise.fail(PeerPieceClient.Failure(kind: .closedBeforeAnswer, detail: "connection closed before the request was sent"))
@@ -152,7 +161,11 @@ private final class PieceResponseHandler: ChannelInboundHandler, RemovableChanne
             guard let self else { return }
             self.finish(.failure(PeerPieceClient.Failure(kind: .timeout, detail: "peer sent no complete piece in time")))
         }
-        pending = Pending(promise: promise, length: length, wakeBytes: wakeBytes, body: body, timer: timer)
+        let answerTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: answerBy) { [weak self] () -> Void in
+            guard let self, self.pending?.status == nil else { return }
+            self.finish(.failure(PeerPieceClient.Failure(kind: .timeout, detail: "peer did not answer the request in time")))
+        }
+        pending = Pending(promise: promise, length: length, wakeBytes: wakeBytes, body: body, timer: timer, answerTimer: answerTimer)
         // Woken by the first bytes (an error answer is short); by larger batches once the
         // head shows a piece is coming.
         setLowWatermark(1)
@@ -214,6 +227,7 @@ private final class PieceResponseHandler: ChannelInboundHandler, RemovableChanne
         guard let p = pending else { return }
         pending = nil
         p.timer?.cancel()
+        p.answerTimer?.cancel()
         if case .failure = result { context?.close(promise: nil) }
         p.promise.completeWith(result)
     }

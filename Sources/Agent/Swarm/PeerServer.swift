@@ -176,7 +176,7 @@ public final class PeerServer: Sendable {
             uploadDone(for: asker)
             return notHeld
         }
-        try? await bucket?.acquire(Int(range.count))
+        // The rate limit is waited for after the head is sent (`PeerRequestHandler.respond`).
         metrics.uploaded(Int(range.count))
         return .file(file, offset: range.lowerBound, length: Int(range.count), asker: asker)
     }
@@ -330,9 +330,16 @@ private final class PeerRequestHandler: ChannelInboundHandler {
             headers.add(name: "Content-Type", value: "application/octet-stream")
             headers.add(name: "Content-Length", value: String(length))
             let region = FileRegion(fileHandle: file, readerIndex: Int(offset), endIndex: Int(offset) + length)
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: nil)
-            done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            // The head at once: the asker gives up on a peer that sends none within its answer
+            // timeout (a stopped or wedged agent). The bytes follow when the rate limit allows.
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            let sent = context.eventLoop.makePromise(of: Void.self)
+            let bucket = server.bucket
+            context.eventLoop.makeFutureWithTask { try? await bucket?.acquire(length) }.assumeIsolated().whenComplete { [self] _ in
+                context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
+            }
+            done = sent.futureResult
             let server = self.server
             done.whenComplete { _ in
                 try? file.close()

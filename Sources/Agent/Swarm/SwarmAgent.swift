@@ -37,6 +37,8 @@ public final class SwarmAgent: Sendable {
     /// Per coordinator, its last answer as a blob's first: when, and the announcement
     /// interval it asked for (one entry per member).
     private let answeredLately = NIOLockedValueBox<[String: (at: SwarmInstant, every: Duration)]>([:])
+    /// First coordinators that did not answer, and when (`SwarmCadence.coordinatorRetry`).
+    private let failedLately = NIOLockedValueBox<[String: SwarmInstant]>([:])
 
     public init(me: Member, membership: any SwarmMembers, coordinator: SwarmCoordinator, client: PeerClient,
                 pieceSize: Int = PieceLayout.defaultPieceSize, coordinatorsPerBlob: Int = 3,
@@ -87,7 +89,8 @@ public final class SwarmAgent: Sendable {
     /// goes to the origin). The others are asked only when the first fails, not when it is
     /// busy: each coordinator deals origin work on its own, so asking all of them would
     /// read the origin several times (the simulator at N = 10,000, where a herd of first
-    /// announcements swamped the first coordinator, read it 3.3 times).
+    /// announcements swamped the first coordinator, read it 3.3 times). A first coordinator
+    /// that did not answer, and has not since, is not asked for `SwarmCadence.coordinatorRetry`.
     public func reply(to a: Announcement) async -> Reply {
         let all = await coordinators(for: a.blob)
         guard let first = all.first else { return .unreachable }
@@ -95,19 +98,29 @@ public final class SwarmAgent: Sendable {
         // budget and the others are not asked (they would deal origin work of their own).
         let now = clock.now
         let alive = answeredLately.withLockedValue { $0[first.node].map { SwarmCadence.alive(since: now - $0.at, announceEvery: $0.every) } ?? false }
-        let firstBudget = alive ? coordinatorTimeout : coordinatorTimeout * SwarmCadence.firstCoordinatorShare
-        switch await ask(first, a, timeout: firstBudget) {
-        case .answered(let answer):
-            answeredLately.withLockedValue { $0[first.node] = (clock.now, answer.announceEvery) }
-            return .answered(answer)
-        case .busy(let every):
-            return .busy(announceEvery: every)
-        case .unreachable:
-            break
-        }
-        if alive {
-            metrics?.coordinatorCall("unreachable")
-            return .unreachable
+        // One that failed lately (and is not alive) is passed over for a while.
+        let passOver = !alive && all.count > 1
+            && failedLately.withLockedValue { $0[first.node].map { now - $0 < SwarmCadence.coordinatorRetry } ?? false }
+        let firstBudget = passOver ? .zero : alive ? coordinatorTimeout : coordinatorTimeout * SwarmCadence.firstCoordinatorShare
+        if !passOver {
+            switch await ask(first, a, timeout: firstBudget) {
+            case .answered(let answer):
+                answeredLately.withLockedValue { $0[first.node] = (clock.now, answer.announceEvery) }
+                failedLately.withLockedValue { $0[first.node] = nil }
+                return .answered(answer)
+            case .busy(let every):
+                return .busy(announceEvery: every)
+            case .unreachable:
+                let at = clock.now
+                failedLately.withLockedValue { failed in
+                    failed = failed.filter { at - $0.value < SwarmCadence.coordinatorRetry }
+                    failed[first.node] = at
+                }
+            }
+            if alive {
+                metrics?.coordinatorCall("unreachable")
+                return .unreachable
+            }
         }
         let rest = Array(all.dropFirst())
         let remaining = coordinatorTimeout - firstBudget

@@ -15,9 +15,8 @@
 ///   through the swarm is never much slower than one from the origin.
 /// - A request with no answer in `requestTimeout` is given up and the piece asked of
 ///   another source; its peer is rested for `peerBackoff`, and until it delivers a piece
-///   it counts as no one's source: what only it holds comes from the origin after
-///   `originFallbackAfter`. A peer that sent a piece whose hash did not match is never
-///   asked again for this blob.
+///   it counts as no one's source: what only it offered comes from the origin at once. A
+///   peer that sent a piece whose hash did not match is never asked again for this blob.
 /// - Whatever the peers do, the download progresses: after a peer request failed, no
 ///   piece from any peer for `peerStallLimit` sends the front-most missing pieces to the
 ///   origin as well (peers that announce pieces and never send them cannot hold a pull).
@@ -489,6 +488,7 @@ public struct PieceScheduler: Sendable {
         }
         if case .peer(let m) = source, let k = peerIndex[m.node] {
             var p = peers[k]
+            let offered = p.offers
             switch failure {
             case .corrupt: p.dropped = true
             case .refused:
@@ -502,6 +502,15 @@ public struct PieceScheduler: Sendable {
             }
             if failure != .busy { p.have.remove(piece) }
             setPeer(p)
+            // What only it offered has no source now: those pieces are orphans due at once,
+            // not after `originFallbackAfter` (that wait is for pieces still coming; these
+            // were here and are gone). At most `originRequests` go to the origin at a time.
+            if failure == .corrupt || failure == .failed {
+                let due = now - configuration.originFallbackAfter
+                for i in offered.subtracting(have).members where availability[i] == 0 {
+                    orphanSince[i] = min(orphanSince[i] ?? due, due)
+                }
+            }
         }
     }
 

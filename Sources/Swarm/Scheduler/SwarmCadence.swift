@@ -22,6 +22,11 @@ public enum SwarmCadence {
     /// the scheduler's `coordinatorLoss`, so a dead one is passed over before downloads
     /// give up on the swarm).
     public static let aliveWindow: Duration = .milliseconds(1500)
+    /// A first coordinator that did not answer (and has not answered since) is passed over
+    /// for this long: the others are asked at once with the whole budget. Asked first on
+    /// every round, a stopped coordinator cost each announcement its share of the budget,
+    /// and a lone fetcher, refilled by announcements, waited for it between deals.
+    public static let coordinatorRetry: Duration = .seconds(5)
     /// Announcements a coordinator lets wait for it, at most; one more is refused at once
     /// (503), and its agent keeps its last answer or asks another coordinator. At about
     /// 100 µs each, the last waits 0.1 s. Unbounded, a swamped coordinator's queue grows
