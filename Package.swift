@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "peerpull", targets: ["PeerPullCLI"]),
         // Libraries for the fuzz package (Fuzz/), which is kept out of this build graph.
         .library(name: "OCI", targets: ["OCI"]),
+        .library(name: "Settings", targets: ["Settings"]),
         .library(name: "OCIClient", targets: ["OCIClient"]),
         .library(name: "Kubernetes", targets: ["Kubernetes"]),
         .library(name: "Swarm", targets: ["Swarm"]),
@@ -46,6 +47,17 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Settings declared once (flag, YAML key, chart value, default, help, checks) and read
+        // from flags and a strict YAML file; sizes as operators write them.
+        .target(
+            name: "Settings",
+            dependencies: [
+                "OCI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -124,7 +136,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "OCI", "OCIClient", "Certificates", "CloudRegistries", "Swarm", "Kubernetes",
+                "OCI", "OCIClient", "Certificates", "CloudRegistries", "Swarm", "Kubernetes", "Settings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
@@ -150,7 +162,7 @@ let package = Package(
         .target(
             name: "Controller",
             dependencies: [
-                "OCI", "OCIClient", "Certificates", "CloudRegistries", "Kubernetes",
+                "OCI", "OCIClient", "Certificates", "CloudRegistries", "Kubernetes", "Settings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -171,7 +183,7 @@ let package = Package(
             name: "PeerPullCLI",
             dependencies: [
                 "OCI", "OCIClient", "Certificates", "CloudRegistries", "SyntheticImages",
-                "Agent", "Controller", "Swarm", "SwarmSimulator", "Kubernetes",
+                "Agent", "Controller", "Swarm", "SwarmSimulator", "Kubernetes", "Settings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -252,7 +264,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ChartTests",
-            dependencies: ["TestSupport"],
+            dependencies: ["TestSupport", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

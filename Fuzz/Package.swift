@@ -10,25 +10,23 @@ let package = Package(
     dependencies: [
         .package(name: "PeerPull", path: ".."),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // libFuzzer's `LLVMFuzzerRunDriver`, which the entry point calls, and `memfd_create`.
         .target(name: "CFuzzSupport"),
-        // One executable; `FUZZ_TARGET` picks the parser. The settings files' readers are
-        // the CLI's own sources (symbolic links): an executable target cannot be imported.
+        // One executable; `FUZZ_TARGET` picks the parser.
         .executableTarget(
             name: "PeerPullFuzz",
             dependencies: [
                 "CFuzzSupport",
                 .product(name: "OCI", package: "PeerPull"),
+                .product(name: "Settings", package: "PeerPull"),
                 .product(name: "OCIClient", package: "PeerPull"),
                 .product(name: "Kubernetes", package: "PeerPull"),
                 .product(name: "Swarm", package: "PeerPull"),
                 .product(name: "Agent", package: "PeerPull"),
                 .product(name: "Controller", package: "PeerPull"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .unsafeFlags(["-parse-as-library"])]
         ),

@@ -8,6 +8,7 @@ struct PeerPull: AsyncParsableCommand {
         commandName: "peerpull",
         abstract: "Peer-to-peer container image distribution for Kubernetes nodes.",
         version: PeerPullVersion.current,
-        subcommands: [PullCommand.self, AgentCommand.self, ControllerCommand.self, StatusCommand.self, SimulateCommand.self, MakeTestImageCommand.self]
+        subcommands: [PullCommand.self, AgentCommand.self, ControllerCommand.self, StatusCommand.self, SimulateCommand.self, MakeTestImageCommand.self,
+                      SettingsCommand.self]
     )
 }

@@ -1,7 +1,7 @@
-import Agent
 import ArgumentParser
 import Foundation
 import OCI
+import Settings
 import Swarm
 import SwarmSimulator
 

@@ -2,13 +2,14 @@ import Agent
 import CFuzzSupport
 import Controller
 import OCI
+import Settings
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The agent's and the controller's `--config` YAML files, read by the CLI's own code
-/// (`AgentConfigFile`, `ControllerConfigFile`: symbolic links to the CLI's sources) and
-/// validated as the commands validate them.
+/// The agent's and the controller's `--config` YAML files, read through their settings'
+/// declarations (`AgentSettings.settingTable`, `ControllerSettings.settingTable`) as the
+/// commands read them, and validated as the commands validate them.
 ///
 /// Properties: every refusal names a setting of that file, the file itself, or the
 /// unknown field it refuses; settings that validate stay valid when validated again,
@@ -29,21 +30,21 @@ enum SettingsTarget {
         precondition(ftruncate(file.fd, 0) == 0 && pwrite(file.fd, bytes.baseAddress, bytes.count, 0) == bytes.count, "memfd write")
         var agent = AgentSettings()
         do {
-            try AgentConfigFile.apply(file.path, to: &agent)
+            try AgentSettings.settingTable.apply(file: file.path, to: &agent)
             let valid = try agent.validated()
             let again = try? valid.validated()
             require(again == valid, "validated agent settings change when validated again")
         } catch {
-            require(namesASetting(error, AgentConfigFile.fields), "agent refusal names no setting: \(error)")
+            require(namesASetting(error, AgentSettings.settingTable.yamlKeys), "agent refusal names no setting: \(error)")
         }
 
         var controller = ControllerSettings()
         do {
-            _ = try ControllerConfigFile.apply(file.path, to: &controller)
+            try ControllerSettings.settingTable.apply(file: file.path, to: &controller)
             try controller.validate()
             _ = ControllerPolicy(registries: controller.registryInstances)
         } catch {
-            require(namesASetting(error, ControllerConfigFile.fields), "controller refusal names no setting: \(error)")
+            require(namesASetting(error, ControllerSettings.settingTable.yamlKeys), "controller refusal names no setting: \(error)")
         }
     }
 

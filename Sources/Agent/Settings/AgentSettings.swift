@@ -1,11 +1,11 @@
 import Certificates
-import CloudRegistries
 import Logging
 import OCI
-import Swarm
+import Settings
 
-/// Everything `peerpull agent` is configured with, validated. Built from flags and the
-/// YAML file by the CLI; every check here names the setting so an operator can fix it.
+/// Everything `peerpull agent` is configured with, validated. Each setting's flag, YAML
+/// key, default, help and checks are declared once, in `settingTable`
+/// (AgentSettings+Declarations.swift); every check names the setting so an operator can fix it.
 public struct AgentSettings: Sendable, Equatable {
     public var listen = "0.0.0.0"
     public var port = P2PHostRule.defaultPort
@@ -77,40 +77,17 @@ public struct AgentSettings: Sendable, Equatable {
         return s
     }
 
-    /// Names the first invalid setting, as `field: problem`.
+    /// Names the first invalid setting, as `field: problem`: each setting's own checks (in
+    /// `settingTable`), then the ones between settings.
     public func validate() throws(SettingError) {
-        guard (1...65535).contains(port) else { throw .init(field: "port", problem: "\(port) is not a port between 1 and 65535") }
-        for o in origins + plainHTTPOrigins where !isACRInstanceID(o) {
-            guard (try? ImageReference(parsing: "\(o)/x")).map({ $0.domain == o }) == true else {
-                throw .init(field: origins.contains(o) ? "origins" : "plainHTTPOrigins",
-                            problem: "\"\(o.prefix(100))\" is not a registry domain like registry.example.com or host:5000")
-            }
-        }
-        guard (0...86_400).contains(authCacheSeconds) else {
-            throw .init(field: "authCacheSeconds", problem: "\(authCacheSeconds) must be between 0 and 86400")
-        }
-        guard (1...3600).contains(idleTimeoutSeconds) else {
-            throw .init(field: "idleTimeoutSeconds", problem: "\(idleTimeoutSeconds) must be between 1 and 3600")
-        }
-        guard !dataDir.isEmpty else { throw .init(field: "dataDir", problem: "must not be empty") }
-        guard containerdConfig.isEmpty || containerdConfig.hasPrefix("/") else {
-            throw .init(field: "containerdConfig", problem: "\"\(containerdConfig.prefix(200))\" must be an absolute path on the node, like /etc/containerd/config.toml (\"\" skips the check)")
-        }
-        guard hostRoot.isEmpty || hostRoot.hasPrefix("/") else {
-            throw .init(field: "hostRoot", problem: "\"\(hostRoot.prefix(200))\" must be an absolute path, like /host")
-        }
+        try Self.settingTable.validate(self)
         guard tlsLifetimes.leaf > tlsLifetimes.renewBefore, tlsLifetimes.renewBefore > 0 else {
             throw .init(field: "--tls-leaf-lifetime-seconds", problem: "the serving certificate must live longer than --tls-renew-before-seconds (> 0)")
         }
         guard tlsCheckInterval >= .milliseconds(100), tlsCheckInterval < .seconds(tlsLifetimes.renewBefore) else {
             throw .init(field: "--tls-check-seconds", problem: "must be at least 0.1 s and shorter than --tls-renew-before-seconds")
         }
-        guard (1...65535).contains(peerPort) else { throw .init(field: "peerPort", problem: "\(peerPort) is not a port between 1 and 65535") }
         guard peerPort != port else { throw .init(field: "peerPort", problem: "must differ from port \(port)") }
-        guard PieceLayout.allowedPieceSizes.contains(Int(pieceSize.bytes)) else {
-            throw .init(field: "pieceSize", problem: "\(pieceSize) is outside 256Ki...16Mi")
-        }
-        guard (1...16).contains(coordinators) else { throw .init(field: "coordinators", problem: "\(coordinators) must be between 1 and 16") }
         if peersFile != nil, membershipService != nil {
             throw .init(field: "peersFile", problem: "name either peersFile or membershipService, not both")
         }

@@ -1,9 +1,11 @@
 import Certificates
-import CloudRegistries
 import Logging
 import OCI
+import Settings
 
 /// Everything `peerpull controller` is configured with, validated; checks name the setting.
+/// Each setting's flag, YAML key, default, help and checks are declared once, in
+/// `settingTable` (ControllerSettings+Declarations.swift).
 public struct ControllerSettings: Sendable, Equatable {
     /// Registry domains and ACR instance ids (`cri-…`), as `p2p.registryInstances` lists them.
     /// Empty is valid (a chart installed before its registries are chosen): every pod is
@@ -35,28 +37,29 @@ public struct ControllerSettings: Sendable, Equatable {
     public var tlsCheckInterval = Duration.seconds(60)
     public var kubeconfig: String?
     public var ramRole: String?
+    /// The ACR region and OpenAPI endpoint for instance ids; nil: the node's region (ECS
+    /// metadata) and `https://cr.<region>.aliyuncs.com`.
+    public var acrRegion: String?
+    public var acrEndpoint: String?
+    public var ecsMetadataEndpoint: String?
+    /// The agents' DaemonSet in `namespace`: while it is not ready on every node that should
+    /// run it, pods are admitted unchanged (`AgentPresence`). nil: always rewrite.
+    public var agentDaemonSet: String?
+    /// Extra IP addresses in the generated webhook certificate.
+    public var certificateIPAddresses = ["127.0.0.1"]
     public var logLevel = Logger.Level.info
 
     public init() {}
 
+    /// Names the first invalid setting: each setting's own checks (in `settingTable`), then
+    /// the ones between settings.
     public func validate() throws(SettingError) {
-        for (field, port) in [("agentPort", agentPort), ("port", port)] where !(1...65535).contains(port) {
-            throw .init(field: field, problem: "\(port) is not a port between 1 and 65535")
-        }
-        for r in registryInstances + anonymousRegistries where !isACRInstanceID(r) {
-            guard (try? ImageReference(parsing: "\(r)/x")).map({ $0.domain.lowercased() == r.lowercased() }) == true else {
-                throw .init(field: registryInstances.contains(r) ? "registryInstances" : "anonymousRegistries",
-                            problem: "\"\(r.prefix(100))\" is neither a registry domain (registry.example.com, host:5000) nor an ACR instance id (cri-…)")
-            }
-        }
+        try Self.settingTable.validate(self)
         guard tlsLifetimes.leaf > tlsLifetimes.renewBefore, tlsLifetimes.renewBefore > 0 else {
             throw .init(field: "--tls-leaf-lifetime-seconds", problem: "the serving certificate must live longer than --tls-renew-before-seconds (> 0)")
         }
         guard tlsCheckInterval >= .milliseconds(100), tlsCheckInterval < .seconds(tlsLifetimes.renewBefore) else {
             throw .init(field: "--tls-check-seconds", problem: "must be at least 0.1 s and shorter than --tls-renew-before-seconds")
-        }
-        if let swarmSecret, swarmSecret.count > 253 || swarmSecret.wholeMatch(of: /[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/) == nil {
-            throw .init(field: "swarmSecret", problem: "\"\(swarmSecret.prefix(100))\" is not a Secret name (lower-case letters, digits, '-' and '.')")
         }
         guard (tlsCertFile == nil) == (tlsKeyFile == nil) else {
             throw .init(field: "tlsCertFile", problem: "tlsCertFile and tlsKeyFile go together")

@@ -7,12 +7,12 @@ import Yams
 /// an error naming the field, because a silently ignored typo (`cachesize:`) is worse than
 /// a refusal. (swift-configuration's getters turn a wrongly typed value into nil or the
 /// default, which is why it is not used for this.)
-struct SettingsFile {
-    let path: String
+public struct SettingsFile {
+    public let path: String
     private let map: [String: Any]
 
     /// Reads `path`, refusing fields not in `known`.
-    init(path: String, known: [String]) throws(SettingError) {
+    public init(path: String, known: [String]) throws(SettingError) {
         self.path = path
         guard let data = FileManager.default.contents(atPath: path) else { throw SettingError(field: "--config", problem: "cannot read \(path)") }
         let text = String(decoding: data, as: UTF8.self)
@@ -33,7 +33,7 @@ struct SettingsFile {
     }
 
     /// At most this many values in a file (aliases counted each time they are used).
-    static let maximumNodes = 10_000
+    public static let maximumNodes = 10_000
 
     /// Refuses what Yams cannot turn into values without trapping: a key that is a list or
     /// a map (`? [a]: b` traps its `String.construct(from:)!`, found by the `settings` fuzz
@@ -64,7 +64,8 @@ struct SettingsFile {
         }
     }
 
-    func string(_ field: String) throws(SettingError) -> String? {
+    /// A text setting; numbers and booleans are taken as written.
+    public func string(_ field: String) throws(SettingError) -> String? {
         guard let v = map[field], !(v is NSNull) else { return nil }
         if let s = v as? String { return s }
         // YAML reads `512` or `true` as numbers and booleans; text settings accept them as written.
@@ -72,20 +73,22 @@ struct SettingsFile {
         throw SettingError(field: field, problem: "expected a string in \(path)")
     }
 
-    func int(_ field: String) throws(SettingError) -> Int? {
+    /// A whole-number setting (`512`, not `"512"`).
+    public func int(_ field: String) throws(SettingError) -> Int? {
         guard let v = map[field], !(v is NSNull) else { return nil }
         guard let i = v as? Int, !(v is Bool) else { throw SettingError(field: field, problem: "expected a whole number in \(path)") }
         return i
     }
 
-    func logLevel(_ field: String) throws(SettingError) -> Logger.Level? {
+    /// A log level: trace, debug, info, notice, warning, error or critical.
+    public func logLevel(_ field: String) throws(SettingError) -> Logger.Level? {
         try string(field).map { v throws(SettingError) in try SettingError.logLevel(v, field: field) }
     }
 
     /// A list of strings; a comma-separated string is accepted too (the chart's form).
-    func strings(_ field: String) throws(SettingError) -> [String]? {
+    public func strings(_ field: String) throws(SettingError) -> [String]? {
         guard let v = map[field], !(v is NSNull) else { return nil }
-        if let s = v as? String { return s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        if let s = v as? String { return SettingValue.split(s) }
         guard let list = v as? [Any], list.allSatisfy({ $0 is String }) else {
             throw SettingError(field: field, problem: "expected a list of strings in \(path)")
         }

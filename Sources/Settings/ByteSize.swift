@@ -1,3 +1,5 @@
+import Foundation
+
 /// A size as Kubernetes operators write it: `20Gi`, `512Mi`, `10G`, `1500M`, or bytes.
 /// Ki/Mi/Gi/Ti are powers of 1024, K/M/G/T powers of 1000.
 public struct ByteSize: Hashable, Sendable, CustomStringConvertible {

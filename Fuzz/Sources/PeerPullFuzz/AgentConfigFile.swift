@@ -1,1 +1,0 @@
-../../../Sources/PeerPullCLI/AgentConfigFile.swift

@@ -1,1 +1,0 @@
-../../../Sources/PeerPullCLI/ControllerConfigFile.swift
