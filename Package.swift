@@ -143,8 +143,6 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -162,19 +160,16 @@ let package = Package(
         .target(
             name: "Controller",
             dependencies: [
-                "OCI", "OCIClient", "Certificates", "CloudRegistries", "Kubernetes", "Settings",
+                "OCI", "Certificates", "CloudRegistries", "Kubernetes", "Settings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -182,15 +177,10 @@ let package = Package(
         .executableTarget(
             name: "PeerPullCLI",
             dependencies: [
-                "OCI", "OCIClient", "Certificates", "CloudRegistries", "SyntheticImages",
-                "Agent", "Controller", "Swarm", "SwarmSimulator", "Kubernetes", "Settings",
+                "OCI", "OCIClient", "SyntheticImages", "Agent", "Controller", "Swarm", "SwarmSimulator", "Settings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -198,7 +188,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "OCI", "OCIClient", "Certificates", "SyntheticImages",
+                "OCI", "Certificates", "SyntheticImages",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -212,7 +202,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OCITests",
-            dependencies: ["OCI", "TestSupport"],
+            dependencies: ["OCI"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
