@@ -9,7 +9,6 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "PeerPull", path: ".."),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // libFuzzer's `LLVMFuzzerRunDriver`, which the entry point calls, and `memfd_create`.
@@ -26,7 +25,6 @@ let package = Package(
                 .product(name: "Swarm", package: "PeerPull"),
                 .product(name: "Agent", package: "PeerPull"),
                 .product(name: "Controller", package: "PeerPull"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .unsafeFlags(["-parse-as-library"])]
         ),
