@@ -63,10 +63,7 @@ public struct SimulationConfiguration: Sendable {
 
     /// A 32nd of a piece's time on a node's link, at most 10 ms (in whole microseconds). A
     /// flow that ends within a step leaves its share of the links idle until the step ends,
-    /// and one that starts waits for it: at 1 Gbit/s with 4 MiB pieces (34 ms each), a fixed
-    /// 10 ms step made the rollout to 100 nodes 1.62 × the bound where 1 ms and 0.5 ms gave
-    /// 1.38 × and 1.39 ×; with 1 MiB pieces at 95.5 Mbit/s (88 ms each) 10 ms and 1 ms agree
-    /// within 2 %.
+    /// and one that starts waits for it (docs/decisions/swarm-tuning.md#the-simulators-step).
     public var defaultStep: Duration {
         let pieceSeconds = Double(pieceSize) / nodeRate
         let micros = min(10_000, max(100, Int64(pieceSeconds / 32 * 1e6)))

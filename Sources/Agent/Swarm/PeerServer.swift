@@ -27,8 +27,8 @@ public final class PeerServer: Sendable {
     let corruptPieces: Bool
     /// Pieces sent at once, at most; a request beyond them is answered 503 at once, and
     /// the asking agent turns to another holder. Without a bound every agent's requests
-    /// queue on the best-stocked uplinks (at N = 16, 60 pieces deep, 10 s at 50 Mbit/s),
-    /// time out and go to the origin. (`UploadSlots.defaultSlots` says why 8.)
+    /// queue on the best-stocked uplinks, time out and go to the origin.
+    /// Why 8: docs/decisions/swarm-tuning.md#upload-slots.
     /// Of those, each asking agent may hold an equal share among the agents that asked
     /// lately (`UploadSlots`).
     let uploadSlots: Int

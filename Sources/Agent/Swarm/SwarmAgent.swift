@@ -88,9 +88,9 @@ public final class SwarmAgent: Sendable {
     /// `.unreachable` when none answers within `coordinatorTimeout` in all (the caller
     /// goes to the origin). The others are asked only when the first fails, not when it is
     /// busy: each coordinator deals origin work on its own, so asking all of them would
-    /// read the origin several times (the simulator at N = 10,000, where a herd of first
-    /// announcements swamped the first coordinator, read it 3.3 times). A first coordinator
-    /// that did not answer, and has not since, is not asked for `SwarmCadence.coordinatorRetry`.
+    /// read the origin several times (docs/decisions/swarm-tuning.md#a-busy-first-coordinator-is-not-passed-over).
+    /// A first coordinator that did not answer, and has not since, is not asked for
+    /// `SwarmCadence.coordinatorRetry`.
     public func reply(to a: Announcement) async -> Reply {
         let all = await coordinators(for: a.blob)
         guard let first = all.first else { return .unreachable }

@@ -23,15 +23,13 @@ public struct CoordinatorState: Sendable {
         public var maxBlobs = 4096
         /// Holders remembered per blob: past it, the stalest makes room, so in a large
         /// rollout the ones remembered are the last to announce, a set that turns over
-        /// within a second. More is not better as it stands (simulated, 1 GiB at 1 Gbit/s
-        /// to 1,000 nodes: 128 gave 2.34 × the bound, 256 2.48 ×, all 1,000 1.84 × but with
-        /// the origin read 1.77 ×, pieces held by one or two agents left out of answers
-        /// for seconds): an asker knows a listed holder's pieces as of its listing, and with
-        /// many remembered they are older.
+        /// within a second. More is not better as it stands: an asker knows a listed holder's
+        /// pieces as of its listing, and with many remembered they are older.
+        /// Why 128: docs/decisions/swarm-tuning.md#holders-per-blob.
         public var maxHolders = 128
         public var peersPerAnswer = 16
-        /// Agents announce every 200 ms while downloading and every few seconds while
-        /// holding; an agent that stops (killed, partitioned) is forgotten after this.
+        /// Agents announce at `SwarmCadence`'s pace while downloading and every few seconds
+        /// while holding; an agent that stops (killed, partitioned) is forgotten after this.
         public var holderTTL: Duration = .seconds(8)
         public var originFetchers = 8
         public var originPiecesPerFetcher = 2
@@ -47,10 +45,8 @@ public struct CoordinatorState: Sendable {
         /// answers ask agents to announce less often (`CoordinatorAnswer.announceEvery`;
         /// they keep `SwarmCadence`'s pace when that is slower). At about 100 µs each,
         /// 7,000 a second is 70 % of a core; the held blobs' announcements (every 4 s) and
-        /// `SwarmCadence.coordinatorQueue` take the rest. Without it the simulator's first
-        /// coordinator of a 1 GiB blob took 9,318 a second at N = 2,000 (93 % of a core) and
-        /// was swamped at N = 10,000. Lower is staler: at N = 2,000 (1 GiB, 1 Gbit/s) the
-        /// slowest node took 3.11 × the bound unpaced, 3.25 × at 7,000, 3.74 × at 4,000.
+        /// `SwarmCadence.coordinatorQueue` take the rest. Lower is staler.
+        /// Why 7,000: docs/decisions/swarm-tuning.md#the-announcement-pace.
         public var announcementRate = 7_000
         /// The longest interval asked for (well within the holder TTL).
         public var longestAnnounceEvery: Duration = .seconds(4)
@@ -195,13 +191,10 @@ public struct CoordinatorState: Sendable {
     /// announcements' worth of agents, so the interval for the target rate is
     /// `announceEvery × rate ÷ target`. While the interval is shorter than the agents' own
     /// pace the count does not follow it, so the factor applies to the shortest pace they
-    /// keep on their own (`SwarmCadence.announceAfterPiece`), not to 50 ms as before: from
-    /// 50 ms it took several windows to reach an interval that helped.
+    /// keep on their own (`SwarmCadence.announceAfterPiece`).
     /// Refused announcements count too (`refused(_:now:)`): the count is the agents'
     /// demand, not the coordinator's capacity, so a swamped coordinator's interval jumps to
-    /// about the right one in a window or two (counting only those it answered, the factor
-    /// stayed at capacity ÷ target, 1.4, for ten windows while the herd kept being refused,
-    /// and at N = 10,000 downloads refused for 5 s went to the origin alone).
+    /// about the right one in a window or two (docs/decisions/swarm-tuning.md#the-announcement-pace).
     /// Counting arrivals, not agents, keeps it right past `maxHolders`, which caps the
     /// holders a blob remembers, not the agents asking.
     private mutating func pace(now: SwarmInstant, count: Int = 1) {
@@ -345,15 +338,8 @@ public struct CoordinatorState: Sendable {
     /// complete one) serves everyone, and an asker meets new holders with every answer.
     /// First come, in that order, holders that add pieces the ones before them lack, so
     /// every piece someone holds is held by someone in the answer when the cap allows;
-    /// the rest of the places go to the others in the same order. (Without the first
-    /// pass, at N = 100 an asker kept hearing of the same 16 of 100 holders, pieces only
-    /// others held had no source it knew, and after 3 s it read them from the origin:
-    /// the simulator counted 858 such reads for 256 pieces.) Keyed on the asker alone, the
-    /// order was the same in every answer: an asker knew the same 16 or so holders for the
-    /// whole rollout and asked them, busy, over and over; it passed unnoticed while at most
-    /// 128 holders were remembered (the most recent announcers, a set that turns over
-    /// within a second), and showed when more were (1 GiB at 1 Gbit/s to 1,000 nodes
-    /// remembering all of them: 4.47 × the bound, origin 3.99 ×).
+    /// the rest of the places go to the others in the same order. Why both passes and a
+    /// fresh order: docs/decisions/swarm-tuning.md#which-holders-an-answer-lists.
     private func peers(for a: Announcement, in blob: Blob) -> [PeerView] {
         let askerHave = a.layout == blob.layout && a.have.count == blob.layout.count ? a.have : PieceSet(count: blob.layout.count)
         let seed = Rendezvous.fnv1a(a.member.node.utf8, Rendezvous.mix(blob.answers))

@@ -24,11 +24,9 @@
 ///   each is also asked of a second source; the first answer wins, the other is cancelled.
 public struct PieceScheduler: Sendable {
     public struct Configuration: Sendable, Equatable {
-        /// One piece at a time from each peer: the simulator (5 seeds each, 256 MiB in 2
-        /// layers, 95.5 Mbit/s) gave max 1.11 / 1.17 / 1.27 × the bound at N = 8 / 16 / 32
-        /// against 1.16 / 1.19 / 1.30 with two, and 1 GiB at 1 Gbit/s to N = 100 1.76 ×
-        /// against 2.10: a second request mostly meets the uploader's per-asker share, is
-        /// answered "busy", and rests that peer.
+        /// One piece at a time from each peer: a second request mostly meets the uploader's
+        /// per-asker share, is answered "busy", and rests that peer.
+        /// Why 1: docs/decisions/swarm-tuning.md#requests-per-peer.
         public var requestsPerPeer = 1
         public var maxPeerRequests = 12
         public var originRequests = 3
@@ -36,10 +34,8 @@ public struct PieceScheduler: Sendable {
         /// coordinator deals to 8 agents per blob, and each fetching its pieces one after
         /// another keeps the origin's link as busy as more would, while each piece is done
         /// (and forwarded) sooner. Every origin request at once shares the origin's link,
-        /// so with 32 of them (8 fetchers, 2 blobs, the 2 pieces each was dealt) the first
-        /// pieces took 32 piece-times to arrive, and nothing moved between agents until
-        /// then. Simulated, 256 MiB in 2 layers to 16 nodes at 95.5 Mbit/s: max 1.51 ×
-        /// the bound with three, 1.33 × with one (means of 5 seeds).
+        /// and nothing moves between agents until the first pieces arrive.
+        /// Why 1: docs/decisions/swarm-tuning.md#dealt-origin-requests.
         public var dealtOriginRequests = 1
         /// ...and when no other agent holds a deal (this agent fetches the blob alone, as
         /// one pod of a new image on one node does): two, so that one piece's request and
@@ -68,8 +64,7 @@ public struct PieceScheduler: Sendable {
         /// Peers remembered, at most. Coordinators list other holders with every answer, so
         /// in a large rollout an agent hears of most of the swarm: past this, one with
         /// nothing asked of it makes room, one with nothing the agent lacks first, else the
-        /// one heard of longest ago. (Simulated, 1 GiB at 1 Gbit/s to 1,000 nodes: unbounded
-        /// 2.28 × the bound; 256 dropping new listings when none was useless, 2.38 ×.)
+        /// one heard of longest ago (docs/decisions/swarm-tuning.md#peers-remembered-per-download).
         public var maxPeers = 512
         /// Requests at once to peers not known to hold anything this agent lacks, for the
         /// missing piece most peers hold, at most one every `probeInterval` (peers that tell
@@ -203,11 +198,10 @@ public struct PieceScheduler: Sendable {
     /// The origin's requests get at least this long: twice what its last piece took, or
     /// doubled (up to `longestOriginTimeout`) when its requests time out with no origin piece
     /// arriving since they were asked. The origin is one link shared by every agent that
-    /// reads it, with no upload slots: when many go to it at once (a swamped coordinator at
-    /// N = 10,000), each request gets a sliver of it. Timed out at the peers' 6 s, they were
-    /// cancelled when nearly done and asked again, over and over: the simulator's origin sent
-    /// 419 × the image in an hour and no node completed. Growing with what the origin
-    /// takes, each request is given up at most a few times before it completes.
+    /// reads it, with no upload slots: when many go to it at once, each request gets a
+    /// sliver of it, and timed out at the peers' 6 s they would be cancelled when nearly
+    /// done, over and over (docs/decisions/swarm-tuning.md#the-origins-timeout). Growing
+    /// with what the origin takes, each request is given up at most a few times.
     private var originTimeout: Duration
     private var lastOriginArrival: SwarmInstant?
     /// The first peer request to fail since a peer last delivered (`peerStallLimit`).
@@ -283,9 +277,8 @@ public struct PieceScheduler: Sendable {
 
     /// How long a request may take before it is given up: `configuration.requestTimeout`,
     /// or more when the pieces in flight share a link too slow to bring them all in that
-    /// time (twice what they need at the rate pieces arrived lately). Without this a node
-    /// on a slow link (10 Mbit/s, twelve 1 MiB requests at once: 10 s) gave every request
-    /// up at 6 s and never completed (found by the simulator). At most 2 minutes.
+    /// time (twice what they need at the rate pieces arrived lately), so that a node on a
+    /// slow link completes (docs/decisions/swarm-tuning.md#request-timeouts). At most 2 minutes.
     public var requestTimeout: Duration {
         var t = configuration.requestTimeout * timeoutScale
         if arrivals.count >= 4, let first = arrivals.first, let last = arrivals.last, last.at > first.at {
@@ -544,12 +537,9 @@ public struct PieceScheduler: Sendable {
     }
 
     /// Among the peers at `candidates`, the usable one holding `piece` with the fewest
-    /// requests in flight (then by rank), not already asked: its index. By rank, not by
-    /// name as before: with one request per peer the fewest in flight is nearly always a
-    /// tie, and every agent sent its requests to the peers whose names sort first, which
-    /// answered most of them "busy" while the rest of the swarm's uplinks stood idle
-    /// (simulated, 1 GiB at 1 Gbit/s to 1,000 nodes: 40 % of the uplinks busy after the
-    /// origin was done, 2.6 × the bound).
+    /// requests in flight (then by rank), not already asked: its index. With one request
+    /// per peer the fewest in flight is nearly always a tie; each agent's own rank spreads
+    /// the swarm's requests (docs/decisions/swarm-tuning.md#peer-order-among-equally-free-peers).
     private func bestPeer(for piece: Int, among candidates: [Int], now: SwarmInstant, excluding: Set<Source> = [],
                           endgame: Bool = false) -> Int? {
         var best: Int?

@@ -5,7 +5,8 @@ public enum SwarmCadence {
     /// A download's scheduler is ticked this often (timeouts, rests, orphans).
     public static let tick: Duration = .milliseconds(100)
     /// A download announces at least this often. A blob's coordinator hears from every
-    /// agent fetching it; at N = 16 every 50 ms kept it too busy to answer within the budget.
+    /// agent fetching it, and too often keeps it too busy to answer within the budget
+    /// (docs/decisions/swarm-tuning.md#the-announcement-pace).
     public static let announceEvery: Duration = .milliseconds(400)
     /// ...and on a new piece once this long has passed since its last announcement.
     public static let announceAfterPiece: Duration = .milliseconds(150)
@@ -30,8 +31,8 @@ public enum SwarmCadence {
     /// Announcements a coordinator lets wait for it, at most; one more is refused at once
     /// (503), and its agent keeps its last answer or asks another coordinator. At about
     /// 100 µs each, the last waits 0.1 s. Unbounded, a swamped coordinator's queue grows
-    /// for as long as the rollout lasts, each answer computed after its asker gave up: the
-    /// simulator at N = 10,000 grew past 24 GB with it and was killed; bounded, 0.4 GB.
+    /// for as long as the rollout lasts, each answer computed after its asker gave up
+    /// (docs/decisions/swarm-tuning.md#the-coordinators-queue).
     public static let coordinatorQueue = 1_000
 
     /// Whether a coordinator that answered `since` ago, asking for announcements every
@@ -43,11 +44,8 @@ public enum SwarmCadence {
     /// How much later than its pace a download announces after its first coordinator
     /// refused it, busy: a random share (`random` in 0..<1) of one interval. Agents that
     /// started together announce together, and those refused together were told the same
-    /// interval: without the spread they came back together every interval. In the
-    /// simulator at N = 10,000 (1 GiB, 1 Gbit/s, all starting at once) about 2,000 of them
-    /// were answered each time and the rest refused, for good: peers moved 1/8 of what the
-    /// links could, and after 45 s every download went to the origin alone (419 × the image
-    /// read from it in an hour, none complete).
+    /// interval: without the spread they came back together every interval, most refused
+    /// for good (docs/decisions/swarm-tuning.md#refused-announcements-spread-over-one-interval).
     public static func delayAfterRefusal(announceEvery every: Duration, random: Double) -> Duration {
         max(every, announceEvery) * min(max(random, 0), 1)
     }
@@ -56,7 +54,8 @@ public enum SwarmCadence {
     /// piece since then or not, at the pace its coordinator asked for (`announceEvery`).
     /// An origin fetcher about to run out of dealt pieces (`PieceScheduler.wantsDeals`)
     /// announces at once, whatever the pace: waiting for the cadence left the origin link
-    /// idle between deals (a lone pull took one piece per ~200 ms). A blob has at most
+    /// idle between deals (docs/decisions/swarm-tuning.md#announcing-at-once-when-dealt-work-runs-low).
+    /// A blob has at most
     /// `CoordinatorState.Configuration.originFetchers` of them, so the pace still holds
     /// for everyone else.
     public static func announceDue(since: Duration, newPiece: Bool, announceEvery: Duration, wantsDeals: Bool = false) -> Bool {

@@ -3,14 +3,10 @@
 /// the askers heard from within `window` (at least one), so that agents already being
 /// served cannot take every slot that frees up while another is refused again and again.
 /// The peer server keeps one, and the simulator runs the same one per simulated agent.
-/// Measured: without the share, at N = 8 one node in eight was starved of peers (simulated
-/// 1.69 × the bound against 1.24–1.39 for the rest; measured 1.39 against 1.24).
+/// Why the share: docs/decisions/swarm-tuning.md#upload-slots.
 public struct UploadSlots: Sendable {
-    /// Pieces an agent sends at once. Chosen in the simulator (5 seeds each, 256 MiB in 2
-    /// layers at 95.5 Mbit/s, with one request per peer): 6 slots gave max 1.28 × the bound
-    /// at N = 16 and 1.34 at N = 32, 8 gave 1.17 and 1.27, 12 gave 1.15 but 1 GiB at
-    /// 1 Gbit/s to N = 100 took 2.8 × instead of 1.8: more pieces at once share the uplink
-    /// more ways, so each hop from node to node takes longer.
+    /// Pieces an agent sends at once: more share the uplink more ways, so each hop from
+    /// node to node takes longer. Why 8: docs/decisions/swarm-tuning.md#upload-slots.
     public static let defaultSlots = 8
 
     public let slots: Int
