@@ -200,6 +200,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Unit tests: no subprocess, no real registry; `swift test --filter` on these
+        // targets takes seconds (docs/testing.md). One target per module.
         .testTarget(
             name: "OCITests",
             dependencies: ["OCI"],
@@ -207,7 +209,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OCIClientTests",
-            dependencies: ["OCIClient", "OCI", "SyntheticImages", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+            dependencies: ["OCIClient", "OCI", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: swiftSettings
         ),
@@ -224,14 +226,14 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "OCI", "OCIClient", "Certificates", "Kubernetes", "Swarm", "SyntheticImages", "TestSupport",
+            dependencies: ["Agent", "OCI", "OCIClient", "Kubernetes", "Swarm", "TestSupport",
                            .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOHTTP1", package: "swift-nio")],
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ControllerTests",
-            dependencies: ["Controller", "Kubernetes", "Agent", "Swarm", "OCI", "Certificates", "TestSupport",
+            dependencies: ["Controller", "Swarm", "OCI",
                            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
@@ -252,6 +254,26 @@ let package = Package(
             dependencies: ["SwarmSimulator", "Swarm"],
             swiftSettings: swiftSettings
         ),
+        // Integration tests: real registries, the peerpull binary, containerd, Helm's SDK,
+        // retries waited out in real time.
+        .testTarget(
+            name: "OCIClientIntegrationTests",
+            dependencies: ["OCIClient", "OCI", "SyntheticImages", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AgentIntegrationTests",
+            dependencies: ["Agent", "OCI", "OCIClient", "Certificates", "Kubernetes", "Swarm", "SyntheticImages", "TestSupport",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOHTTP1", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ControllerIntegrationTests",
+            dependencies: ["Controller", "Kubernetes", "Certificates", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ChartTests",
             dependencies: ["TestSupport", .product(name: "Yams", package: "Yams")],
@@ -260,6 +282,26 @@ let package = Package(
         .testTarget(
             name: "PeerPullCLITests",
             dependencies: ["OCI", "SyntheticImages", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // A real control plane (etcd, kube-apiserver): the controller end to end, the chart's
+        // lifecycle, leader election and the reflector.
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: ["Controller", "Kubernetes", "Agent", "Swarm", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // Several agent binaries at once, on loopback and across network namespaces: a phase
+        // of their own, since their load would disturb timing-bound tests.
+        .testTarget(
+            name: "SwarmIntegrationTests",
+            dependencies: ["Swarm", "OCI", "SyntheticImages", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // A real node (control plane, kubelet, containerd, the chart's pods): alone, last.
+        .testTarget(
+            name: "NodeTests",
+            dependencies: ["OCI", "Certificates", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]
