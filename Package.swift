@@ -228,6 +228,7 @@ let package = Package(
             name: "AgentTests",
             dependencies: ["Agent", "OCI", "OCIClient", "Kubernetes", "Swarm", "TestSupport",
                            .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
                            .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: swiftSettings
         ),

@@ -1,6 +1,9 @@
 @testable import Agent
 import AsyncHTTPClient
+import HTTPTypes
+import Hummingbird
 import Logging
+import NIOCore
 import OCI
 import Swarm
 import TestSupport
@@ -26,7 +29,7 @@ struct PeerServerTests {
         let metrics = AgentMetrics()
         let logger = Logger(label: "test")
         let cache = try BlobCache(configuration: .init(root: dir.file("cache"), quota: 1 << 20), metrics: metrics, logger: logger)
-        let server = PeerServer(credential: credential, coordinator: SwarmCoordinator(), cache: cache, bucket: nil, metrics: metrics,
+        let server = PeerServer(credential: credential, node: "node-b", coordinator: SwarmCoordinator(), cache: cache, bucket: nil, metrics: metrics,
                                 coordinatorQueue: queue, limits: limits, logger: logger)
         let port = try LoopbackPort.free()
         let serving = Task { try await server.run(host: "127.0.0.1", port: port) }
@@ -90,7 +93,7 @@ extension PeerServerTests {
     func anEndlessBodyIsCut() async throws {
         try await withPeerServer { _, coordinator, _, _ in
             let c = try RawConnection(port: coordinator.peerPort)
-            let auth = Self.credential.authorization(method: "POST", path: PeerServer.announcePath, body: Array("{}".utf8), node: "node-z",
+            let auth = Self.credential.authorization(method: "POST", path: PeerServer.announcePath, body: Array("{}".utf8), node: "node-z", to: "node-b",
                                                      now: Int64(Date().timeIntervalSince1970))
             c.send("POST \(PeerServer.announcePath) HTTP/1.1\r\nHost: x\r\nAuthorization: \(auth)\r\nTransfer-Encoding: chunked\r\n\r\n")
             let chunk = "10000\r\n" + String(repeating: "a", count: 0x10000) + "\r\n"
@@ -147,5 +150,70 @@ extension PeerServerTests {
         #expect(tally.record("missing", now: .seconds(0)) == ["missing": 1], "the first at once")
         for i in 1...10_999 { #expect(tally.record(i % 2 == 0 ? "missing" : "expired", now: .milliseconds(Int64(i))) == nil) }
         #expect(tally.record("missing", now: .seconds(60)) == ["missing": 5_500, "expired": 5_500])
+    }
+}
+
+/// What a party on the node network meets: it sees the requests and answers between
+/// agents, has no secret, and tries to use what it saw.
+extension PeerServerTests {
+    /// Sends one raw request; returns the answer's status line.
+    static func send(_ port: Int, _ method: String, _ path: String, authorization: String, body: Data = Data()) -> String {
+        guard let c = try? RawConnection(port: port) else { return "no connection" }
+        c.send("\(method) \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: \(authorization)\r\nContent-Length: \(body.count)\r\n\r\n")
+        c.send(String(decoding: body, as: UTF8.self))
+        let (answer, _) = c.receive(for: .seconds(3))
+        return String(answer.prefix { $0 != "\r\n" && $0 != "\r" })
+    }
+
+    @Test("a captured request is refused when replayed, to its agent or any other; an announcement names its signer")
+    func capturedRequestsCannotBeReplayed() async throws {
+        try await withPeerServer { _, coordinator, metrics, _ in
+            let now = Int64(Date().timeIntervalSince1970)
+            let body = PeerMessages.encode(Self.announcement())
+            let path = PeerServer.announcePath
+            let captured = Self.credential.authorization(method: "POST", path: path, body: body, node: "node-a", to: "node-b", now: now)
+            #expect(Self.send(coordinator.peerPort, "POST", path, authorization: captured, body: body) == "HTTP/1.1 200 OK")
+            #expect(Self.send(coordinator.peerPort, "POST", path, authorization: captured, body: body) == "HTTP/1.1 401 Unauthorized",
+                    "the same request a second time")
+            // Signed for node-c: node-b is not its addressee.
+            let elsewhere = Self.credential.authorization(method: "POST", path: path, body: body, node: "node-a", to: "node-c", now: now)
+            #expect(Self.send(coordinator.peerPort, "POST", path, authorization: elsewhere, body: body) == "HTTP/1.1 401 Unauthorized")
+            // A piece request too.
+            let piece = PeerServer.piecePath(Digest.compute(of: [1]), index: 0, layout: PieceLayout(size: 4 << 20, pieceSize: 1 << 20))
+            let get = Self.credential.authorization(method: "GET", path: piece, node: "node-a", to: "node-b", now: now)
+            #expect(Self.send(coordinator.peerPort, "GET", piece, authorization: get) == "HTTP/1.1 404 Not Found", "not held, but taken")
+            #expect(Self.send(coordinator.peerPort, "GET", piece, authorization: get) == "HTTP/1.1 401 Unauthorized")
+            // An agent with the secret announces only itself.
+            var other = Self.announcement()
+            other.member = Member(node: "node-x", address: "127.0.0.9")
+            let otherBody = PeerMessages.encode(other)
+            let impersonation = Self.credential.authorization(method: "POST", path: path, body: otherBody, node: "node-a", to: "node-b", now: now)
+            #expect(Self.send(coordinator.peerPort, "POST", path, authorization: impersonation, body: otherBody) == "HTTP/1.1 403 Forbidden")
+            #expect(metric(metrics.render(), "peerpull_agent_peer_requests_refused_total") == 3)
+        }
+    }
+
+    @Test("a coordinator's answer is taken only with the asked agent's signature for that request")
+    func forgedAnswersAreRefused() async throws {
+        let layout = PieceLayout(size: 4 << 20, pieceSize: 1 << 20)
+        // What a party on the path would say: every piece dealt elsewhere, hashes of its own.
+        let forged = PeerMessages.encode(CoordinatorAnswer(layout: layout, peers: [], hashes: [0: PieceHash(hashing: [1])],
+                                                           originPieces: [], dealt: PieceSet.full(count: layout.count), cursor: layout.count))
+        // An answer it recorded, signed for an earlier request.
+        let recorded = Self.credential.answerSignature(nonce: PeerCredential.nonce(), responder: "node-b", body: forged)
+        for signature in [nil, recorded] {
+            let router = Router()
+            router.post("/swarm/v1/announce") { _, _ -> Response in
+                let headers: HTTPFields = signature.map { [HTTPField.Name(PeerCredential.answerHeader)!: $0] } ?? [:]
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: forged)))
+            }
+            let server = try await LoopbackServer.start(router: router)
+            let client = PeerClient(http: HTTPClient.shared, credential: Self.credential, me: Self.me)
+            let coordinator = Member(node: "node-b", address: "127.0.0.1", peerPort: server.port)
+            await #expect(throws: PeerCredential.Refusal.unsignedAnswer, signature == nil ? "unsigned" : "recorded") {
+                try await client.announce(Self.announcement(), to: coordinator, timeout: .seconds(10))
+            }
+            await server.stop()
+        }
     }
 }

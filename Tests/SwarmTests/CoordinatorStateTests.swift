@@ -28,6 +28,19 @@ struct CoordinatorStateTests {
                      hashes: hashes, wantHashes: PieceSet(count: layout.count, wantHashes), wantsOriginWork: origin)
     }
 
+    @Test("an answer carries at most hashesPerAnswer hashes, the lowest wanted first")
+    func answersAreBounded() throws {
+        let big = PieceLayout(size: 3000 << 18, pieceSize: 1 << 18)  // 3,000 pieces
+        var c = CoordinatorState()
+        var hashes: [Int: PieceHash] = [:]
+        for i in 0..<big.count { hashes[i] = PieceHash(hashing: [UInt8(i & 0xff), UInt8(i >> 8)]) }
+        _ = c.announce(Self.announce(1, have: Array(0..<big.count), hashes: hashes, layout: big, origin: false), now: Self.t(0))
+        let first = c.announce(Self.announce(2, wantHashes: Array(0..<big.count), layout: big), now: Self.t(0.1))
+        #expect(first.hashes.count == 2048 && first.hashes.keys.max() == 2047)
+        let rest = c.announce(Self.announce(2, wantHashes: Array(2048..<big.count), layout: big), now: Self.t(0.2))
+        #expect(rest.hashes.count == big.count - 2048 && rest.hashes[2999] == hashes[2999])
+    }
+
     @Test func theFirstAskersAreDealtDisjointPiecesInOrder() throws {
         var c = CoordinatorState(configuration: Self.plain)
         var dealt: [[Int]] = []

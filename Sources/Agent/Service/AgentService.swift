@@ -187,7 +187,7 @@ public struct AgentService: Sendable {
         if faultCorruptPieces {
             logger.warning("fault injection: this agent corrupts every piece it sends to peers (--fault-corrupt-pieces, for tests only)")
         }
-        let server = PeerServer(credential: credential, coordinator: coordinator, cache: cache, bucket: bucket, metrics: metrics,
+        let server = PeerServer(credential: credential, node: me.node, coordinator: coordinator, cache: cache, bucket: bucket, metrics: metrics,
                                 corruptPieces: faultCorruptPieces, logger: logger)
         let count = await membership.current.count
         logger.info("joined the swarm", metadata: ["node": "\(me)", "members": "\(count)", "pieceSize": "\(s.pieceSize)"])

@@ -40,7 +40,9 @@ public struct PeerClient: Sendable {
         let path = PeerServer.announcePath
         var request = HTTPClientRequest(url: "http://\(coordinator.endpoint)\(path)")
         request.method = .POST
-        request.headers.add(name: "Authorization", value: credential.authorization(method: "POST", path: path, body: body, node: me.node, now: Self.now()))
+        let nonce = PeerCredential.nonce()
+        request.headers.add(name: "Authorization", value: credential.authorization(method: "POST", path: path, body: body, node: me.node,
+                                                                                   to: coordinator.node, nonce: nonce, now: Self.now()))
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: body))
         let response = try await http.execute(request, timeout: TimeAmount(timeout))
@@ -49,6 +51,9 @@ public struct PeerClient: Sendable {
             throw Failure.busy(announceEvery: .milliseconds(min(max(every, 0), 5_000)))
         }
         guard response.status == .ok else { throw Failure.status(Int(response.status.code), String(buffer: data)) }
+        // Only the coordinator asked, answering this request, can have signed it.
+        try credential.verifyAnswer(response.headers.first(name: PeerCredential.answerHeader), nonce: nonce, responder: coordinator.node,
+                                    body: data.readableBytesView)
         return try PeerMessages.decodeAnswer(Data(data.readableBytesView))
     }
 
@@ -58,7 +63,7 @@ public struct PeerClient: Sendable {
                timeout: Duration) async throws -> (ByteBuffer, PieceHash) {
         let path = PeerServer.piecePath(blob, index: index, layout: layout)
         return try await pieces.get(host: peer.address, port: peer.peerPort, path: path,
-                                    authorization: credential.authorization(method: "GET", path: path, node: me.node, now: Self.now()),
+                                    authorization: credential.authorization(method: "GET", path: path, node: me.node, to: peer.node, now: Self.now()),
                                     length: layout.length(of: index), into: pool, timeout: timeout)
     }
 

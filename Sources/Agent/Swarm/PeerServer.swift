@@ -19,6 +19,9 @@ import Synchronization
 /// memory, and Hummingbird's response bodies are byte buffers only.
 public final class PeerServer: Sendable {
     public let credential: PeerCredential
+    /// This agent's node name: requests must be signed for it, and answers are signed by it.
+    public let node: String
+    private let replays = Mutex(ReplayGuard())
     public let coordinator: SwarmCoordinator
     public let cache: BlobCache
     public let bucket: TokenBucket?
@@ -51,10 +54,11 @@ public final class PeerServer: Sendable {
         "/swarm/v1/blobs/\(blob)/pieces/\(index)?size=\(layout.size)&pieceSize=\(layout.pieceSize)"
     }
 
-    public init(credential: PeerCredential, coordinator: SwarmCoordinator, cache: BlobCache, bucket: TokenBucket?,
+    public init(credential: PeerCredential, node: String, coordinator: SwarmCoordinator, cache: BlobCache, bucket: TokenBucket?,
                 metrics: AgentMetrics, corruptPieces: Bool = false, uploadSlots: Int = UploadSlots.defaultSlots,
                 coordinatorQueue: Int = SwarmCadence.coordinatorQueue, limits: PeerPortLimits = PeerPortLimits(), logger: Logger) {
         self.credential = credential
+        self.node = node
         self.coordinator = coordinator
         self.cache = cache
         self.bucket = bucket
@@ -124,13 +128,23 @@ public final class PeerServer: Sendable {
         method == .POST && path == announcePath ? PeerMessages.maximumBytes : 0
     }
 
+    /// Whether a request signed `signed` is seen for the first time (`ReplayGuard`).
+    func firstUse(of signed: PeerCredential.Signed, now: Int64) -> Bool {
+        replays.withLock { $0.admit(signed, window: credential.window, now: now) }
+    }
+
     /// Answers a request whose head `asker` signed and whose body matched the signature.
-    func answer(method: HTTPMethod, uri: String, asker: String, body: ByteBuffer) async -> Answer {
+    func answer(method: HTTPMethod, uri: String, signed: PeerCredential.Signed, body: ByteBuffer) async -> Answer {
+        let asker = signed.node
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
         let bytes = Array(body.readableBytesView)
         if method == .POST, path == Self.announcePath {
             let announcement: Announcement
             do { announcement = try PeerMessages.decodeAnnouncement(Data(bytes)) } catch { return .refuse(.badRequest, "\(error)") }
+            // An agent announces itself: a member named other than its signer is refused.
+            guard announcement.member.node == asker else {
+                return .refuse(.forbidden, "an announcement signed by \(asker.prefix(253)) names another member")
+            }
             // Past the queue's bound an answer would come after its asker gave up: refused
             // at once, so that the coordinator's memory and latency stay bounded.
             let waiting = waitingAnnouncements.wrappingAdd(1, ordering: .relaxed).newValue
@@ -144,8 +158,9 @@ public final class PeerServer: Sendable {
                               headers: [(Self.announceEveryHeader, String(every))])
             }
             metrics.announcementHandled(shed: false)
-            let answer = await coordinator.announce(announcement)
-            return .bytes(.ok, contentType: "application/json", ByteBuffer(bytes: PeerMessages.encode(answer)))
+            let answer = PeerMessages.encode(await coordinator.announce(announcement))
+            return .bytes(.ok, contentType: "application/json", ByteBuffer(bytes: answer),
+                          headers: [(PeerCredential.answerHeader, credential.answerSignature(nonce: signed.nonce, responder: node, body: answer))])
         }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard method == .GET, parts.count == 7, parts[1] == "swarm", parts[2] == "v1", parts[3] == "blobs", parts[5] == "pieces" else {
@@ -254,9 +269,11 @@ private final class PeerRequestHandler: ChannelInboundHandler {
                 return
             }
             let signed: PeerCredential.Signed
-            do {
+            do throws(PeerCredential.Refusal) {
+                let now = Int64(Date().timeIntervalSince1970)
                 signed = try server.credential.verifyHead(head.headers.first(name: "authorization"), method: head.method.rawValue,
-                                                          path: head.uri, now: Int64(Date().timeIntervalSince1970))
+                                                          path: head.uri, me: server.node, now: now)
+                guard server.firstUse(of: signed, now: now) else { throw PeerCredential.Refusal.replayed }
             } catch {
                 server.refused(error.description, from: address)
                 closeWith(context: context, .refuse(.unauthorized, error.description))
@@ -294,7 +311,7 @@ private final class PeerRequestHandler: ChannelInboundHandler {
             }
             let server = self.server, head = request.head, body = request.body
             context.eventLoop.makeFutureWithTask {
-                await server.answer(method: head.method, uri: head.uri, asker: signed.node, body: body)
+                await server.answer(method: head.method, uri: head.uri, signed: signed, body: body)
             }.assumeIsolated().whenSuccess { [weak self] answer in
                 guard let self else {
                     if case .file(let f, _, _, let asker) = answer {

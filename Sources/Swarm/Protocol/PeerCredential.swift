@@ -1,15 +1,20 @@
 import Crypto
 import Foundation
 
-/// Proof that a peer-port request comes from an agent of this cluster: an HMAC-SHA256,
-/// keyed by the cluster's shared secret (the chart's Secret), over the method, the path,
-/// the time and the body's hash. A client without the secret cannot forge one, and a
-/// captured header is good only for that request and `window` seconds.
+/// Proof that a peer-port request comes from an agent of this cluster, for this agent,
+/// once: an HMAC-SHA256, keyed by the cluster's shared secret (the chart's Secret), over
+/// the method, the path, the signer, the agent it is addressed to, the time, a fresh
+/// nonce and the body's hash. A client without the secret cannot forge one; a captured
+/// header is refused by any other agent (`to`) and, within its `window`, by this one a
+/// second time (`ReplayGuard` remembers the nonces).
 ///
-/// Header: `Authorization: PeerPull-HMAC node=<node>,t=<unix seconds>,b=<hex>,sig=<hex>`,
+/// Header: `Authorization: PeerPull-HMAC node=<node>,to=<node>,t=<unix seconds>,n=<hex>,b=<hex>,sig=<hex>`,
 /// `b` the body's SHA-256: the peer port checks the signature from the head alone
 /// (`verifyHead`), before it reads a byte of the body, and then the body against `b`.
-/// A request without `b` may have no body (a GET of a piece).
+///
+/// An answer to a signed request carries `answerHeader`: an HMAC over the request's nonce,
+/// the answering node and the answer's body, so that a party on the path without the
+/// secret cannot forge what a coordinator says (`verifyAnswer`).
 public struct PeerCredential: Sendable {
     public static let scheme = "PeerPull-HMAC"
     private let key: SymmetricKey
@@ -24,16 +29,30 @@ public struct PeerCredential: Sendable {
         self.window = window
     }
 
-    /// The `Authorization` value for a request.
-    public func authorization(method: String, path: String, body: some Collection<UInt8> = [UInt8](), node: String, now: Int64) -> String {
-        let bodyHash = Array(SHA256.hash(data: Array(body)))
-        return "\(Self.scheme) node=\(node),t=\(now),b=\(Self.hex(bodyHash)),sig=\(Self.hex(mac(method, path, bodyHash, node, now)))"
+    /// The answer's signature travels in this header.
+    public static let answerHeader = "PeerPull-Answer-Signature"
+    static let nonceBytes = 16
+
+    /// A fresh nonce for a request.
+    public static func nonce() -> [UInt8] {
+        var g = SystemRandomNumberGenerator()
+        return (0..<nonceBytes).map { _ in UInt8.random(in: 0...255, using: &g) }
     }
 
-    /// What a request's head proves: the agent that signed it, and the SHA-256 its body
-    /// must have.
+    /// The `Authorization` value for a request from `node` to the agent `to`.
+    public func authorization(method: String, path: String, body: some Collection<UInt8> = [UInt8](), node: String, to: String,
+                              nonce: [UInt8] = PeerCredential.nonce(), now: Int64) -> String {
+        let bodyHash = Array(SHA256.hash(data: Array(body)))
+        let sig = mac(Self.message(method, path, bodyHash, node, to, now, nonce))
+        return "\(Self.scheme) node=\(node),to=\(to),t=\(now),n=\(Self.hex(nonce)),b=\(Self.hex(bodyHash)),sig=\(Self.hex(sig))"
+    }
+
+    /// What a request's head proves: the agent that signed it, its nonce and time, and the
+    /// SHA-256 its body must have.
     public struct Signed: Sendable, Equatable {
         public var node: String
+        public var time: Int64
+        public var nonce: [UInt8]
         public var bodyHash: [UInt8]
 
         /// Whether `body` is the body that was signed.
@@ -48,73 +67,98 @@ public struct PeerCredential: Sendable {
         case expired
         case badSignature
         case bodyMismatch
+        /// Signed for another agent: a request captured on its way there, replayed here.
+        case misaddressed
+        /// Its nonce was seen within its window: the same request a second time.
+        case replayed
+        /// An answer without a valid signature of the agent asked.
+        case unsignedAnswer
 
         public var description: String {
             switch self {
             case .missing: "no peer credential: the peer port serves only PeerPull agents"
-            case .malformed: "malformed peer credential"
+            case .malformed: "malformed peer credential (an agent of an older version?)"
             case .expired: "peer credential outside the time window (check the nodes' clocks)"
             case .badSignature: "peer credential does not verify (a different cluster secret?)"
             case .bodyMismatch: "the request body is not the body that was signed"
+            case .misaddressed: "peer credential signed for another agent (a replayed request?)"
+            case .replayed: "peer credential already used (a replayed request)"
+            case .unsignedAnswer: "the answer does not carry the asked agent's signature (altered on the way?)"
             }
         }
     }
 
     /// The node a request's `Authorization` proves it came from, the body included.
-    public func verify(_ header: String?, method: String, path: String, body: some Collection<UInt8> = [UInt8](), now: Int64) throws(Refusal) -> String {
-        let signed = try verifyHead(header, method: method, path: path, now: now)
+    public func verify(_ header: String?, method: String, path: String, body: some Collection<UInt8> = [UInt8](), me: String,
+                       now: Int64) throws(Refusal) -> String {
+        let signed = try verifyHead(header, method: method, path: path, me: me, now: now)
         guard signed.matches(body: body) else { throw .bodyMismatch }
         return signed.node
     }
 
-    /// Checks a request's `Authorization` from its head alone: the signer, and the hash
-    /// its body must have (`b`; without it, the hash of no body).
-    public func verifyHead(_ header: String?, method: String, path: String, now: Int64) throws(Refusal) -> Signed {
+    /// Checks a request's `Authorization` from its head alone: addressed to `me`, within
+    /// the window, signed; returns the signer, the nonce (for `ReplayGuard`) and the hash
+    /// its body must have.
+    public func verifyHead(_ header: String?, method: String, path: String, me: String, now: Int64) throws(Refusal) -> Signed {
         guard let header, !header.isEmpty else { throw .missing }
-        guard header.hasPrefix(Self.scheme + " "), header.utf8.count < 512 else { throw .malformed }
+        guard header.hasPrefix(Self.scheme + " "), header.utf8.count < 1024 else { throw .malformed }
         var fields: [Substring: Substring] = [:]
         for part in header.dropFirst(Self.scheme.count + 1).split(separator: ",") {
             guard let eq = part.firstIndex(of: "=") else { throw .malformed }
             fields[part[..<eq]] = part[part.index(after: eq)...]
         }
-        guard let node = fields["node"], !node.isEmpty, let ts = fields["t"].flatMap({ Int64($0) }), let sig = fields["sig"] else { throw .malformed }
+        guard let node = fields["node"], !node.isEmpty, let to = fields["to"], let ts = fields["t"].flatMap({ Int64($0) }),
+              let n = fields["n"].flatMap({ Self.bytes(hex: $0, count: Self.nonceBytes) }),
+              let b = fields["b"].flatMap({ Self.bytes(hex: $0, count: 32) }), let sig = fields["sig"] else { throw .malformed }
         // Compared without arithmetic on the peer's number: `now - ts` can overflow.
         let (low, under) = now.subtractingReportingOverflow(window)
         let (high, over) = now.addingReportingOverflow(window)
         guard ts >= (under ? .min : low), ts <= (over ? .max : high) else { throw .expired }
-        let bodyHash: [UInt8]
-        if let b = fields["b"] {
-            guard let h = Self.bytes(hex: b) else { throw .malformed }
-            bodyHash = h
-        } else {
-            bodyHash = Self.emptyBodyHash
-        }
         // Compared as a MAC (constant time), not as text.
-        guard let given = Self.bytes(hex: sig),
-              HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Self.message(method, path, bodyHash, String(node), ts), using: key)
+        guard let given = Self.bytes(hex: sig, count: 32),
+              HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Self.message(method, path, b, String(node), String(to), ts, n), using: key)
         else { throw .badSignature }
-        return Signed(node: String(node), bodyHash: bodyHash)
+        guard to == me else { throw .misaddressed }
+        return Signed(node: String(node), time: ts, nonce: n, bodyHash: b)
     }
 
-    private static let emptyBodyHash = Array(SHA256.hash(data: [UInt8]()))
-
-    private func mac(_ method: String, _ path: String, _ bodyHash: [UInt8], _ node: String, _ time: Int64) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Self.message(method, path, bodyHash, node, time), using: key))
+    /// The `answerHeader` value for the answer `body` that `responder` gives to the request
+    /// signed with `nonce`.
+    public func answerSignature(nonce: [UInt8], responder: String, body: some Collection<UInt8>) -> String {
+        "node=\(responder),sig=\(Self.hex(mac(Self.answerMessage(nonce, responder, body))))"
     }
 
-    private static func message(_ method: String, _ path: String, _ bodyHash: [UInt8], _ node: String, _ time: Int64) -> [UInt8] {
-        Array("\(method)\n\(path)\n\(node)\n\(time)\n".utf8) + bodyHash
+    /// Checks that `body` is what `responder` answered to the request signed with `nonce`.
+    public func verifyAnswer(_ header: String?, nonce: [UInt8], responder: String, body: some Collection<UInt8>) throws(Refusal) {
+        guard let header, header.utf8.count < 512, header.hasPrefix("node=\(responder),sig="),
+              let given = Self.bytes(hex: header.dropFirst("node=\(responder),sig=".count), count: 32),
+              HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Self.answerMessage(nonce, responder, body), using: key)
+        else { throw .unsignedAnswer }
     }
 
-    private static func hex(_ bytes: [UInt8]) -> String {
+    private func mac(_ message: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+    }
+
+    private static func message(_ method: String, _ path: String, _ bodyHash: [UInt8], _ node: String, _ to: String, _ time: Int64,
+                                _ nonce: [UInt8]) -> [UInt8] {
+        Array("request\n\(method)\n\(path)\n\(node)\n\(to)\n\(time)\n\(hex(nonce))\n".utf8) + bodyHash
+    }
+
+    private static func answerMessage(_ nonce: [UInt8], _ responder: String, _ body: some Collection<UInt8>) -> [UInt8] {
+        Array("answer\n\(hex(nonce))\n\(responder)\n".utf8) + Array(SHA256.hash(data: Array(body)))
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
         bytes.map { b in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined()
     }
 
-    private static func bytes(hex: Substring) -> [UInt8]? {
+    private static func bytes(hex: Substring, count: Int) -> [UInt8]? {
         let u = Array(hex.utf8)
-        guard u.count == 64 else { return nil }
+        guard u.count == 2 * count else { return nil }
         var out: [UInt8] = []
-        for i in stride(from: 0, to: 64, by: 2) {
+        out.reserveCapacity(count)
+        for i in stride(from: 0, to: u.count, by: 2) {
             guard let b = UInt8(String(decoding: u[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
             out.append(b)
         }
