@@ -39,9 +39,10 @@ bin="$PWD/.build-release/release/peerpull"
 test -x "$bin"
 
 work=$(mktemp -d /var/tmp/peerpull-bench-XXXXXX)
-registry_pid=""; agent_pid=""; ns=""
+registry_pid=""; agent_pid=""; peer_pid=""; ns=""
 cleanup() {
   [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null || true
+  [ -n "$peer_pid" ] && { kill -CONT "$peer_pid"; kill "$peer_pid"; } 2>/dev/null || true
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
   [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
   rm -rf "$work"

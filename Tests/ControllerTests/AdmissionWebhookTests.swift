@@ -77,6 +77,37 @@ struct AdmissionWebhookTests {
         #expect(copy.metadata.ownerReferences?.first?.name == "regcred")
     }
 
+    /// A pod of Kubernetes 1.33, as its API server sends it: a native sidecar (an init
+    /// container with `restartPolicy: Always`), an image volume, and an ordinary volume.
+    @Test("native sidecars and image volumes are rewritten like containers, with their pull secrets")
+    func newerPodShapes() async throws {
+        let o = Self.origin
+        let review = Data("""
+        {"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+         "request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},
+          "resource":{"group":"","version":"v1","resource":"pods"},"namespace":"team-a","operation":"CREATE",
+          "object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"k8s.aliyun.com/image-accelerate-mode":"p2p"}},
+            "spec":{"initContainers":[{"name":"proxy","image":"\(o)/mesh/proxy:1.2","restartPolicy":"Always"}],
+              "containers":[{"name":"app","image":"\(o)/team/app:v1","volumeMounts":[{"name":"model","mountPath":"/model"}]}],
+              "volumes":[{"name":"scratch","emptyDir":{}},{"name":"model","image":{"reference":"\(o)/models/llm:v3","pullPolicy":"IfNotPresent"}}],
+              "imagePullSecrets":[{"name":"regcred"}]}},
+          "dryRun":false}}
+        """.utf8)
+        let store = InMemorySecretStore([Self.regcred("team-a")])
+        let (response, result) = await webhook(store: store).review(review)
+        #expect(result == "mutated")
+        let ops = try await patch(response)
+        let replaced = Dictionary(ops.filter { $0["op"] as? String == "replace" }.map { ($0["path"] as? String ?? "", $0["value"] as? String ?? "") },
+                                  uniquingKeysWith: { a, _ in a })
+        let p2p = "test-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com:65001"
+        #expect(replaced == ["/spec/initContainers/0/image": "\(p2p)/mesh/proxy:1.2", "/spec/containers/0/image": "\(p2p)/team/app:v1",
+                             "/spec/volumes/1/image/reference": "\(p2p)/models/llm:v3"], "\(ops)")
+        #expect(ops.contains { $0["path"] as? String == "/spec/imagePullSecrets/-" })
+        let annotations = ops.first { $0["path"] as? String == "/metadata/annotations" }?["value"] as? [String: String]
+        #expect(annotations?["k8s.aliyun.com/p2p-config"]?.contains(#""volumes\/model":"\#(o)\/models\/llm:v3""#) == true
+                || annotations?["k8s.aliyun.com/p2p-config"]?.contains(#""volumes/model":"\#(o)/models/llm:v3""#) == true, "\(annotations ?? [:])")
+    }
+
     @Test func aDryRunCreatesNoSecret() async throws {
         let store = InMemorySecretStore([Self.regcred("team-a")])
         let (_, result) = await webhook(store: store).review(Self.review(dryRun: true))

@@ -6,7 +6,7 @@ import OCI
 /// the mutator's plan to the JSON Patch it answers with, applied back to the pod.
 ///
 /// Properties: the patch applies to the pod the API server sent and yields a valid pod;
-/// it changes nothing but container images, `imagePullSecrets` and annotations, adds
+/// it changes nothing but container and image-volume images, `imagePullSecrets` and annotations, adds
 /// exactly the copies of the plan; a container whose image is not of an accelerated
 /// registry keeps it, and a rewritten image parses and leads the agent back to the very
 /// registry, repository, tag and digest it named; the patched pod yields no patch
@@ -77,25 +77,32 @@ enum AdmissionTarget {
         require(again.patch.isEmpty, "the patched pod is patched again: \(again.patch)")
     }
 
+    /// What the kubelet pulls for a pod, by the plan's keys: init containers, containers, image volumes.
+    static func pulls(_ pod: Pod) -> [(field: String, names: [String], images: [String?])] {
+        let volumes = (pod.spec.volumes ?? []).filter { $0.image != nil }
+        return [("initContainers", (pod.spec.initContainers ?? []).map(\.name), (pod.spec.initContainers ?? []).map(\.image)),
+                ("containers", pod.spec.containers.map(\.name), pod.spec.containers.map(\.image)),
+                ("volumes", volumes.map(\.name), volumes.map { $0.image?.reference })]
+    }
+
     static func checkImages(before: Pod, after: Pod, plan: PodMutator.Plan) {
-        let groups = [("initContainers", before.spec.initContainers ?? [], after.spec.initContainers ?? []),
-                      ("containers", before.spec.containers, after.spec.containers)]
         let set = OriginSet(origins)
-        for (field, old, new) in groups {
-            require(old.map(\.name) == new.map(\.name), "\(field) changed: \(old.map(\.name)) → \(new.map(\.name))")
-            for (o, n) in zip(old, new) where o.image != n.image {
-                let what = "\(field)/\(o.name): \(o.image ?? "nil") → \(n.image ?? "nil")"
-                guard let image = o.image, let from = try? ImageReference(parsing: image) else {
+        for (old, new) in zip(pulls(before), pulls(after)) {
+            let field = old.field
+            require(old.names == new.names, "\(field) changed: \(old.names) → \(new.names)")
+            for (name, (o, n)) in zip(old.names, zip(old.images, new.images)) where o != n {
+                let what = "\(field)/\(name): \(o ?? "nil") → \(n ?? "nil")"
+                guard let image = o, let from = try? ImageReference(parsing: image) else {
                     fatalError("property violated: \(what): the original is not an image reference")
                 }
                 require(mutator.policy.registries.contains(from.domain.lowercased()), "\(what): not an accelerated registry")
-                guard let rewritten = n.image, let to = try? ImageReference(parsing: rewritten) else {
+                guard let rewritten = n, let to = try? ImageReference(parsing: rewritten) else {
                     fatalError("property violated: \(what): the rewritten image does not parse")
                 }
                 let origin = mutator.policy.rule.origin(forP2PDomain: to.domain).flatMap(set.origin(named:))
                 require(origin == from.domain.lowercased(), "\(what): the agent maps \(to.domain) to \(origin ?? "no origin")")
                 require(to.repository == from.repository && to.tag == from.tag && to.digest == from.digest, "\(what): another image")
-                require(plan.rewrites.contains { $0.container == "\(field)/\(o.name)" && $0.from == image && $0.to == rewritten },
+                require(plan.rewrites.contains { $0.container == "\(field)/\(name)" && $0.from == image && $0.to == rewritten },
                         "\(what): not in the plan's rewrites")
             }
         }
@@ -115,6 +122,14 @@ enum AdmissionTarget {
                 spec[field] = .array(containers.map { c in
                     guard case .object(var members) = c else { return c }
                     members["image"] = nil
+                    return .object(members)
+                })
+            }
+            if case .array(let volumes)? = spec["volumes"] {
+                spec["volumes"] = .array(volumes.map { v in
+                    guard case .object(var members) = v, case .object(var image)? = members["image"] else { return v }
+                    image["reference"] = nil
+                    members["image"] = .object(image)
                     return .object(members)
                 })
             }

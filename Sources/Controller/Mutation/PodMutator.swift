@@ -21,7 +21,7 @@ public struct PodMutator: Sendable {
     }
 
     public struct ImageRewrite: Sendable, Equatable {
-        /// `containers/<name>` or `initContainers/<name>`.
+        /// `containers/<name>`, `initContainers/<name>` or `volumes/<name>` (an image volume).
         public var container: String
         public var from: String
         public var to: String
@@ -59,39 +59,42 @@ public struct PodMutator: Sendable {
         }
         var copies: [String: SecretCopy] = [:]
         var ops: [JSONPatchOperation] = []
-        let groups: [(field: String, containers: [Container])] = [
-            ("initContainers", pod.spec.initContainers ?? []), ("containers", pod.spec.containers),
-        ]
+        // What the kubelet pulls for the pod: init containers (native sidecars among them),
+        // containers, and image volumes; each with its patch path.
+        var pulls: [(key: String, image: String?, path: String)] = []
+        for (field, containers) in [("initContainers", pod.spec.initContainers ?? []), ("containers", pod.spec.containers)] {
+            for (index, c) in containers.enumerated() { pulls.append(("\(field)/\(c.name)", c.image, "/spec/\(field)/\(index)/image")) }
+        }
+        for (index, v) in (pod.spec.volumes ?? []).enumerated() where v.image != nil {
+            pulls.append(("volumes/\(v.name)", v.image?.reference, "/spec/volumes/\(index)/image/reference"))
+        }
         // Work per review stays bounded whatever the pod and its secrets hold: coverage is
         // worked out once per repository, over at most `maximumEntriesPerSecret` keys of
         // each secret, for at most `maximumContainers` containers.
         var coverage: [String: [String]] = [:]
         var considered = 0
-        let containerCount = groups.reduce(0) { $0 + $1.containers.count }
-        if containerCount > Self.maximumContainers {
-            plan.warnings.append("peerpull: only the first \(Self.maximumContainers) of the pod's \(containerCount) containers were considered")
+        if pulls.count > Self.maximumContainers {
+            plan.warnings.append("peerpull: only the first \(Self.maximumContainers) of the pod's \(pulls.count) containers and image volumes were considered")
         }
-        for (field, containers) in groups {
-            for (index, container) in containers.enumerated() {
-                considered += 1
-                guard considered <= Self.maximumContainers else { break }
-                guard let image = container.image, let target = rewrite(image) else { continue }
-                let (origin, repository, p2pImage) = target
-                let covering = coverage["\(origin)/\(repository)"] ?? secretNames.filter { name in
-                    pullSecrets[name]?.entries.prefix(Self.maximumEntriesPerSecret)
-                        .contains { DockerConfig.key($0.key, covers: origin, repository: repository) } ?? false
-                }
-                coverage["\(origin)/\(repository)"] = covering
-                guard !covering.isEmpty || policy.anonymousRegistries.contains(origin) else {
-                    plan.warnings.append("peerpull: \(container.name) keeps \(origin): no pull secret of the pod covers it")
-                    continue
-                }
-                for name in covering {
-                    copies[name, default: SecretCopy(source: name, copy: ControllerPolicy.copyName(of: name), origins: [])].origins.insert(origin)
-                }
-                plan.rewrites.append(ImageRewrite(container: "\(field)/\(container.name)", from: image, to: p2pImage))
-                ops.append(.replace("/spec/\(field)/\(index)/image", .string(p2pImage)))
+        for pull in pulls {
+            considered += 1
+            guard considered <= Self.maximumContainers else { break }
+            guard let image = pull.image, let target = rewrite(image) else { continue }
+            let (origin, repository, p2pImage) = target
+            let covering = coverage["\(origin)/\(repository)"] ?? secretNames.filter { name in
+                pullSecrets[name]?.entries.prefix(Self.maximumEntriesPerSecret)
+                    .contains { DockerConfig.key($0.key, covers: origin, repository: repository) } ?? false
             }
+            coverage["\(origin)/\(repository)"] = covering
+            guard !covering.isEmpty || policy.anonymousRegistries.contains(origin) else {
+                plan.warnings.append("peerpull: \(pull.key) keeps \(origin): no pull secret of the pod covers it")
+                continue
+            }
+            for name in covering {
+                copies[name, default: SecretCopy(source: name, copy: ControllerPolicy.copyName(of: name), origins: [])].origins.insert(origin)
+            }
+            plan.rewrites.append(ImageRewrite(container: pull.key, from: image, to: p2pImage))
+            ops.append(.replace(pull.path, .string(p2pImage)))
         }
         plan.copies = secretNames.compactMap { copies[$0] }
         guard !plan.rewrites.isEmpty else { return plan }
@@ -131,7 +134,7 @@ public struct PodMutator: Sendable {
     /// one review must stay bounded whatever the pod says (a pod naming 20,000 secrets
     /// once pinned the controller), and real pods name a handful.
     public static let maximumPullSecrets = 32
-    /// Containers and init containers of one pod that are considered for a rewrite.
+    /// Containers, init containers and image volumes of one pod that are considered for a rewrite.
     public static let maximumContainers = 256
     /// Registry keys of one pull secret that are matched against an image.
     public static let maximumEntriesPerSecret = 256
