@@ -56,6 +56,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Flag(help: .hidden)
     var faultCorruptPieces = false
 
+    @Flag(help: .hidden)
+    var faultLyingHashes = false
+
     @OptionGroup var certificateTiming: CertificateTimingOptions
 
     @Flag(help: "Remove the hosts.toml files the agent wrote under --containerd-config-path, restore what was there, and exit.")
@@ -89,7 +92,7 @@ struct AgentCommand: AsyncParsableCommand {
         LoggingOptions.bootstrap(level: s.logLevel)
         let logger = Logger(label: "peerpull.agent")
         do {
-            var agent = AgentService(settings: s, faultCorruptPieces: faultCorruptPieces, logger: logger)
+            var agent = AgentService(settings: s, faultCorruptPieces: faultCorruptPieces, faultLyingHashes: faultLyingHashes, logger: logger)
             try await agent.resolveOrigins()
             let certificate = try agent.certificate()
             if let hosts = agent.containerdHosts(certificate: certificate) {

@@ -322,6 +322,36 @@ extension SwarmLoopbackTests {
         }
     }
 
+    /// node-1 lies consistently: it takes the blob from the origin first and publishes, for
+    /// each piece, the hash of that piece with a byte flipped, and serves the flipped bytes.
+    /// node-0's first pull checks every piece against those hashes and fails only at the
+    /// blob's digest (its client gets no complete wrong blob: the last byte is withheld and
+    /// the connection cut). Its second pull must not meet the lie again: the blob comes from
+    /// the origin alone. Before, every pull failed the same way.
+    @Test("an agent that publishes wrong hashes and serves matching bytes costs a pull one failed attempt")
+    func aConsistentLiarCostsOneAttempt() async throws {
+        let image = SyntheticImage(layerSizes: [8 << 20], seed: 59)
+        try await Self.withSwarm(agents: 2, image: image, extra: [1: ["--fault-lying-hashes"]]) { swarm, pushed in
+            let layer = try #require(try await swarm.registry.layers(repository: "team/app", reference: pushed.digest.description).first)
+            let url = { (i: Int) in "http://127.0.0.1:\(swarm.ports[i])/v2/team/app/blobs/\(layer.digest)" }
+            try await Command.run(["curl", "-sf", "--max-time", "60", "-o", "/dev/null", url(1)])
+            try await Task.sleep(for: .seconds(1))  // its announcement as a complete holder, with its hashes
+            let out = swarm.dir.file("out-0")
+            let first = try await Command.run(["curl", "-sf", "--max-time", "60", "-o", out, url(0)], check: false)
+            #expect(first.status != 0, "the first pull through the liar completed")
+            if first.status == 0 {
+                #expect(Digest.compute(of: try Data(contentsOf: URL(fileURLWithPath: out))) == layer.digest, "a client received a complete wrong blob")
+            }
+            let t0 = ContinuousClock.now
+            try await Command.run(["curl", "-sf", "--max-time", "60", "-o", out, url(0)])
+            #expect(Digest.compute(of: try Data(contentsOf: URL(fileURLWithPath: out))) == layer.digest)
+            #expect(ContinuousClock.now - t0 < .seconds(10))
+            let metrics = try await Command.run(["curl", "-s", "http://127.0.0.1:\(swarm.ports[0])/metrics"]).stdout
+            #expect(metric(metrics, "peerpull_agent_swarm_blobs_distrusted_total") == 1)
+            #expect(swarm.agents[0].log.contains("comes from the origin alone from now on"))
+        }
+    }
+
     @Test func withNoCoordinatorReachableTheBlobComesFromTheOriginAtOnce() async throws {
         let registry = try await RegistryServer.start()
         let dir = try TemporaryDirectory(prefix: "peerpull-swarm")

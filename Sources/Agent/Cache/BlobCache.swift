@@ -203,7 +203,7 @@ public actor BlobCache {
         // (and the next pull) still get the blob.
         Task.detached {
             var ok: Bool
-            if let swarm, PieceLayout(validatingSize: size, pieceSize: swarm.pieceSize) != nil {
+            if let swarm, swarm.trusts(digest), PieceLayout(validatingSize: size, pieceSize: swarm.pieceSize) != nil {
                 ok = await download.runPieces(origin: OriginPieceSource(fetch: fetch), swarm: swarm, bucket: bucket, metrics: metrics, logger: logger)
             } else {
                 ok = await download.run(fetch: { try await fetch(nil) }, bucket: bucket, metrics: metrics, logger: logger)

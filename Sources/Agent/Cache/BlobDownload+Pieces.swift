@@ -33,6 +33,13 @@ extension BlobDownload {
     static var originFailureLimit: Int { 5 }
     static var stallLimit: Duration { .seconds(10) }
 
+    /// The hash of `piece` with its first byte flipped, as `PeerServer`'s fault injection serves it.
+    static func flippedHash(_ piece: ByteBuffer) -> PieceHash {
+        var bytes = Array(piece.readableBytesView)
+        if !bytes.isEmpty { bytes[0] ^= 0xff }
+        return PieceHash(hashing: bytes)
+    }
+
     static func percent(_ part: Int64, of whole: Int64) -> String {
         whole > 0 ? "\(Int((Double(part) * 100 / Double(whole)).rounded()))%" : "0%"
     }
@@ -204,7 +211,16 @@ extension BlobDownload {
                         originFailures = 0
                         metrics?.received(buffer.readableBytes, from: .origin)
                         metrics?.piece(from: "origin", verified: true)
-                        if known[piece] == nil { known[piece] = hash }
+                        // The origin's bytes are the truth: a published hash that differs was a
+                        // lie, and the pieces checked against the swarm's hashes may be too.
+                        if let published = known[piece], published != hash {
+                            fail("the swarm's hash of piece \(piece) differs from the origin's bytes")
+                            swarm.distrust(blob)
+                            logger.warning("the swarm published a wrong hash for a piece of this blob; it comes from the origin alone from now on", metadata: [
+                                "digest": "\(blob)", "piece": "\(piece)"])
+                            return false
+                        }
+                        known[piece] = swarm.lieAboutHashes ? Self.flippedHash(buffer) : hash
                     case .peer(let member):
                         guard known[piece] == hash else {
                             metrics?.piece(from: "peer", verified: false)
@@ -265,7 +281,9 @@ extension BlobDownload {
                         let matches = verifier.count == size && verifier.finalize() == blob
                         update { $0.progress.finished(digestMatches: matches) }
                         guard matches else {
-                            logger.warning("discarded a blob assembled from pieces that did not match its digest", metadata: ["digest": "\(blob)"])
+                            swarm.distrust(blob)
+                            logger.warning("discarded a blob assembled from pieces that did not match its digest; it comes from the origin alone from now on",
+                                           metadata: ["digest": "\(blob)", "peers": "\(update { $0.tally.peers }.sorted().joined(separator: ","))"])
                             return false
                         }
                         var hashes: [Int: PieceHash] = [:]

@@ -42,6 +42,7 @@ public final class AgentMetrics: Sendable {
     private let blobPeers: ValueHistogram
     private let pieceRequestFailures: [String: Counter]
     private let unknownRegistry: Counter
+    private let blobsDistrusted: Counter
     private let announcementsHandled: [String: Counter]
     private let swarmMembersGauge: Gauge
     private let containerdStates: [ContainerdPreflight.Result: Gauge]
@@ -111,6 +112,8 @@ public final class AgentMetrics: Sendable {
                 descriptor: Self.name("coordinator_announcements", "total", "Announcements this agent took as a blob coordinator: shed = refused at once (503) with too many already waiting; the agent asking keeps its last answer."),
                 labels: [("result", result)]))
         })
+        blobsDistrusted = registry.makeCounter(
+            descriptor: Self.name("swarm_blobs_distrusted", "total", "Blobs whose swarm hashes proved wrong (the blob failed its digest, or a published piece hash differed from the origin's bytes): taken from the origin alone for an hour on this node. Not 0: an agent with the cluster secret lies."))
         unknownRegistry = registry.makeCounter(
             descriptor: Self.name("unknown_registry_requests", "total", "Requests for a registry the agent does not accelerate, answered 404 NAME_UNKNOWN (containerd then tries its next host, usually the origin: bytes that bypass the agent)."))
         swarmMembersGauge = registry.makeGauge(
@@ -141,6 +144,7 @@ public final class AgentMetrics: Sendable {
     func announcementHandled(shed: Bool) { announcementsHandled[shed ? "shed" : "answered"]?.increment() }
     func coordinatorAnswered(after duration: Duration) { coordinatorLatency.record(duration) }
     func pieceRequestFailed(_ reason: String) { pieceRequestFailures[reason]?.increment() }
+    func blobDistrusted() { blobsDistrusted.increment() }
     func blobFirstByte(after duration: Duration) { blobFirstByte.record(duration) }
     func blobFinished(complete: Bool, after duration: Duration, peers: Int) {
         blobDurations[complete ? "complete" : "failed"]!.record(duration)

@@ -23,11 +23,15 @@ public struct AgentService: Sendable {
     public var settings: AgentSettings
     /// Test-only fault injection: the peer port corrupts every piece it sends.
     public var faultCorruptPieces: Bool
+    /// Test-only: a consistent liar. It publishes, for each piece it takes from the origin,
+    /// the hash of that piece with one byte flipped, and serves the flipped bytes.
+    public var faultLyingHashes: Bool
     let logger: Logger
 
-    public init(settings: AgentSettings, faultCorruptPieces: Bool = false, logger: Logger) {
+    public init(settings: AgentSettings, faultCorruptPieces: Bool = false, faultLyingHashes: Bool = false, logger: Logger) {
         self.settings = settings
         self.faultCorruptPieces = faultCorruptPieces
+        self.faultLyingHashes = faultLyingHashes
         self.logger = logger
     }
 
@@ -182,13 +186,14 @@ public struct AgentService: Sendable {
         let coordinator = SwarmCoordinator()
         let agent = SwarmAgent(me: me, membership: membership, coordinator: coordinator,
                                client: PeerClient(http: http, credential: credential, me: me),
-                               pieceSize: Int(s.pieceSize.bytes), coordinatorsPerBlob: s.coordinators, metrics: metrics, logger: logger)
+                               pieceSize: Int(s.pieceSize.bytes), coordinatorsPerBlob: s.coordinators, lieAboutHashes: faultLyingHashes,
+                               metrics: metrics, logger: logger)
         await cache.join(agent)
-        if faultCorruptPieces {
-            logger.warning("fault injection: this agent corrupts every piece it sends to peers (--fault-corrupt-pieces, for tests only)")
+        if faultCorruptPieces || faultLyingHashes {
+            logger.warning("fault injection: this agent corrupts every piece it sends to peers\(faultLyingHashes ? " and publishes their hashes" : "") (for tests only)")
         }
         let server = PeerServer(credential: credential, node: me.node, coordinator: coordinator, cache: cache, bucket: bucket, metrics: metrics,
-                                corruptPieces: faultCorruptPieces, logger: logger)
+                                corruptPieces: faultCorruptPieces || faultLyingHashes, logger: logger)
         let count = await membership.current.count
         logger.info("joined the swarm", metadata: ["node": "\(me)", "members": "\(count)", "pieceSize": "\(s.pieceSize)"])
         return (agent, server)

@@ -39,13 +39,21 @@ public final class SwarmAgent: Sendable {
     private let answeredLately = NIOLockedValueBox<[String: (at: SwarmInstant, every: Duration)]>([:])
     /// First coordinators that did not answer, and when (`SwarmCadence.coordinatorRetry`).
     private let failedLately = NIOLockedValueBox<[String: SwarmInstant]>([:])
+    /// Blobs whose pieces from the swarm failed the blob's digest, or whose published hash
+    /// of a piece differed from the origin's bytes: until then they come whole from the
+    /// origin, so a lying agent costs a pull on this node one failed attempt, not every one.
+    private let distrusted = NIOLockedValueBox<[Digest: SwarmInstant]>([:])
+    public static let distrustFor: Duration = .seconds(3600)
+    /// Test-only fault injection (`AgentService.faultLyingHashes`).
+    let lieAboutHashes: Bool
 
     public init(me: Member, membership: any SwarmMembers, coordinator: SwarmCoordinator, client: PeerClient,
                 pieceSize: Int = PieceLayout.defaultPieceSize, coordinatorsPerBlob: Int = 3,
                 coordinatorTimeout: Duration = SwarmCadence.coordinatorTimeout,
                 schedulerConfiguration: PieceScheduler.Configuration = .init(),
                 peerSource: (@Sendable (Member) -> any PieceSource)? = nil, clock: SwarmClock = .continuous,
-                metrics: AgentMetrics?, logger: Logger) {
+                lieAboutHashes: Bool = false, metrics: AgentMetrics?, logger: Logger) {
+        self.lieAboutHashes = lieAboutHashes
         self.me = me
         self.membership = membership
         self.coordinator = coordinator
@@ -161,6 +169,23 @@ public final class SwarmAgent: Sendable {
             logger.debug("coordinator did not answer", metadata: ["coordinator": "\(c)", "blob": "\(a.blob)", "error": "\(error)"])
             return .unreachable
         }
+    }
+
+    /// Takes `blob` from the origin alone for `distrustFor`: the swarm's hashes of it were wrong.
+    func distrust(_ blob: Digest) {
+        let until = clock.now + Self.distrustFor
+        distrusted.withLockedValue { map in
+            map = map.filter { $0.value > until - Self.distrustFor }
+            map[blob] = until
+        }
+        held.withLockedValue { $0[blob] = nil }
+        metrics?.blobDistrusted()
+    }
+
+    /// Whether `blob` may be taken through the swarm (see `distrust`).
+    public func trusts(_ blob: Digest) -> Bool {
+        let now = clock.now
+        return distrusted.withLockedValue { $0[blob].map { $0 <= now } ?? true }
     }
 
     /// Keeps announcing `blob` as held for `period`, so that agents that pull it later
