@@ -19,30 +19,9 @@ if ! grep -rqs "^[[:space:]]*\(deb-src\|Types:.*deb-src\)" /etc/apt/sources.list
   # The source package comes from the machine's own Debian archive: copy the URIs (and
   # key) of its configured bookworm entry, so no host is named here and a local mirror
   # works as well as any other.
-  python3 - > /tmp/peerpull-deb-src.sources <<'PY'
-import glob, re, sys
-def stanzas():
-    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-        for block in re.split(r"\n\s*\n", open(path).read()):
-            fields = {}
-            for line in block.splitlines():
-                if ":" in line and not line.lstrip().startswith("#"):
-                    k, v = line.split(":", 1)
-                    fields[k.strip()] = v.strip()
-            yield fields
-    for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
-        try: lines = open(path).read().splitlines()
-        except OSError: continue
-        for line in lines:
-            m = re.match(r"\s*deb\s+(\[[^\]]*\]\s+)?(\S+)\s+(\S+)\s+(.*)", line)
-            if m: yield {"Types": "deb", "URIs": m.group(2), "Suites": m.group(3), "Components": m.group(4)}
-for f in stanzas():
-    if "deb" in f.get("Types", "").split() and "bookworm" in f.get("Suites", "").split() and "main" in f.get("Components", "").split():
-        print("Types: deb-src\nURIs: %s\nSuites: bookworm\nComponents: main" % f["URIs"])
-        if f.get("Signed-By"): print("Signed-By: %s" % f["Signed-By"])
-        sys.exit(0)
-sys.exit("no Debian bookworm 'main' entry in the apt sources to derive a deb-src entry from")
-PY
+  { mirror=$("$(dirname "$0")/debian-mirror.py" | sed -n 1p); key=$("$(dirname "$0")/debian-mirror.py" | sed -n 2p)
+    printf 'Types: deb-src\nURIs: %s\nSuites: bookworm\nComponents: main\n' "$mirror"
+    if [ -n "$key" ]; then printf 'Signed-By: %s\n' "$key"; fi; } > /tmp/peerpull-deb-src.sources
   mv /tmp/peerpull-deb-src.sources /etc/apt/sources.list.d/peerpull-deb-src.sources
 fi
 apt-get update -qq

@@ -46,6 +46,8 @@ trap cleanup EXIT
 scripts/install-deps.sh
 # A real control plane for the controller's end-to-end test (cached after the first build).
 scripts/build-kube-apiserver.sh >/dev/null
+# containerd 1.7 and 2.x beside the installed 1.6, for the runtime matrix (cached).
+scripts/containerd-versions.sh >/dev/null
 phase deps
 swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare|CMakeLists.txt$' || true
 test "${PIPESTATUS[0]}" -eq 0

@@ -6,9 +6,9 @@ import Testing
 /// The preflight's readings checked against containerd itself: `containerd --config FILE
 /// config dump` prints the configuration it merged from the file and its imports, and its
 /// CRI registry `config_path` must be what the preflight reads for that release. Debian
-/// bookworm's containerd is 1.6; a 2.x binary is used when `PEERPULL_CONTAINERD2` names
-/// one (e.g. Debian sid's 2.1.9, unpacked with `apt-get download containerd` from sid and
-/// `dpkg-deb -x`). 1.7 is read from its sources only.
+/// bookworm's containerd is 1.6; trixie's 1.7 and sid's 2.x are the ones
+/// `scripts/containerd-versions.sh` unpacks (`PrivateContainerd.versions`), or
+/// `PEERPULL_CONTAINERD2` names another 2.x binary.
 /// Whether Debian bookworm's containerd (1.6) is installed.
 private let containerd16: Bool = {
     guard FileManager.default.isExecutableFile(atPath: "/usr/bin/containerd") else { return false }
@@ -22,8 +22,12 @@ private let containerd16: Bool = {
     return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains(" 1.6.")
 }()
 
-/// A containerd 2.x binary, when the environment names one.
+/// A containerd 1.7 binary, when one is unpacked.
+private let containerd17 = PrivateContainerd.versions.first { $0.name.hasPrefix("1.7.") && $0.binaries != "/usr/bin" }.map { $0.binaries + "/containerd" }
+
+/// A containerd 2.x binary: the environment's, else an unpacked one.
 private let containerd2 = ProcessInfo.processInfo.environment["PEERPULL_CONTAINERD2"]
+    ?? PrivateContainerd.versions.first { $0.major == 2 }.map { $0.binaries + "/containerd" }
 
 @Suite("containerd preflight against containerd's own config dump")
 struct ContainerdConfigDumpTests {
@@ -81,7 +85,13 @@ struct ContainerdConfigDumpTests {
         try await Self.compare(Self.fixtures[index], binary: "/usr/bin/containerd", release: .v1_6, plugin: "io.containerd.grpc.v1.cri")
     }
 
-    @Test("config_path as containerd 2.x merges it", .enabled(if: containerd2 != nil, "set PEERPULL_CONTAINERD2 to a containerd 2.x binary"),
+    @Test("config_path as containerd 1.7 merges it", .enabled(if: containerd17 != nil, "run scripts/containerd-versions.sh"),
+          arguments: 0..<fixtures.count)
+    func readingMatchesContainerd17(index: Int) async throws {
+        try await Self.compare(Self.fixtures[index], binary: containerd17 ?? "", release: .v1_7, plugin: "io.containerd.grpc.v1.cri")
+    }
+
+    @Test("config_path as containerd 2.x merges it", .enabled(if: containerd2 != nil, "run scripts/containerd-versions.sh, or set PEERPULL_CONTAINERD2"),
           arguments: 0..<(fixtures.count + fixtures2.count))
     func readingMatchesContainerd2(index: Int) async throws {
         let fixture = index < Self.fixtures.count ? Self.fixtures[index] : Self.fixtures2[index - Self.fixtures.count]
