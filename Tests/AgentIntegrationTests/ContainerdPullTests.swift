@@ -138,4 +138,56 @@ struct ContainerdPullTests {
         }
         await daemon?.stop(); registry.stop()
     }
+
+    /// The agent hung (its port accepts connections, nothing answers: wedged, or stopped),
+    /// its `hosts.toml` in place: containerd waits on it, having no timeout for an answer
+    /// (none of the three versions went to the origin within the 5 s). The chart's liveness
+    /// probe restarts such an agent; its connections then close and containerd takes the
+    /// origin at once (0.15-0.17 s here). So a pull is held at most the probe's window
+    /// (3 failures 10 s apart, about 30 s) and then completes.
+    @Test(arguments: PrivateContainerd.versions)
+    func aHungAgentHoldsAPullOnlyUntilItIsRestarted(containerd: PrivateContainerd.Version) async throws {
+        let originAddress = HostsOverride.randomLoopbackAddress()
+        let agentAddress = HostsOverride.randomLoopbackAddress()
+        let dir = try TemporaryDirectory(prefix: "peerpull-ctr")
+        defer { dir.remove() }
+        let hosts = try HostsOverride(in: dir, entries: [(originAddress, ["reg.p2ptest.example"])])
+        let registry = try await RegistryServer.start(auth: .basic(users: ["alice": "wonderland"]), host: originAddress, port: 80)
+        var daemon: PrivateContainerd?
+        var hung: BackgroundProcess?
+        do {
+            let pushed = try await TestImages.push(Self.image, to: registry, repository: "team/app", tag: "v1", credentials: ("alice", "wonderland"))
+            try await Command.run([TestImages.peerpullBinary, "agent", "--listen", agentAddress, "--port", "65001",
+                                   "--plain-http-origin", "reg.p2ptest.example", "--data-dir", dir.file("data"),
+                                   "--containerd-config-path", dir.file("certs.d"), "--setup-only"])
+            // Accepts every connection and never reads or answers.
+            let listener = "import socket,sys\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                + "s.bind((sys.argv[1],65001))\ns.listen(128)\nkept=[]\nwhile True:\n  kept.append(s.accept())\n"
+            hung = try BackgroundProcess(["python3", "-c", listener, agentAddress], logPath: dir.file("hung.log"))
+            try await hung!.waitUntil { (try? await Command.run(["sh", "-c", "ss -ltn | grep -q '\(agentAddress):65001 '"], check: false).status) == 0 }
+            daemon = try await PrivateContainerd.start(containerd, wrap: hosts.wrap)
+            let started = ContinuousClock.now
+            let pull = Task { [daemon] in
+                try await Command.run(hosts.wrap(daemon!.ctr(["images", "pull", "--hosts-dir", dir.file("certs.d"), "--snapshotter", "native",
+                                                              "--user", "alice:wonderland", "reg.p2ptest.example/team/app:v1"])), check: false)
+            }
+            try await Task.sleep(for: .seconds(5))
+            let heldTheWholeTime = registry.accessLog().filter { $0.contains("\"GET /v2/team/app/blobs/") }.isEmpty
+            let killed = ContinuousClock.now
+            kill(hung!.pid, SIGKILL)  // what the liveness probe's restart comes to for a wedged process
+            let result = try await pull.value
+            let after = ContinuousClock.now - killed
+            #expect(result.status == 0, "\(result.stderr.suffix(600))")
+            #expect(heldTheWholeTime, "containerd went to the origin while the agent hung")
+            #expect(after < .seconds(5), "the pull ended \(after) after the hung agent was stopped")
+            let listed = try await Command.run(daemon!.ctr(["images", "ls"])).stdout
+            #expect(listed.contains(pushed.digest.description))
+            print("containerd \(containerd): a hung agent held the pull for the whole \(killed - started) (\(heldTheWholeTime)); it ended \(after) after the agent stopped")
+        } catch {
+            await hung?.stop(); await daemon?.stop(); registry.stop()
+            throw error
+        }
+        await hung?.stop(); await daemon?.stop(); registry.stop()
+    }
+
 }
