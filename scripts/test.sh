@@ -48,6 +48,8 @@ scripts/install-deps.sh
 scripts/build-kube-apiserver.sh >/dev/null
 # containerd 1.7 and 2.x beside the installed 1.6, for the runtime matrix (cached).
 scripts/containerd-versions.sh >/dev/null
+# promtool, to check the chart's alerting rules (cached).
+scripts/promtool.sh >/dev/null
 phase deps
 swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare|CMakeLists.txt$' || true
 test "${PIPESTATUS[0]}" -eq 0
