@@ -34,14 +34,17 @@ public actor TokenBucket {
 
     /// Waits until `bytes` may pass.
     public func acquire(_ bytes: Int) async throws {
+        let wait = reserve(bytes)
+        if wait > .zero { try await sleep(wait) }
+    }
+
+    /// Reserves `bytes` now and returns how long the caller must wait before they pass.
+    public func reserve(_ bytes: Int) -> Duration {
         let t = now()
         balance = min(burst, balance + (t - last) * rate.bytesPerSecond)
         last = t
         balance -= Double(bytes)
-        if balance < 0 {
-            let wait = -balance / rate.bytesPerSecond
-            try await sleep(.nanoseconds(Int64(wait * 1e9)))
-        }
+        return balance < 0 ? .nanoseconds(Int64(-balance / rate.bytesPerSecond * 1e9)) : .zero
     }
 
     public static func monotonicSeconds() -> Double {

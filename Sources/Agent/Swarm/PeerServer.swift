@@ -47,6 +47,8 @@ public final class PeerServer: Sendable {
     public static let announcePath = "/swarm/v1/announce"
     /// With a busy coordinator's 503: the least milliseconds between announcements it asks for.
     public static let announceEveryHeader = "PeerPull-Announce-Every"
+    /// A piece whose rate-limit wait is longer gets its head at once, its bytes after the wait.
+    static var headFirstAfter: Duration { .milliseconds(250) }
     /// Idle connections from peers are closed after this long.
     static var idleTimeout: TimeAmount { .seconds(120) }
 
@@ -116,7 +118,8 @@ public final class PeerServer: Sendable {
     enum Answer: Sendable {
         case bytes(HTTPResponseStatus, contentType: String, ByteBuffer, headers: [(String, String)] = [])
         /// A piece sent from the cache file; `asker`'s upload slot is freed once it is sent.
-        case file(NIOFileHandle, offset: Int64, length: Int, asker: String)
+        /// `delay`: the rate limit's wait, past which the bytes follow the head.
+        case file(NIOFileHandle, offset: Int64, length: Int, asker: String, delay: Duration)
 
         static func refuse(_ status: HTTPResponseStatus, _ message: String) -> Answer {
             .bytes(status, contentType: "text/plain", ByteBuffer(string: message + "\n"))
@@ -191,9 +194,16 @@ public final class PeerServer: Sendable {
             uploadDone(for: asker)
             return notHeld
         }
-        // The rate limit is waited for after the head is sent (`PeerRequestHandler.respond`).
+        // A short wait for the rate limit is taken here; past `headFirstAfter` the head goes
+        // at once and the bytes follow (`PeerRequestHandler.respond`): the asker gives up on
+        // a peer that sends no head within its answer timeout.
+        var delay = await bucket?.reserve(Int(range.count)) ?? .zero
+        if delay <= Self.headFirstAfter {
+            if delay > .zero { try? await Task.sleep(for: delay) }
+            delay = .zero
+        }
         metrics.uploaded(Int(range.count))
-        return .file(file, offset: range.lowerBound, length: Int(range.count), asker: asker)
+        return .file(file, offset: range.lowerBound, length: Int(range.count), asker: asker, delay: delay)
     }
 
     private func takeSlot(for asker: String) -> Bool {
@@ -314,7 +324,7 @@ private final class PeerRequestHandler: ChannelInboundHandler {
                 await server.answer(method: head.method, uri: head.uri, signed: signed, body: body)
             }.assumeIsolated().whenSuccess { [weak self] answer in
                 guard let self else {
-                    if case .file(let f, _, _, let asker) = answer {
+                    if case .file(let f, _, _, let asker, _) = answer {
                         try? f.close()
                         server.uploadDone(for: asker)
                     }
@@ -343,20 +353,26 @@ private final class PeerRequestHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil)
             done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        case .file(let file, let offset, let length, let asker):
+        case .file(let file, let offset, let length, let asker, let delay):
             headers.add(name: "Content-Type", value: "application/octet-stream")
             headers.add(name: "Content-Length", value: String(length))
             let region = FileRegion(fileHandle: file, readerIndex: Int(offset), endIndex: Int(offset) + length)
-            // The head at once: the asker gives up on a peer that sends none within its answer
-            // timeout (a stopped or wedged agent). The bytes follow when the rate limit allows.
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            let sent = context.eventLoop.makePromise(of: Void.self)
-            let bucket = server.bucket
-            context.eventLoop.makeFutureWithTask { try? await bucket?.acquire(length) }.assumeIsolated().whenComplete { [self] _ in
+            let head = wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
+            if delay == .zero {
+                context.write(head, promise: nil)
                 context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
+                done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            } else {
+                // The head at once: the asker gives up on a peer that sends no head within its
+                // answer timeout (a stopped or wedged agent). The bytes follow the rate limit.
+                context.writeAndFlush(head, promise: nil)
+                let sent = context.eventLoop.makePromise(of: Void.self)
+                context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { [self] in
+                    context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: nil)
+                    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
+                }
+                done = sent.futureResult
             }
-            done = sent.futureResult
             let server = self.server
             done.whenComplete { _ in
                 try? file.close()
