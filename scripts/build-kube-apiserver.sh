@@ -19,7 +19,7 @@ if ! grep -rqs "^[[:space:]]*\(deb-src\|Types:.*deb-src\)" /etc/apt/sources.list
   # The source package comes from the machine's own Debian archive: copy the URIs (and
   # key) of its configured bookworm entry, so no host is named here and a local mirror
   # works as well as any other.
-  { mirror=$("$(dirname "$0")/debian-mirror.py" | sed -n 1p); key=$("$(dirname "$0")/debian-mirror.py" | sed -n 2p)
+  { { read -r mirror; read -r key; } < <("$(dirname "$0")/debian-mirror.py")
     printf 'Types: deb-src\nURIs: %s\nSuites: bookworm\nComponents: main\n' "$mirror"
     if [ -n "$key" ]; then printf 'Signed-By: %s\n' "$key"; fi; } > /tmp/peerpull-deb-src.sources
   mv /tmp/peerpull-deb-src.sources /etc/apt/sources.list.d/peerpull-deb-src.sources

@@ -8,10 +8,9 @@
 set -euo pipefail
 here=$(dirname "$0")
 cache=${PEERPULL_CONTAINERD_CACHE:-/var/cache/peerpull/containerd}
-suites=("${@:-trixie sid}")
-read -r -a suites <<<"${suites[*]}"
-mirror=$("$here/debian-mirror.py" | sed -n 1p)
-key=$("$here/debian-mirror.py" | sed -n 2p)
+suites=("$@")
+[ $# -gt 0 ] || suites=(trixie sid)
+{ read -r mirror; read -r key; } < <("$here/debian-mirror.py")
 for suite in "${suites[@]}"; do
   done_file="$cache/$suite.dir"
   if [ -f "$done_file" ] && [ -x "$(cat "$done_file")/usr/bin/containerd" ]; then cat "$done_file"; continue; fi

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OCI
 
 /// Turns a registry instance id into the registry domains that serve it.
 public protocol RegistryInstanceResolver: Sendable {
@@ -9,6 +10,18 @@ public protocol RegistryInstanceResolver: Sendable {
 /// True for an ACR Enterprise Edition instance id (`cri-` and letters or digits).
 public func isACRInstanceID(_ s: String) -> Bool {
     s.hasPrefix("cri-") && s.count > 4 && s.dropFirst(4).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+}
+
+/// The first entry of a settings list that is neither a registry domain nor an ACR
+/// instance id, said as a problem; nil when every entry is one (the agent's origins and the
+/// controller's registries).
+@Sendable public func registryListProblem(_ registries: [String]) -> String? {
+    for r in registries where !isACRInstanceID(r) {
+        guard (try? ImageReference(parsing: "\(r)/x")).map({ $0.domain.lowercased() == r.lowercased() }) == true else {
+            return "\"\(r.prefix(100))\" is neither a registry domain (registry.example.com, host:5000) nor an ACR instance id (cri-…)"
+        }
+    }
+    return nil
 }
 
 /// Resolves `registryInstances`: domains pass as they are; ACR instance ids (`cri-…`) go

@@ -32,10 +32,6 @@ public struct Volume: Codable, Sendable, Equatable {
 
 public struct ImageVolumeSource: Codable, Sendable, Equatable {
     public var reference: String?
-    public var pullPolicy: String?
 
-    public init(reference: String?, pullPolicy: String? = nil) {
-        self.reference = reference
-        self.pullPolicy = pullPolicy
-    }
+    public init(reference: String?) { self.reference = reference }
 }

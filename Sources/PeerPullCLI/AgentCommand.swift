@@ -59,6 +59,13 @@ struct AgentCommand: AsyncParsableCommand {
     @Flag(help: .hidden)
     var faultLyingHashes = false
 
+    var faults: PeerFaults {
+        var f: PeerFaults = []
+        if faultCorruptPieces { f.insert(.corruptPieces) }
+        if faultLyingHashes { f.insert(.lyingHashes) }
+        return f
+    }
+
     @OptionGroup var certificateTiming: CertificateTimingOptions
 
     @Flag(help: "Remove the hosts.toml files the agent wrote under --containerd-config-path, restore what was there, and exit.")
@@ -92,7 +99,7 @@ struct AgentCommand: AsyncParsableCommand {
         LoggingOptions.bootstrap(level: s.logLevel)
         let logger = Logger(label: "peerpull.agent")
         do {
-            var agent = AgentService(settings: s, faultCorruptPieces: faultCorruptPieces, faultLyingHashes: faultLyingHashes, logger: logger)
+            var agent = AgentService(settings: s, faults: faults, logger: logger)
             try await agent.resolveOrigins()
             let certificate = try agent.certificate()
             if let hosts = agent.containerdHosts(certificate: certificate) {

@@ -90,9 +90,7 @@ struct ControllerCommand: AsyncParsableCommand {
             await client.shutdown()
             return try result.get()
         }
-        let service = ControllerService(settings: s, client: client, agentDaemonSet: s.agentDaemonSet, certificateIPAddresses: s.certificateIPAddresses,
-                                        acrRegion: s.acrRegion, acrEndpoint: s.acrEndpoint, ecsMetadataEndpoint: s.ecsMetadataEndpoint,
-                                        logger: logger)
+        let service = ControllerService(settings: s, client: client, logger: logger)
         do { try await service.run(); result = .success(()) } catch { result = .failure(error) }
         await client.shutdown()
         try result.get()

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import OCI
 import Yams
 
@@ -78,11 +77,6 @@ public struct SettingsFile {
         guard let v = map[field], !(v is NSNull) else { return nil }
         guard let i = v as? Int, !(v is Bool) else { throw SettingError(field: field, problem: "expected a whole number in \(path)") }
         return i
-    }
-
-    /// A log level: trace, debug, info, notice, warning, error or critical.
-    public func logLevel(_ field: String) throws(SettingError) -> Logger.Level? {
-        try string(field).map { v throws(SettingError) in try SettingError.logLevel(v, field: field) }
     }
 
     /// A list of strings; a comma-separated string is accepted too (the chart's form).

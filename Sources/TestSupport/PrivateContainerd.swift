@@ -19,7 +19,7 @@ public final class PrivateContainerd: Sendable {
     }
 
     /// The installed containerd first, then the unpacked ones, oldest first.
-    public static var versions: [Version] {
+    public static let versions: [Version] = {
         var out = [Version(name: installedVersion() ?? "installed", binaries: "/usr/bin")]
         let cache = ProcessInfo.processInfo.environment["PEERPULL_CONTAINERD_CACHE"] ?? "/var/cache/peerpull/containerd"
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? []
@@ -29,7 +29,7 @@ public final class PrivateContainerd: Sendable {
             out.append(Version(name: String(entry.dropFirst("containerd-".count).prefix { $0 != "~" && $0 != "+" }), binaries: bin))
         }
         return out
-    }
+    }()
 
     private static func installedVersion() -> String? {
         guard let text = try? String(contentsOfFile: "/var/lib/dpkg/status", encoding: .utf8),

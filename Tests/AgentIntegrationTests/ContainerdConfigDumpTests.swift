@@ -5,30 +5,9 @@ import Testing
 
 /// The preflight's readings checked against containerd itself: `containerd --config FILE
 /// config dump` prints the configuration it merged from the file and its imports, and its
-/// CRI registry `config_path` must be what the preflight reads for that release. Debian
-/// bookworm's containerd is 1.6; trixie's 1.7 and sid's 2.x are the ones
-/// `scripts/containerd-versions.sh` unpacks (`PrivateContainerd.versions`), or
-/// `PEERPULL_CONTAINERD2` names another 2.x binary.
-/// Whether Debian bookworm's containerd (1.6) is installed.
-private let containerd16: Bool = {
-    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/containerd") else { return false }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/containerd")
-    p.arguments = ["--version"]
-    let out = Pipe()
-    p.standardOutput = out
-    guard (try? p.run()) != nil else { return false }
-    p.waitUntilExit()
-    return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains(" 1.6.")
-}()
-
-/// A containerd 1.7 binary, when one is unpacked.
-private let containerd17 = PrivateContainerd.versions.first { $0.name.hasPrefix("1.7.") && $0.binaries != "/usr/bin" }.map { $0.binaries + "/containerd" }
-
-/// A containerd 2.x binary: the environment's, else an unpacked one.
-private let containerd2 = ProcessInfo.processInfo.environment["PEERPULL_CONTAINERD2"]
-    ?? PrivateContainerd.versions.first { $0.major == 2 }.map { $0.binaries + "/containerd" }
-
+/// CRI registry `config_path` must be what the preflight reads for that release. With
+/// every containerd this machine has (`PrivateContainerd.versions`: bookworm's 1.6, and
+/// trixie's 1.7 and sid's 2.x from `scripts/containerd-versions.sh`).
 @Suite("containerd preflight against containerd's own config dump")
 struct ContainerdConfigDumpTests {
     static let registry = #"[plugins."io.containerd.grpc.v1.cri".registry]"#
@@ -79,23 +58,25 @@ struct ContainerdConfigDumpTests {
         ]),
     ]
 
-    @Test("config_path as containerd 1.6 merges it", .enabled(if: containerd16, "needs containerd 1.6 (apt-get install containerd on Debian 12)"),
-          arguments: 0..<fixtures.count)
-    func readingMatchesContainerd16(index: Int) async throws {
-        try await Self.compare(Self.fixtures[index], binary: "/usr/bin/containerd", release: .v1_6, plugin: "io.containerd.grpc.v1.cri")
+    /// One fixture read by one containerd.
+    struct Case: Sendable, CustomStringConvertible {
+        let version: PrivateContainerd.Version
+        let release: ContainerdConfig.Release
+        let fixture: (String, [String: String])
+        var description: String { "containerd \(version.name): \(fixture.0)" }
+        /// Where that release keeps the CRI registry settings.
+        var plugin: String { release == .v2 ? "io.containerd.cri.v1.images" : "io.containerd.grpc.v1.cri" }
     }
 
-    @Test("config_path as containerd 1.7 merges it", .enabled(if: containerd17 != nil, "run scripts/containerd-versions.sh"),
-          arguments: 0..<fixtures.count)
-    func readingMatchesContainerd17(index: Int) async throws {
-        try await Self.compare(Self.fixtures[index], binary: containerd17 ?? "", release: .v1_7, plugin: "io.containerd.grpc.v1.cri")
+    static let cases: [Case] = PrivateContainerd.versions.flatMap { v -> [Case] in
+        let release: ContainerdConfig.Release? = v.name.hasPrefix("1.6.") ? .v1_6 : v.name.hasPrefix("1.7.") ? .v1_7 : v.major == 2 ? .v2 : nil
+        guard let release else { return [] }
+        return (fixtures + (release == .v2 ? fixtures2 : [])).map { Case(version: v, release: release, fixture: $0) }
     }
 
-    @Test("config_path as containerd 2.x merges it", .enabled(if: containerd2 != nil, "run scripts/containerd-versions.sh, or set PEERPULL_CONTAINERD2"),
-          arguments: 0..<(fixtures.count + fixtures2.count))
-    func readingMatchesContainerd2(index: Int) async throws {
-        let fixture = index < Self.fixtures.count ? Self.fixtures[index] : Self.fixtures2[index - Self.fixtures.count]
-        try await Self.compare(fixture, binary: containerd2 ?? "", release: .v2, plugin: "io.containerd.cri.v1.images")
+    @Test("config_path as containerd merges it", arguments: cases)
+    func readingMatchesContainerd(_ c: Case) async throws {
+        try await Self.compare(c.fixture, binary: c.version.binaries + "/containerd", release: c.release, plugin: c.plugin)
     }
 
     static func compare(_ fixture: (String, [String: String]), binary: String, release: ContainerdConfig.Release, plugin: String) async throws {

@@ -161,7 +161,14 @@ extension PeerServerTests {
         guard let c = try? RawConnection(port: port) else { return "no connection" }
         c.send("\(method) \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: \(authorization)\r\nContent-Length: \(body.count)\r\n\r\n")
         c.send(String(decoding: body, as: UTF8.self))
-        let (answer, _) = c.receive(for: .seconds(3))
+        // Until the status line is in (a loaded machine may take seconds), or the connection closes.
+        var answer = ""
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !answer.contains("\r\n"), ContinuousClock.now < deadline {
+            let (more, closed) = c.receive(for: .milliseconds(100))
+            answer += more
+            if closed { break }
+        }
         return String(answer.prefix { $0 != "\r\n" && $0 != "\r" })
     }
 

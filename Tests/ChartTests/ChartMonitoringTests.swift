@@ -9,10 +9,11 @@ import Testing
 struct ChartMonitoringTests {
     let chart = HelmChart()
     static var values: [String: Any] { ["metrics": ["prometheusRule": ["enabled": true], "dashboard": ["enabled": true]]] }
-    static let promtool = "/var/cache/peerpull/prometheus/usr/bin/promtool"
+    /// scripts/promtool.sh unpacks it there.
+    static let promtool = (ProcessInfo.processInfo.environment["PEERPULL_PROMETHEUS_DIR"] ?? "/var/cache/peerpull/prometheus") + "/usr/bin/promtool"
 
     /// The queries of the rules and of the dashboard's panels.
-    func queries() async throws -> (rules: [String: Any], expressions: [String]) {
+    func queries() async throws -> (rules: [String: Any], alerts: Int, expressions: [String]) {
         let objects = try await chart.objects(Self.values)
         let rule = try #require(objects.first { $0["kind"] as? String == "PrometheusRule" })
         let spec = try #require(rule["spec"] as? [String: Any])
@@ -20,29 +21,30 @@ struct ChartMonitoringTests {
         for group in spec["groups"] as? [[String: Any]] ?? [] {
             for r in group["rules"] as? [[String: Any]] ?? [] { if let e = r["expr"] as? String { expressions.append(e) } }
         }
+        let alerts = expressions.count
         let map = try #require(objects.first { $0["kind"] as? String == "ConfigMap" && ($0["data"] as? [String: String])?["peerpull.json"] != nil })
         let json = try #require((map["data"] as? [String: String])?["peerpull.json"])
         let dashboard = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         for panel in dashboard["panels"] as? [[String: Any]] ?? [] {
             for t in panel["targets"] as? [[String: Any]] ?? [] { if let e = t["expr"] as? String { expressions.append(e) } }
         }
-        return (spec, expressions)
+        return (spec, alerts, expressions)
     }
 
     @Test func theRulesPassPromtool() async throws {
-        let (rules, expressions) = try await queries()
-        #expect(expressions.count >= 7)
+        let (rules, alerts, _) = try await queries()
+        #expect(alerts > 0)
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         // JSON is YAML: promtool reads the rule groups as the operator hands them to Prometheus.
         try JSONSerialization.data(withJSONObject: rules, options: [.withoutEscapingSlashes]).write(to: URL(fileURLWithPath: dir.file("rules.yaml")))
         let check = try await Command.run([Self.promtool, "check", "rules", dir.file("rules.yaml")], check: false)
         #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
-        #expect(check.stdout.contains("SUCCESS: 7 rules found"), "\(check.stdout)")
+        #expect(check.stdout.contains("SUCCESS: \(alerts) rules found"), "\(check.stdout)")
     }
 
     @Test func everyMetricQueriedIsOnARunningAgent() async throws {
-        let (_, expressions) = try await queries()
+        let (_, _, expressions) = try await queries()
         var queried = Set<String>()
         for e in expressions {
             for m in e.matches(of: #/peerpull_[a-z_]+/#) { queried.insert(String(m.output)) }

@@ -220,7 +220,7 @@ extension BlobDownload {
                                 "digest": "\(blob)", "piece": "\(piece)"])
                             return false
                         }
-                        known[piece] = swarm.lieAboutHashes ? Self.flippedHash(buffer) : hash
+                        known[piece] = swarm.faults.contains(.lyingHashes) ? Self.flippedHash(buffer) : hash
                     case .peer(let member):
                         guard known[piece] == hash else {
                             metrics?.piece(from: "peer", verified: false)

@@ -21,17 +21,13 @@ import Swarm
 /// front end finishes the responses it is sending.
 public struct AgentService: Sendable {
     public var settings: AgentSettings
-    /// Test-only fault injection: the peer port corrupts every piece it sends.
-    public var faultCorruptPieces: Bool
-    /// Test-only: a consistent liar. It publishes, for each piece it takes from the origin,
-    /// the hash of that piece with one byte flipped, and serves the flipped bytes.
-    public var faultLyingHashes: Bool
+    /// Test-only fault injection toward peers.
+    public var faults: PeerFaults
     let logger: Logger
 
-    public init(settings: AgentSettings, faultCorruptPieces: Bool = false, faultLyingHashes: Bool = false, logger: Logger) {
+    public init(settings: AgentSettings, faults: PeerFaults = [], logger: Logger) {
         self.settings = settings
-        self.faultCorruptPieces = faultCorruptPieces
-        self.faultLyingHashes = faultLyingHashes
+        self.faults = faults
         self.logger = logger
     }
 
@@ -186,14 +182,14 @@ public struct AgentService: Sendable {
         let coordinator = SwarmCoordinator()
         let agent = SwarmAgent(me: me, membership: membership, coordinator: coordinator,
                                client: PeerClient(http: http, credential: credential, me: me),
-                               pieceSize: Int(s.pieceSize.bytes), coordinatorsPerBlob: s.coordinators, lieAboutHashes: faultLyingHashes,
+                               pieceSize: Int(s.pieceSize.bytes), coordinatorsPerBlob: s.coordinators, faults: faults,
                                metrics: metrics, logger: logger)
         await cache.join(agent)
-        if faultCorruptPieces || faultLyingHashes {
-            logger.warning("fault injection: this agent corrupts every piece it sends to peers\(faultLyingHashes ? " and publishes their hashes" : "") (for tests only)")
+        if faults.corruptsPieces {
+            logger.warning("fault injection: this agent corrupts every piece it sends to peers\(faults.contains(.lyingHashes) ? " and publishes their hashes" : "") (for tests only)")
         }
         let server = PeerServer(credential: credential, node: me.node, coordinator: coordinator, cache: cache, bucket: bucket, metrics: metrics,
-                                corruptPieces: faultCorruptPieces || faultLyingHashes, logger: logger)
+                                corruptPieces: faults.corruptsPieces, logger: logger)
         let count = await membership.current.count
         logger.info("joined the swarm", metadata: ["node": "\(me)", "members": "\(count)", "pieceSize": "\(s.pieceSize)"])
         return (agent, server)

@@ -16,10 +16,10 @@ extension AgentSettings: DeclaredSettings {
                 help: "Cache size limit, e.g. 20Gi, 500Mi, 10G; 0 turns the cache off.", parse: ByteSize.init(parsing:)),
         .list(\.origins, yaml: "origins", flag: "origin", chart: "p2p.registryInstances",
               help: "Origin registry domains to accelerate (the flag repeated for several); ACR instance ids (cri-…) are resolved with ramRole.",
-              valid: registryDomainProblem),
+              valid: registryListProblem),
         .list(\.plainHTTPOrigins, yaml: "plainHTTPOrigins", flag: "plain-http-origin",
               help: "Origins reached over plain HTTP, counted among the origins (test registries only; the flag repeated for several).",
-              valid: registryDomainProblem),
+              valid: registryListProblem),
         .parsed(\.rateLimit, yaml: "ratelimit", flag: "ratelimit", chart: "p2p.ratelimit", default: "512M",
                 help: "Total rate for bytes crossing the network: 512M means 512 MB/s (K/M/G decimal, Ki/Mi/Gi binary).",
                 parse: RateLimit.init(parsing:)),
@@ -70,12 +70,3 @@ extension AgentSettings: DeclaredSettings {
     ])
 }
 
-/// The first entry that is neither a registry domain nor an ACR instance id.
-@Sendable func registryDomainProblem(_ registries: [String]) -> String? {
-    for o in registries where !isACRInstanceID(o) {
-        guard (try? ImageReference(parsing: "\(o)/x")).map({ $0.domain == o }) == true else {
-            return "\"\(o.prefix(100))\" is not a registry domain like registry.example.com or host:5000"
-        }
-    }
-    return nil
-}

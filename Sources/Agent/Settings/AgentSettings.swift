@@ -81,12 +81,7 @@ public struct AgentSettings: Sendable, Equatable {
     /// `settingTable`), then the ones between settings.
     public func validate() throws(SettingError) {
         try Self.settingTable.validate(self)
-        guard tlsLifetimes.leaf > tlsLifetimes.renewBefore, tlsLifetimes.renewBefore > 0 else {
-            throw .init(field: "--tls-leaf-lifetime-seconds", problem: "the serving certificate must live longer than --tls-renew-before-seconds (> 0)")
-        }
-        guard tlsCheckInterval >= .milliseconds(100), tlsCheckInterval < .seconds(tlsLifetimes.renewBefore) else {
-            throw .init(field: "--tls-check-seconds", problem: "must be at least 0.1 s and shorter than --tls-renew-before-seconds")
-        }
+        if let (field, problem) = tlsLifetimes.problem(checkInterval: tlsCheckInterval) { throw .init(field: field, problem: problem) }
         guard peerPort != port else { throw .init(field: "peerPort", problem: "must differ from port \(port)") }
         if peersFile != nil, membershipService != nil {
             throw .init(field: "peersFile", problem: "name either peersFile or membershipService, not both")

@@ -357,22 +357,21 @@ private final class PeerRequestHandler: ChannelInboundHandler {
             headers.add(name: "Content-Type", value: "application/octet-stream")
             headers.add(name: "Content-Length", value: String(length))
             let region = FileRegion(fileHandle: file, readerIndex: Int(offset), endIndex: Int(offset) + length)
-            let head = wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
-            if delay == .zero {
-                context.write(head, promise: nil)
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            let sent = context.eventLoop.makePromise(of: Void.self)
+            func sendBytes() {
                 context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: nil)
-                done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
+            }
+            if delay == .zero {
+                sendBytes()
             } else {
                 // The head at once: the asker gives up on a peer that sends no head within its
                 // answer timeout (a stopped or wedged agent). The bytes follow the rate limit.
-                context.writeAndFlush(head, promise: nil)
-                let sent = context.eventLoop.makePromise(of: Void.self)
-                context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { [self] in
-                    context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: nil)
-                    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
-                }
-                done = sent.futureResult
+                context.flush()
+                context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { sendBytes() }
             }
+            done = sent.futureResult
             let server = self.server
             done.whenComplete { _ in
                 try? file.close()

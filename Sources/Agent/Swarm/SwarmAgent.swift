@@ -44,16 +44,16 @@ public final class SwarmAgent: Sendable {
     /// origin, so a lying agent costs a pull on this node one failed attempt, not every one.
     private let distrusted = NIOLockedValueBox<[Digest: SwarmInstant]>([:])
     public static let distrustFor: Duration = .seconds(3600)
-    /// Test-only fault injection (`AgentService.faultLyingHashes`).
-    let lieAboutHashes: Bool
+    /// Test-only fault injection (`PeerFaults.lyingHashes` is the download's part).
+    let faults: PeerFaults
 
     public init(me: Member, membership: any SwarmMembers, coordinator: SwarmCoordinator, client: PeerClient,
                 pieceSize: Int = PieceLayout.defaultPieceSize, coordinatorsPerBlob: Int = 3,
                 coordinatorTimeout: Duration = SwarmCadence.coordinatorTimeout,
                 schedulerConfiguration: PieceScheduler.Configuration = .init(),
                 peerSource: (@Sendable (Member) -> any PieceSource)? = nil, clock: SwarmClock = .continuous,
-                lieAboutHashes: Bool = false, metrics: AgentMetrics?, logger: Logger) {
-        self.lieAboutHashes = lieAboutHashes
+                faults: PeerFaults = [], metrics: AgentMetrics?, logger: Logger) {
+        self.faults = faults
         self.me = me
         self.membership = membership
         self.coordinator = coordinator
@@ -173,10 +173,10 @@ public final class SwarmAgent: Sendable {
 
     /// Takes `blob` from the origin alone for `distrustFor`: the swarm's hashes of it were wrong.
     func distrust(_ blob: Digest) {
-        let until = clock.now + Self.distrustFor
+        let now = clock.now
         distrusted.withLockedValue { map in
-            map = map.filter { $0.value > until - Self.distrustFor }
-            map[blob] = until
+            map = map.filter { $0.value > now }  // those whose hour is up
+            map[blob] = now + Self.distrustFor
         }
         held.withLockedValue { $0[blob] = nil }
         metrics?.blobDistrusted()

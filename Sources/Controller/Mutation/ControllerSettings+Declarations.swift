@@ -7,9 +7,9 @@ extension ControllerSettings: DeclaredSettings {
     /// default, help and checks. docs/configuration.md is generated from this table.
     public static let settingTable = SettingTable<ControllerSettings>([
         .list(\.registryInstances, yaml: "registryInstances", flag: "registry-instances", chart: "p2p.registryInstances",
-              help: "Registry domains and ACR instance ids (cri-…) to accelerate, comma-separated.", valid: registryProblem),
+              help: "Registry domains and ACR instance ids (cri-…) to accelerate, comma-separated.", valid: registryListProblem),
         .list(\.anonymousRegistries, yaml: "anonymousRegistries", flag: "anonymous-registries", chart: "p2p.anonymousRegistries",
-              help: "Registries whose images are rewritten even without a pull secret (public content); comma-separated.", valid: registryProblem),
+              help: "Registries whose images are rewritten even without a pull secret (public content); comma-separated.", valid: registryListProblem),
         .number(\.agentPort, in: 1...65535, yaml: "agentPort", flag: "agent-port", chart: "p2p.port",
                 help: "The agent port in the P2P host names."),
         .text(\.labelKey, yaml: "labelKey", flag: nil, help: "The label that asks for a pod's images to be pulled through the agents."),
@@ -50,12 +50,3 @@ extension ControllerSettings: DeclaredSettings {
     ])
 }
 
-/// The first entry that is neither a registry domain nor an ACR instance id.
-@Sendable func registryProblem(_ registries: [String]) -> String? {
-    for r in registries where !isACRInstanceID(r) {
-        guard (try? ImageReference(parsing: "\(r)/x")).map({ $0.domain.lowercased() == r.lowercased() }) == true else {
-            return "\"\(r.prefix(100))\" is neither a registry domain (registry.example.com, host:5000) nor an ACR instance id (cri-…)"
-        }
-    }
-    return nil
-}

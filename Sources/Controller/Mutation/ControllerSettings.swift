@@ -55,12 +55,7 @@ public struct ControllerSettings: Sendable, Equatable {
     /// the ones between settings.
     public func validate() throws(SettingError) {
         try Self.settingTable.validate(self)
-        guard tlsLifetimes.leaf > tlsLifetimes.renewBefore, tlsLifetimes.renewBefore > 0 else {
-            throw .init(field: "--tls-leaf-lifetime-seconds", problem: "the serving certificate must live longer than --tls-renew-before-seconds (> 0)")
-        }
-        guard tlsCheckInterval >= .milliseconds(100), tlsCheckInterval < .seconds(tlsLifetimes.renewBefore) else {
-            throw .init(field: "--tls-check-seconds", problem: "must be at least 0.1 s and shorter than --tls-renew-before-seconds")
-        }
+        if let (field, problem) = tlsLifetimes.problem(checkInterval: tlsCheckInterval) { throw .init(field: field, problem: problem) }
         guard (tlsCertFile == nil) == (tlsKeyFile == nil) else {
             throw .init(field: "tlsCertFile", problem: "tlsCertFile and tlsKeyFile go together")
         }

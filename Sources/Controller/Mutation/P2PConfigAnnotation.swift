@@ -9,7 +9,8 @@ import OCI
 /// {"controller":"0.1.0","images":{"containers/app":"reg.example.com/team/app:v1"},
 ///  "port":65001,"secrets":{"regcred":"acr-credential-regcred-p2p"},"version":1}
 /// ```
-/// - `images`: `containers/<name>` or `initContainers/<name>` → the original image;
+/// - `images`: `containers/<name>`, `initContainers/<name>` or `volumes/<name>` (an image
+///   volume) → the original image;
 /// - `secrets`: original pull secret → the copy added to `imagePullSecrets`;
 /// - `port`: the agent port the P2P hosts use; `controller`: the version that wrote it.
 public struct P2PConfigAnnotation: Codable, Sendable, Equatable {

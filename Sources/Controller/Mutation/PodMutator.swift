@@ -72,13 +72,10 @@ public struct PodMutator: Sendable {
         // worked out once per repository, over at most `maximumEntriesPerSecret` keys of
         // each secret, for at most `maximumContainers` containers.
         var coverage: [String: [String]] = [:]
-        var considered = 0
         if pulls.count > Self.maximumContainers {
             plan.warnings.append("peerpull: only the first \(Self.maximumContainers) of the pod's \(pulls.count) containers and image volumes were considered")
         }
-        for pull in pulls {
-            considered += 1
-            guard considered <= Self.maximumContainers else { break }
+        for pull in pulls.prefix(Self.maximumContainers) {
             guard let image = pull.image, let target = rewrite(image) else { continue }
             let (origin, repository, p2pImage) = target
             let covering = coverage["\(origin)/\(repository)"] ?? secretNames.filter { name in

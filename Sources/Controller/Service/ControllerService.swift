@@ -18,27 +18,12 @@ import ServiceLifecycle
 /// the webhook finishes the reviews in flight.
 public struct ControllerService: Sendable {
     public var settings: ControllerSettings
-    /// The ACR OpenAPI's region and endpoint, and the ECS metadata service, for instance ids.
-    public var acrRegion: String?
-    public var acrEndpoint: String?
-    public var ecsMetadataEndpoint: String?
-    /// The agents' DaemonSet: while not every node that should run an agent has a ready one,
-    /// pods are admitted unchanged.
-    public var agentDaemonSet: String?
-    /// Extra IP addresses of the generated serving certificate.
-    public var certificateIPAddresses: [String]
     let client: KubernetesClient
     let logger: Logger
 
-    public init(settings: ControllerSettings, client: KubernetesClient, agentDaemonSet: String? = nil, certificateIPAddresses: [String] = [],
-                acrRegion: String? = nil, acrEndpoint: String? = nil, ecsMetadataEndpoint: String? = nil, logger: Logger) {
+    public init(settings: ControllerSettings, client: KubernetesClient, logger: Logger) {
         self.settings = settings
         self.client = client
-        self.agentDaemonSet = agentDaemonSet
-        self.certificateIPAddresses = certificateIPAddresses
-        self.acrRegion = acrRegion
-        self.acrEndpoint = acrEndpoint
-        self.ecsMetadataEndpoint = ecsMetadataEndpoint
         self.logger = logger
     }
 
@@ -47,7 +32,7 @@ public struct ControllerService: Sendable {
         let s = settings
         let logger = self.logger, client = self.client
         let resolver = s.ramRole.map {
-            ACRInstanceResolver(ramRole: $0, region: acrRegion, apiEndpoint: acrEndpoint, metadataEndpoint: ecsMetadataEndpoint, http: client.http)
+            ACRInstanceResolver(ramRole: $0, region: s.acrRegion, apiEndpoint: s.acrEndpoint, metadataEndpoint: s.ecsMetadataEndpoint, http: client.http)
         }
         let domains = await resolveRegistryInstances(s.registryInstances, resolver: resolver, logger: logger)
         if domains.isEmpty {
@@ -63,11 +48,11 @@ public struct ControllerService: Sendable {
         let mirror = PullSecretMirror(store: KubernetesSecretStore(client: client), policy: policy, logger: logger)
         let namespaces = NamespaceLabelCache(client: client)
         let secrets = SecretCache()
-        let agents = agentDaemonSet.map { AgentPresence(client: client, namespace: s.namespace, daemonSet: $0) }
+        let agents = s.agentDaemonSet.map { AgentPresence(client: client, namespace: s.namespace, daemonSet: $0) }
         let webhook = AdmissionWebhook(mutator: PodMutator(policy: policy), mirror: mirror, namespaces: namespaces,
                                        secrets: secrets, agents: agents, metrics: metrics, logger: logger)
         let certificates = WebhookCertificates(client: client, namespace: s.namespace, secretName: "\(s.serviceName)-tls", logger: logger)
-        let dnsNames = WebhookCertificates.serviceNames(s.serviceName, namespace: s.namespace), ipAddresses = certificateIPAddresses
+        let dnsNames = WebhookCertificates.serviceNames(s.serviceName, namespace: s.namespace), ipAddresses = s.certificateIPAddresses
         // The serving certificate follows its source without a restart: the files of
         // tlsCertFile (cert-manager rotates them), or the Secret the lease holder renews.
         let reloader: TimedCertificateReloader

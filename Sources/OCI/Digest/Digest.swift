@@ -37,7 +37,7 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Codable {
         guard hex.utf8.count == algorithm.hexLength else {
             throw DigestError(input: text, problem: .wrongLength(expected: algorithm.hexLength, actual: hex.utf8.count))
         }
-        if let bad = hex.utf8.firstIndex(where: { !Self.isLowerHex($0) }) {
+        if let bad = hex.utf8.firstIndex(where: { Hex.nibble($0) == nil }) {
             let offset = algorithmText.utf8.count + 1 + hex.utf8.distance(from: hex.utf8.startIndex, to: bad)
             throw DigestError(input: text, problem: .invalidHexCharacter(offset: offset))
         }
@@ -48,10 +48,7 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Codable {
     /// A digest from raw hash output.
     public init<D: Crypto.Digest>(algorithm: Algorithm, hash: D) {
         self.algorithm = algorithm
-        self.hex = hash.map { byte in
-            let s = String(byte, radix: 16)
-            return s.count == 1 ? "0" + s : s
-        }.joined()
+        self.hex = Hex.encode(hash)
     }
 
     /// The digest of `bytes`.
@@ -83,9 +80,5 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(description)
-    }
-
-    private static func isLowerHex(_ c: UInt8) -> Bool {
-        (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "f"))
     }
 }

@@ -1,4 +1,5 @@
 import Crypto
+import OCI
 
 /// The SHA-256 of one piece: what the agent that fetched the piece from the origin
 /// computed, published through the coordinators, and checked by every agent that
@@ -21,14 +22,7 @@ public struct PieceHash: Hashable, Sendable, CustomStringConvertible {
 
     /// From 64 lower-case hex characters.
     public init?(hex: some StringProtocol) {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count == 64 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for i in stride(from: 0, to: 64, by: 2) {
-            guard let hi = Self.nibble(utf8[i]), let lo = Self.nibble(utf8[i + 1]) else { return nil }
-            bytes.append(hi << 4 | lo)
-        }
+        guard let bytes = Hex.decode(hex, count: 32) else { return nil }
         self.init(bytes: bytes)
     }
 
@@ -40,9 +34,7 @@ public struct PieceHash: Hashable, Sendable, CustomStringConvertible {
         [words.0, words.1, words.2, words.3].flatMap { w in (0..<8).reversed().map { UInt8(truncatingIfNeeded: w >> (UInt64($0) * 8)) } }
     }
 
-    public var hex: String {
-        bytes.map { b in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined()
-    }
+    public var hex: String { Hex.encode(bytes) }
 
     public var description: String { String(hex.prefix(12)) }
 
@@ -53,14 +45,6 @@ public struct PieceHash: Hashable, Sendable, CustomStringConvertible {
         hasher.combine(words.1)
         hasher.combine(words.2)
         hasher.combine(words.3)
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        default: nil
-        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import OCI
 
 /// Proof that a peer-port request comes from an agent of this cluster, for this agent,
 /// once: an HMAC-SHA256, keyed by the cluster's shared secret (the chart's Secret), over
@@ -36,7 +37,8 @@ public struct PeerCredential: Sendable {
     /// A fresh nonce for a request.
     public static func nonce() -> [UInt8] {
         var g = SystemRandomNumberGenerator()
-        return (0..<nonceBytes).map { _ in UInt8.random(in: 0...255, using: &g) }
+        let (a, b): (UInt64, UInt64) = (g.next(), g.next())
+        return withUnsafeBytes(of: (a, b)) { Array($0) }
     }
 
     /// The `Authorization` value for a request from `node` to the agent `to`.
@@ -44,7 +46,7 @@ public struct PeerCredential: Sendable {
                               nonce: [UInt8] = PeerCredential.nonce(), now: Int64) -> String {
         let bodyHash = Array(SHA256.hash(data: Array(body)))
         let sig = mac(Self.message(method, path, bodyHash, node, to, now, nonce))
-        return "\(Self.scheme) node=\(node),to=\(to),t=\(now),n=\(Self.hex(nonce)),b=\(Self.hex(bodyHash)),sig=\(Self.hex(sig))"
+        return "\(Self.scheme) node=\(node),to=\(to),t=\(now),n=\(Hex.encode(nonce)),b=\(Hex.encode(bodyHash)),sig=\(Hex.encode(sig))"
     }
 
     /// What a request's head proves: the agent that signed it, its nonce and time, and the
@@ -108,14 +110,14 @@ public struct PeerCredential: Sendable {
             fields[part[..<eq]] = part[part.index(after: eq)...]
         }
         guard let node = fields["node"], !node.isEmpty, let to = fields["to"], let ts = fields["t"].flatMap({ Int64($0) }),
-              let n = fields["n"].flatMap({ Self.bytes(hex: $0, count: Self.nonceBytes) }),
-              let b = fields["b"].flatMap({ Self.bytes(hex: $0, count: 32) }), let sig = fields["sig"] else { throw .malformed }
+              let n = fields["n"].flatMap({ Hex.decode($0, count: Self.nonceBytes) }),
+              let b = fields["b"].flatMap({ Hex.decode($0, count: 32) }), let sig = fields["sig"] else { throw .malformed }
         // Compared without arithmetic on the peer's number: `now - ts` can overflow.
         let (low, under) = now.subtractingReportingOverflow(window)
         let (high, over) = now.addingReportingOverflow(window)
         guard ts >= (under ? .min : low), ts <= (over ? .max : high) else { throw .expired }
         // Compared as a MAC (constant time), not as text.
-        guard let given = Self.bytes(hex: sig, count: 32),
+        guard let given = Hex.decode(sig, count: 32),
               HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Self.message(method, path, b, String(node), String(to), ts, n), using: key)
         else { throw .badSignature }
         guard to == me else { throw .misaddressed }
@@ -125,13 +127,13 @@ public struct PeerCredential: Sendable {
     /// The `answerHeader` value for the answer `body` that `responder` gives to the request
     /// signed with `nonce`.
     public func answerSignature(nonce: [UInt8], responder: String, body: some Collection<UInt8>) -> String {
-        "node=\(responder),sig=\(Self.hex(mac(Self.answerMessage(nonce, responder, body))))"
+        "node=\(responder),sig=\(Hex.encode(mac(Self.answerMessage(nonce, responder, body))))"
     }
 
     /// Checks that `body` is what `responder` answered to the request signed with `nonce`.
     public func verifyAnswer(_ header: String?, nonce: [UInt8], responder: String, body: some Collection<UInt8>) throws(Refusal) {
         guard let header, header.utf8.count < 512, header.hasPrefix("node=\(responder),sig="),
-              let given = Self.bytes(hex: header.dropFirst("node=\(responder),sig=".count), count: 32),
+              let given = Hex.decode(header.dropFirst("node=\(responder),sig=".count), count: 32),
               HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: Self.answerMessage(nonce, responder, body), using: key)
         else { throw .unsignedAnswer }
     }
@@ -142,26 +144,11 @@ public struct PeerCredential: Sendable {
 
     private static func message(_ method: String, _ path: String, _ bodyHash: [UInt8], _ node: String, _ to: String, _ time: Int64,
                                 _ nonce: [UInt8]) -> [UInt8] {
-        Array("request\n\(method)\n\(path)\n\(node)\n\(to)\n\(time)\n\(hex(nonce))\n".utf8) + bodyHash
+        Array("request\n\(method)\n\(path)\n\(node)\n\(to)\n\(time)\n\(Hex.encode(nonce))\n".utf8) + bodyHash
     }
 
     private static func answerMessage(_ nonce: [UInt8], _ responder: String, _ body: some Collection<UInt8>) -> [UInt8] {
-        Array("answer\n\(hex(nonce))\n\(responder)\n".utf8) + Array(SHA256.hash(data: Array(body)))
+        Array("answer\n\(Hex.encode(nonce))\n\(responder)\n".utf8) + Array(SHA256.hash(data: Array(body)))
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { b in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined()
-    }
-
-    private static func bytes(hex: Substring, count: Int) -> [UInt8]? {
-        let u = Array(hex.utf8)
-        guard u.count == 2 * count else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(count)
-        for i in stride(from: 0, to: u.count, by: 2) {
-            guard let b = UInt8(String(decoding: u[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
-            out.append(b)
-        }
-        return out
-    }
 }
