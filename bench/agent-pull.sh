@@ -29,13 +29,7 @@ source scripts/lab-lib.sh
 layers="${1:-512M,256M,128M,64M,64M}"
 runs="${RUNS:-2}"
 scripts/install-deps.sh
-echo "building the release binary (about 10 minutes from clean)..."
-build_log=$(mktemp)
-if ! swift build -c release --static-swift-stdlib --scratch-path .build-release --product peerpull >"$build_log" 2>&1; then
-  grep -E 'error' "$build_log" | head -20; rm -f "$build_log"; echo "release build failed"; exit 1
-fi
-grep -E 'Build of product' "$build_log"; rm -f "$build_log"
-bin="$PWD/.build-release/release/peerpull"
+build_release
 test -x "$bin"
 
 work=$(mktemp -d /var/tmp/peerpull-bench-XXXXXX)

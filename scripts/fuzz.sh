@@ -28,8 +28,14 @@ if [ ! -f Fuzz/Package.resolved ] && [ -f Package.resolved ]; then cp Package.re
 # -sanitize=fuzzer,address instruments every Swift module (ours and the dependencies') for
 # coverage and ASan; the C and C++ dependencies (BoringSSL, libyaml) are built as usual.
 start=$SECONDS
+# SwiftPM reloads a path dependency's file list only with the manifest that names it: without
+# this, a source file added to the main package since the last fuzz build is not compiled
+# ("cannot find 'X' in scope").
+touch Fuzz/Package.swift
 set +e
-swift build --package-path Fuzz --scratch-path "$scratch" -Xswiftc -sanitize=fuzzer,address 2>&1 \
+mkdir -p "$scratch/tmp"
+# TMPDIR: the compiler's scratch directories and SwiftPM's lock files stay in the build.
+TMPDIR=$PWD/$scratch/tmp swift build --package-path Fuzz --scratch-path "$scratch" -Xswiftc -sanitize=fuzzer,address 2>&1 \
   | grep -vE "^\[[0-9]+/[0-9]+\]|Cannot export local symbol|unhandled; explicitly declare|CMakeLists.txt$"
 build_status=${PIPESTATUS[0]}
 set -e

@@ -7,8 +7,10 @@ export PATH="/opt/swift/usr/bin:$PATH"
 # Builds the release binary as shipped (static Swift stdlib) into .build-release; sets $bin.
 build_release() {
   echo "building the release binary (static stdlib; a first build takes several minutes)..."
-  swift build -c release --static-swift-stdlib --scratch-path .build-release --product peerpull >/tmp/peerpull-release-build.log 2>&1 \
-    || { tail -30 /tmp/peerpull-release-build.log; return 1; }
+  mkdir -p .build-release/tmp
+  # TMPDIR: the compiler's scratch directories and SwiftPM's lock files stay in the build.
+  TMPDIR=$PWD/.build-release/tmp swift build -c release --static-swift-stdlib --scratch-path .build-release --product peerpull >.build-release/build.log 2>&1 \
+    || { tail -30 .build-release/build.log; return 1; }
   bin=$PWD/.build-release/release/peerpull
 }
 
