@@ -8,9 +8,10 @@
 #      to 1,000, which take most of the time; SKIP_10G=1: no 10 GiB);
 #   3. faults at N = 1,000: 5% slow nodes (10% of the rate), 2% agents killed and
 #      restarted, 1% corrupting peers;
-#   4. a rolling update at N = 1,000 (nodes 50 ms apart).
+#   4. a rolling update at N = 1,000 (nodes 50 ms apart);
+#   5. the same in the mesh protocol (`--mesh`), the 1,000-node rows with seeds 1-3.
 # Writes results.jsonl, table.md, scaling.png and bytes-over-time.csv/png to OUT.
-# Variables: OUT, SKIP_10G=1, SKIP_LARGE=1.
+# Variables: OUT, SKIP_10G=1, SKIP_LARGE=1, SKIP_MESH=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lab-lib.sh
@@ -35,5 +36,18 @@ run rolling --nodes 1000 --size 1Gi --piece-size 4Mi --rate 1000 --stagger 0.05
 # The largest last (tens of minutes on one core).
 [[ -n ${SKIP_LARGE:-} ]] || run scale-1g --nodes 10000 --size 1Gi --piece-size 4Mi --rate 1000
 [[ -n ${SKIP_LARGE:-} || -n ${SKIP_10G:-} ]] || run scale-10g --nodes 1000 --size 10Gi --piece-size 16Mi --rate 1000
+# The mesh protocol (issue 33; `--mesh`: neighbours with HAVEs and upload grants, the
+# coordinator introducing and dealing) on the same scenarios, three seeds where the issue
+# asks (SKIP_MESH=1: none).
+if [[ -z ${SKIP_MESH:-} ]]; then
+  run mesh-check --mesh --nodes 4,8,16 --size 256Mi --layers 2 --piece-size 1Mi --rate 95.5 --latency 0.1
+  for seed in 1 2 3; do
+    run mesh-scale-1g --mesh --seed "$seed" --nodes 100,1000 --size 1Gi --piece-size 4Mi --rate 1000
+    run mesh-scale-100m --mesh --seed "$seed" --nodes 1000 --size 256Mi --layers 2 --piece-size 1Mi --rate 95.5 --latency 0.1
+  done
+  run mesh-faults --mesh --nodes 1000 --size 1Gi --piece-size 4Mi --rate 1000 --slow 0.05 --failing 0.02 --corrupt 0.01
+  run mesh-rolling --mesh --nodes 1000 --size 1Gi --piece-size 4Mi --rate 1000 --stagger 0.05
+  [[ -n ${SKIP_LARGE:-} ]] || run mesh-scale-1g --mesh --nodes 10000 --size 1Gi --piece-size 4Mi --rate 1000
+fi
 python3 bench/simulate_report.py "$OUT"
 echo "results: $OUT"

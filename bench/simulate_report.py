@@ -35,6 +35,8 @@ def table(results):
     for scenario, s, wall in results:
         rate = f"{s['nodeRate'] * 8 / 1e6:g} Mbit/s"
         extra = f" (slow nodes: max {s['slowMax']:.2f} × own bound)" if s.get("slowMax") else ""
+        if s.get("coordinatorMicrosPerMessage"):
+            extra += f" (seed {s.get('seed', 1)}; coordinator {s['coordinatorMicrosPerMessage']:.1f} µs per message, measured)"
         out.append(
             f"| {scenario}{extra} | {s['nodes']} | {size(s['imageBytes'])} | {size(s['pieceSize'])} | {rate} | {s['boundSeconds']:.1f} s"
             f" | {float(s['p50']):.2f} | {float(s['p99']):.2f} | {float(s['max']):.2f} | {float(s['originRatio']):.2f}"
@@ -55,8 +57,8 @@ def plots(out, results):
         print("matplotlib not installed: table only (scripts/install-deps.sh --bench installs it)")
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for scenario, marker in (("check", "s"), ("scale-100m", "d"), ("scale-1g", "o"), ("scale-10g", "^")):
-        pts = sorted(((s["nodes"], s) for sc, s, _ in results if sc == scenario), key=lambda p: p[0])
+    for scenario, marker in (("check", "s"), ("scale-100m", "d"), ("scale-1g", "o"), ("scale-10g", "^"), ("mesh-scale-1g", "P")):
+        pts = sorted(((s["nodes"], s) for sc, s, _ in results if sc == scenario and s.get("seed", 1) == 1), key=lambda p: p[0])
         if not pts:
             continue
         n = [p[0] for p in pts]

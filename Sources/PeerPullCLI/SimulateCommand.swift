@@ -100,8 +100,29 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Requests a download keeps at peers in all (experiments).", visibility: .hidden))
     var maxPeerRequests: Int?
 
+    @Flag(help: "Run the mesh protocol (neighbours with HAVEs and upload grants; the coordinator introduces and deals) instead of today's.")
+    var mesh = false
+
+    @Option(help: "Mesh: neighbours per blob a node dials.")
+    var neighbours = MeshDownload<Int>.Configuration().neighbours
+
+    @Option(help: "Mesh: pieces a node sends at once, across blobs.")
+    var uploadGrants = UploadGrants<Int>.defaultSlots
+
+    @Option(help: "Mesh: pieces a download takes from neighbours at once.")
+    var incoming = MeshDownload<Int>.Configuration().incoming
+
+    @Option(help: ArgumentHelp("Mesh: the first missing pieces preferred over the rarest (experiments).", visibility: .hidden))
+    var streamWindow: Int?
+
+    @Option(help: "Mesh: a coordinator's time per message in microseconds (default 30; the run also reports the real calls' time).")
+    var meshCoordinatorCost = 30.0
+
     @Option(help: "Simulation step, in milliseconds (rates are rebalanced every step; default: a 32nd of a piece's time on a node's link, at most 10 ms).")
     var step: Double?
+
+    @Option(help: "Simulated seconds after the last node's start at which a run gives up.")
+    var timeLimit = 3600.0
 
     @Option(help: "Random seed (the same seed gives the same run).")
     var seed: UInt64 = 1
@@ -133,7 +154,7 @@ struct SimulateCommand: ParsableCommand {
         var layerSizes = Array(repeating: image / Int64(layers), count: layers)
         layerSizes[0] += image - layerSizes.reduce(0, +)
 
-        print("simulated rollout: \(HumanReadable.bytes(image)) in \(layers) layer(s), \(HumanReadable.bytes(piece)) pieces, "
+        print((mesh ? "mesh: " : "") + "simulated rollout: \(HumanReadable.bytes(image)) in \(layers) layer(s), \(HumanReadable.bytes(piece)) pieces, "
             + "\(rate) Mbit/s per node, origin \(originRate ?? rate) Mbit/s, latency \(latency) ms"
             + (step.map { ", step \($0) ms" } ?? "")
             + (stagger > 0 ? ", nodes \(stagger) s apart" : "") + (pullers.map { ", \($0) of them pulling" } ?? "")
@@ -155,6 +176,7 @@ struct SimulateCommand: ParsableCommand {
             c.corruptFraction = corrupt
             c.coordinatorService = .nanoseconds(Int64(coordinatorCost * 1000))
             c.seed = seed
+            c.timeLimit = .milliseconds(Int64(timeLimit * 1000))
             c.uploadSlots = uploadSlots
             c.uploadsPerRequester = uploadsPerRequester
             if let originFetchers { c.coordinator.originFetchers = originFetchers }
@@ -164,13 +186,30 @@ struct SimulateCommand: ParsableCommand {
             if let maxHolders { c.coordinator.maxHolders = maxHolders }
             if let probes { c.scheduler.probes = probes }
             if let peersPerAnswer { c.coordinator.peersPerAnswer = peersPerAnswer }
-            if let dealtOriginRequests { c.scheduler.dealtOriginRequests = dealtOriginRequests }
+            if let dealtOriginRequests {
+                c.scheduler.dealtOriginRequests = dealtOriginRequests
+                c.mesh.download.dealtOriginRequests = dealtOriginRequests
+            }
+            if let originFetchers { c.mesh.coordinator.originFetchers = originFetchers }
+            if let originPiecesPerFetcher { c.mesh.coordinator.piecesPerFetcher = originPiecesPerFetcher }
             if let busyBackoff { c.scheduler.busyBackoff = .milliseconds(busyBackoff) }
             if let requestsPerPeer { c.scheduler.requestsPerPeer = requestsPerPeer }
             if let maxPeerRequests { c.scheduler.maxPeerRequests = maxPeerRequests }
+            c.mesh.download.neighbours = neighbours
+            c.mesh.download.incoming = incoming
+            if let streamWindow { c.mesh.download.streamWindow = streamWindow }
+            c.mesh.coordinator.neighbours = neighbours
+            c.mesh.uploads = uploadGrants
+            c.mesh.coordinatorService = .nanoseconds(Int64(meshCoordinatorCost * 1000))
             let began = ContinuousClock.now
-            var sim = Simulation(c)
-            let report = sim.run()
+            let report: SimulationReport
+            if mesh {
+                var sim = MeshSimulation(c)
+                report = sim.run()
+            } else {
+                var sim = Simulation(c)
+                report = sim.run()
+            }
             let wall = (ContinuousClock.now - began).inSeconds
             let s = report.summary
             let memory = HumanReadable.bytes(Int64(s.coordinatorPeakMemoryBytes))
@@ -179,6 +218,10 @@ struct SimulateCommand: ParsableCommand {
                          s.coordinatorWaitP99 * 1000, s.coordinatorPeakHolders)
                 + String(repeating: " ", count: max(0, 6 - memory.count)) + memory
                 + String(format: "  %10d  %6.1f", s.incomplete, wall))
+            if let micros = s.coordinatorMicrosPerMessage {
+                print(String(format: "       mesh: coordinator %.1f µs per message (measured), %d HAVEs (%.0f per node per piece)", micros, s.haves ?? 0,
+                             Double(s.haves ?? 0) / Double(n) / Double(max(1, (image + piece - 1) / piece))))
+            }
             if let slowMax = s.slowMax { print(String(format: "       slow nodes: max %.2f × their own bound", slowMax)) }
             print("       \(s.announcements) announcements (\(s.announcementsShed) shed, \(s.coordinatorUnreachable) unanswered in time), \(s.busyRefusals) busy refusals"
                 + (s.corruptPieces > 0 ? ", \(s.corruptPieces) corrupt pieces rejected" : "") + (s.killed > 0 ? ", \(s.killed) agents killed" : ""))

@@ -9,7 +9,7 @@ import Swarm
 /// budget and the fallback to the others), with peers answering as the agent's peer server
 /// does (pieces they hold, "not held", "busy" past the upload slots). Only the bytes are
 /// not real: transfers are flows on `FlowNetwork`'s links. Deterministic for a seed.
-public struct Simulation {
+public struct Simulation: SteppedRollout {
     public let configuration: SimulationConfiguration
 
     struct RequestKey: Hashable {
@@ -75,13 +75,7 @@ public struct Simulation {
         case pieceDone(node: Int, blob: Int, piece: Int, source: PieceScheduler.Source, id: Int, corrupt: Bool, holds: PieceSet?)
     }
 
-    struct Scheduled: Comparable {
-        var at: SwarmInstant
-        var seq: Int
-        var event: Event
-        static func < (a: Scheduled, b: Scheduled) -> Bool { (a.at, a.seq) < (b.at, b.seq) }
-        static func == (a: Scheduled, b: Scheduled) -> Bool { a.at == b.at && a.seq == b.seq }
-    }
+    typealias Scheduled = TimedEvent<Event>
 
     struct FlowInfo {
         var node: Int
@@ -106,69 +100,39 @@ public struct Simulation {
     var attempts: [Int: Attempt] = [:]
     var nextID = 0
     var flowInfo: [Int: FlowInfo] = [:]
-    /// Members as the agents see them, and the coordinators per blob for that list.
-    var members: [Member] = []
-    /// Killed agents and when the member list drops them; then dropped ones.
-    var pendingRemoval: [Int: SwarmInstant] = [:]
-    var removed: Set<Int> = []
-    var coordinatorsOf: [[Int]] = []
-    var membershipStale = true
-    var nodeIndex: [String: Int] = [:]
+    var membership: SimulatedMembership
+    let nodeIndex: [String: Int]
     var stats = SimulationReport.Counters()
 
     public init(_ configuration: SimulationConfiguration) {
         self.configuration = configuration
-        let n = configuration.nodes
-        origin = n
         rng = SplitMix64(seed: configuration.seed)
-        let layouts = configuration.layers.map { PieceLayout(size: $0, pieceSize: configuration.pieceSize) }
-        self.layouts = layouts
-        digests = configuration.layers.indices.map { Digest.compute(of: Array("simulated layer \($0)".utf8)) }
-        hashes = layouts.indices.map { b in
+        let cluster = SimulatedCluster(configuration, rng: &rng)
+        origin = cluster.origin
+        network = cluster.network
+        layouts = cluster.layouts
+        digests = cluster.digests
+        nodeIndex = cluster.nodeIndex
+        membership = SimulatedMembership(cluster, coordinatorsPerBlob: configuration.coordinatorsPerBlob)
+        hashes = layouts.indices.map { [layouts] b in
             (0..<layouts[b].count).map { p in PieceHash(hashing: Array("\(b)/\(p)".utf8)) }
         }
-        var up = [Double](repeating: configuration.nodeRate, count: n + 1)
-        var down = up
-        up[n] = configuration.originRate
-        down[n] = 0
-        let slow = Self.pick(Int((Double(n) * configuration.slowFraction).rounded()), of: n, rng: &rng)
-        for i in slow { up[i] *= configuration.slowFactor; down[i] *= configuration.slowFactor }
-        network = FlowNetwork(up: up, down: down)
-        let failing = Self.pick(Int((Double(n) * configuration.failingFraction).rounded()), of: n, rng: &rng)
-        let corrupt = Self.pick(Int((Double(n) * configuration.corruptFraction).rounded()), of: n, rng: &rng)
-        for i in 0..<n {
-            var node = Node(member: Member(node: "node-\(i)", address: "198.18.\(i >> 8).\(i & 255)"),
-                            downloads: Array(repeating: nil, count: layouts.count),
+        for i in cluster.members.indices {
+            var node = Node(member: cluster.members[i], downloads: Array(repeating: nil, count: layouts.count),
                             uploads: Self.slots(configuration),
                             coordinator: CoordinatorState(configuration: configuration.coordinator))
-            node.slow = slow.contains(i)
-            node.corrupt = corrupt.contains(i)
+            node.slow = cluster.slow.contains(i)
+            node.corrupt = cluster.corrupt.contains(i)
+            node.killAt = cluster.kills[i]
             nodes.append(node)
-            nodeIndex[node.member.node] = i
-        }
-        members = nodes.map(\.member)
-        let bound = configuration.bound
-        for i in 0..<n {
-            let start = configuration.stagger * i
-            if i < configuration.pullers ?? n { push(.start(node: i), at: start) }
-            // Ticks at a phase of their own, as independent agents have.
-            push(.tick(node: i), at: .microseconds(Int64(rng.next() % 100_000)))
-            if failing.contains(i) {
-                let at = start + .milliseconds(Int64(rng.next() % UInt64(max(1, bound * 1000))))
-                nodes[i].killAt = at
-                push(.kill(node: i), at: at)
-            }
+            if let start = cluster.starts[i] { push(.start(node: i), at: start) }
+            push(.tick(node: i), at: cluster.firstTicks[i])
+            if let at = cluster.kills[i] { push(.kill(node: i), at: at) }
         }
     }
 
     static func slots(_ c: SimulationConfiguration) -> UploadSlots {
         UploadSlots(slots: c.uploadSlots, fixedShare: c.uploadsPerRequester)
-    }
-
-    static func pick(_ k: Int, of n: Int, rng: inout SplitMix64) -> Set<Int> {
-        var chosen = Set<Int>()
-        while chosen.count < min(k, n) { chosen.insert(Int(rng.next() % UInt64(n))) }
-        return chosen
     }
 
     mutating func push(_ event: Event, at: SwarmInstant) {
@@ -180,33 +144,16 @@ public struct Simulation {
 
     /// Runs until every node that is up holds the image, or the time limit.
     public mutating func run() -> SimulationReport {
-        let dt = configuration.effectiveStep
-        let dtSeconds = dt.inSeconds
-        let lastStart = configuration.stagger * max(0, configuration.nodes - 1)
-        let limit = lastStart + configuration.timeLimit
-        var nextSample = SwarmInstant.zero
-        while now < limit {
-            network.balance()
-            let stepEnd = now + dt
-            let finished = network.advance(by: dtSeconds)
-            for (id, fraction) in finished {
-                let at = now + dt * fraction
-                finishFlow(id, at: at)
-            }
-            while let top = queue.min, top.at <= stepEnd {
-                _ = queue.removeMin()
-                now = max(now, top.at)
-                handle(top.event)
-            }
-            now = stepEnd
-            if now >= nextSample {
-                stats.samples.append(.init(at: now.inSeconds, originBytes: network.sent[origin],
-                                           peerBytes: network.sent.prefix(origin).reduce(0, +)))
-                nextSample = now + .seconds(1)
-            }
-            if allDone { break }
-        }
+        runSteps()
         return report()
+    }
+
+    mutating func handleNext(dueBy end: SwarmInstant) -> Bool {
+        guard let top = queue.min, top.at <= end else { return false }
+        _ = queue.removeMin()
+        now = max(now, top.at)
+        handle(top.event)
+        return true
     }
 
     var allDone: Bool {
@@ -274,7 +221,7 @@ public struct Simulation {
         guard nodes[i].alive else { return }
         stats.killed += 1
         nodes[i].alive = false
-        pendingRemoval[i] = now + configuration.membershipDelay
+        membership.killed(i, leavesAt: now + configuration.membershipDelay)
         // Its connections reset: uploads and downloads end at once.
         for id in network.outgoing[i] + network.incoming[i] {
             guard let info = flowInfo[id] else { continue }
@@ -295,9 +242,7 @@ public struct Simulation {
 
     mutating func restart(_ i: Int) {
         nodes[i].alive = true
-        pendingRemoval[i] = nil
-        removed.remove(i)
-        membershipStale = true
+        membership.restarted(i)
         // Blobs it had completed are still in its cache; the rest start again.
         for b in layouts.indices {
             if nodes[i].downloads[b]?.done != nil { nodes[i].downloads[b]!.lastHeldAnnounce = .seconds(-100) }
@@ -310,21 +255,7 @@ public struct Simulation {
 
     // MARK: Coordinators
 
-    mutating func coordinators(of blob: Int) -> [Int] {
-        for (i, at) in pendingRemoval where at <= now {
-            pendingRemoval[i] = nil
-            removed.insert(i)
-            membershipStale = true
-        }
-        if membershipStale || coordinatorsOf.isEmpty {
-            members = nodes.indices.filter { !removed.contains($0) }.map { nodes[$0].member }
-            coordinatorsOf = digests.map { d in
-                Rendezvous.coordinators(for: d, among: members, count: configuration.coordinatorsPerBlob).map { nodeIndex[$0.node]! }
-            }
-            membershipStale = false
-        }
-        return coordinatorsOf[blob]
-    }
+    mutating func coordinators(of blob: Int) -> [Int] { membership.coordinators(of: blob, now: now) }
 
     func hashesTheCoordinatorLacks(_ d: Download, blob b: Int) -> [Int: PieceHash] {
         Announcement.hashesToPublish(have: d.scheduler.have, coordinatorKnows: d.coordinatorHashes) { hashes[b][$0] }
@@ -575,13 +506,9 @@ public struct Simulation {
     // MARK: Report
 
     func report() -> SimulationReport {
-        var times: [SimulationReport.NodeResult] = []
-        for (i, n) in nodes.enumerated() where i < configuration.pullers ?? nodes.count {
-            let done = n.downloads.compactMap { $0?.done }
-            let complete = done.count == layouts.count && n.pulling
-            times.append(.init(node: i, seconds: complete ? (done.max()! - n.startedAt!).inSeconds : nil,
-                               slow: n.slow, failed: n.killAt != nil, corrupt: n.corrupt))
-        }
+        let times = nodeResults(nodes.map { n in
+            (n.downloads.map { $0?.done }, n.pulling, n.startedAt, n.slow, n.killAt != nil, n.corrupt)
+        })
         return SimulationReport(configuration: configuration, nodes: times, originBytes: network.sent[origin],
                                 peerBytes: network.sent.prefix(origin).reduce(0, +), counters: stats, simulated: now.inSeconds)
     }

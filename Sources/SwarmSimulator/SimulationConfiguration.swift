@@ -46,6 +46,18 @@ public struct SimulationConfiguration: Sendable {
     /// Whether a peer's answer to a piece request (the piece, "busy", "not held") says which
     /// pieces it holds, so the asker learns it first-hand between coordinator answers.
     public var peersTellHoldings = false
+    /// The mesh protocol instead of coordinator-listed holders (`MeshSimulation`).
+    public var mesh = Mesh()
+    public struct Mesh: Sendable {
+        public var download = MeshDownload<Int>.Configuration()
+        public var coordinator = MeshCoordinator<Int>.Configuration()
+        public var cadence = MeshCadence()
+        /// Pieces a node sends at once, across blobs.
+        public var uploads = UploadGrants<Int>.defaultSlots
+        /// A coordinator's time per message (join, keep-alive, dealt piece done).
+        public var coordinatorService: Duration = .microseconds(30)
+        public init() {}
+    }
     public var scheduler = PieceScheduler.Configuration()
     public var coordinator = CoordinatorState.Configuration()
     /// The simulation gives up this long after the last node started.

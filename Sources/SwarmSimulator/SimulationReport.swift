@@ -41,14 +41,18 @@ public struct SimulationReport: Sendable {
         var originAlone = 0
         var killed = 0
         var samples: [Sample] = []
+        /// The mesh: the real coordinator calls' mean wall time, and HAVEs sent.
+        var coordinatorMicrosPerMessage: Double?
+        var meshHaves = 0
 
-        mutating func coordinatorCall(_ c: Int, at now: SwarmInstant, wait: Duration, size: (blobs: Int, holders: Int), layout: PieceLayout) {
+        mutating func coordinatorCall(_ c: Int, at now: SwarmInstant, wait: Duration, size: (blobs: Int, holders: Int), layout: PieceLayout,
+                                      memory: Int? = nil) {
             calls[Int64(c) << 32 | Int64(now.inSeconds), default: 0] += 1
             let micros = max(0, wait.inSeconds * 1e6)
             waits[min(waits.count - 1, Int((log2(micros + 1) * 8).rounded(.down)))] += 1
             announcements += 1
             peakHolders = max(peakHolders, size.holders)
-            peakMemory = max(peakMemory, Self.memory(size, layout: layout))
+            peakMemory = max(peakMemory, memory ?? Self.memory(size, layout: layout))
         }
 
         /// About what a coordinator keeps: per holder two piece bitmaps and its member
@@ -141,7 +145,9 @@ public struct SimulationReport: Sendable {
                        originDealtRequests: counters.originDealt, originFallbackRequests: counters.originFallback,
                        originEndgameRequests: counters.originEndgame,
                        originAloneRequests: counters.originAlone,
-                       killed: counters.killed, simulatedSeconds: simulated)
+                       killed: counters.killed, simulatedSeconds: simulated,
+                       seed: configuration.seed, coordinatorMicrosPerMessage: counters.coordinatorMicrosPerMessage,
+                       haves: counters.meshHaves > 0 ? counters.meshHaves : nil)
     }
 
     /// One line of the scaling table (and of the JSON output).
@@ -179,5 +185,9 @@ public struct SimulationReport: Sendable {
         public var originAloneRequests: Int
         public var killed: Int
         public var simulatedSeconds: Double
+        public var seed: UInt64
+        /// The mesh only: the coordinator's measured time per message, and HAVEs sent.
+        public var coordinatorMicrosPerMessage: Double?
+        public var haves: Int?
     }
 }
