@@ -115,6 +115,9 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Mesh: the first missing pieces preferred over the rarest (experiments).", visibility: .hidden))
     var streamWindow: Int?
 
+    @Option(help: ArgumentHelp("Mesh: seconds a released piece no neighbour offers waits before it is reported (experiments).", visibility: .hidden))
+    var orphanAfter: Double?
+
     @Option(help: "Mesh: a coordinator's time per message in microseconds (default 30; the run also reports the real calls' time).")
     var meshCoordinatorCost = 30.0
 
@@ -198,6 +201,7 @@ struct SimulateCommand: ParsableCommand {
             c.mesh.download.neighbours = neighbours
             c.mesh.download.incoming = incoming
             if let streamWindow { c.mesh.download.streamWindow = streamWindow }
+            if let orphanAfter { c.mesh.download.orphanAfter = .milliseconds(Int64(orphanAfter * 1000)) }
             c.mesh.coordinator.neighbours = neighbours
             c.mesh.uploads = uploadGrants
             c.mesh.coordinatorService = .nanoseconds(Int64(meshCoordinatorCost * 1000))

@@ -43,6 +43,7 @@ public struct MeshSimulation: SteppedRollout {
     enum CoordinatorMessage {
         case announce(complete: Bool, neighbours: Int)
         case dealtDone(piece: Int)
+        case orphaned(piece: Int)
     }
 
     enum Event {
@@ -333,11 +334,15 @@ public struct MeshSimulation: SteppedRollout {
         stats.coordinatorCall(c, at: now, wait: start - now, size: (nodes[c].coordinator.blobCount, members),
                               layout: layouts[b], memory: memory)
         var answer: MeshCoordinator<Int>.Answer?
+        var redealt = 0
         let digest = digests[b], layout = layouts[b]
         timedCoordinatorCall(c) { coordinator, rng in
             switch m {
             case .announce(let complete, let wanted):
                 answer = coordinator.announce(digest, layout: layout, from: i, complete: complete, neighbours: wanted, now: start, using: &rng)
+            case .orphaned(let piece):
+                answer = coordinator.orphaned(digest, piece: piece, from: i, now: start)
+                redealt = answer?.dealt.count ?? 0
             case .dealtDone(let piece):
                 answer = coordinator.dealtDone(digest, piece: piece, from: i, now: start)
                 if answer == nil {
@@ -347,6 +352,7 @@ public struct MeshSimulation: SteppedRollout {
                 }
             }
         }
+        stats.originFallback += redealt
         guard let answer else { return }
         push(.answer(node: i, blob: b, answer, epoch: epoch), at: done + (c == i ? .zero : latency))
     }
@@ -412,11 +418,10 @@ public struct MeshSimulation: SteppedRollout {
                 nextID += 1
                 requests[RequestKey(node: i, blob: b, piece: p, source: j)] = nextID
                 send(.request(at: j, from: i, blob: b, piece: p, id: nextID))
-            case .fetchOrigin(let p, let dealt):
+            case .fetchOrigin(let p):
                 nextID += 1
                 let key = RequestKey(node: i, blob: b, piece: p, source: origin)
                 requests[key] = nextID
-                if !dealt { stats.originFallback += 1 }
                 // (The request's one latency is not modelled: the flow starts now.)
                 let flow = network.start(from: origin, to: i, bytes: Double(layouts[b].length(of: p)))
                 flows[key] = flow
@@ -438,6 +443,7 @@ public struct MeshSimulation: SteppedRollout {
                     send(.lost(at: j, peer: i, blob: b))
                 }
             case .dealtDone(let p): toCoordinator(.dealtDone(piece: p), from: i, blob: b)
+            case .orphaned(let p): toCoordinator(.orphaned(piece: p), from: i, blob: b)
             case .refill:
                 let want = max(4, neighbours - nodes[i].links[b].count)
                 toCoordinator(.announce(complete: false, neighbours: want), from: i, blob: b)

@@ -122,9 +122,9 @@ struct MeshDownloadTests {
         var d = MeshDownload<String>(layout: Self.layout)
         let released = Self.set([])
         let r28 = d.coordinatorAnswered(dealt: [0, 1], released: released, now: t(0))
-        #expect(r28 == [.fetchOrigin(piece: 0, dealt: true)])
+        #expect(r28 == [.fetchOrigin(piece: 0)])
         let first = d.pieceVerified(0, from: .origin, now: t(0.1))
-        #expect(first == [.have(piece: 0), .dealtDone(piece: 0), .fetchOrigin(piece: 1, dealt: true)])
+        #expect(first == [.have(piece: 0), .dealtDone(piece: 0), .fetchOrigin(piece: 1)])
         _ = d.neighbourAdded("a", holds: Self.set([2]))
         let r29 = d.coordinatorAnswered(dealt: [2], released: released, now: t(0.2))
         #expect(r29 == [])
@@ -139,19 +139,22 @@ struct MeshDownloadTests {
         _ = d.granted(by: "a", now: t(0))
         let r30 = d.coordinatorAnswered(dealt: [0], released: Self.set([]), now: t(0))
         #expect(r30
-            == [.cancel(piece: 0, from: .peer("a")), .fetchOrigin(piece: 0, dealt: true)])
+            == [.cancel(piece: 0, from: .peer("a")), .fetchOrigin(piece: 0)])
     }
 
-    @Test("a released piece no neighbour offers comes from the origin after orphanAfter")
+    @Test("a released piece no neighbour offers is reported orphaned after orphanAfter, and again later")
     func orphans() {
         var d = MeshDownload<String>(layout: Self.layout)
         _ = d.neighbourAdded("a", holds: Self.set([1]))
         _ = d.coordinatorAnswered(dealt: [], released: Self.set([0, 1]), now: t(0))
-        let r31 = d.tick(now: t(0.1))
-        #expect(r31.filter { if case .fetchOrigin = $0 { true } else { false } }.isEmpty)
-        let r32 = d.tick(now: t(3.2))
-        #expect(r32.contains(.fetchOrigin(piece: 0, dealt: false)), "0: nobody offers it")
-        #expect(d.source(of: 1) == nil, "1: a neighbour offers it")
+        let early = d.tick(now: t(0.1))
+        #expect(!early.contains(.orphaned(piece: 0)))
+        let late = d.tick(now: t(6.2))
+        #expect(late.contains(.orphaned(piece: 0)) && !late.contains(.orphaned(piece: 1)), "1: a neighbour offers it")
+        let again = d.tick(now: t(6.3))
+        #expect(!again.contains(.orphaned(piece: 0)), "reported: it waits another orphanAfter")
+        let redealt = d.coordinatorAnswered(dealt: [0], released: Self.set([0, 1]), now: t(6.4))
+        #expect(redealt == [.fetchOrigin(piece: 0)], "dealt to it: fetched from the origin")
     }
 
     @Test("a neighbour that sends a corrupt piece is dropped, and the piece asked again")
@@ -271,6 +274,20 @@ struct MeshCoordinatorTests {
         let answerValue = c.announce(Self.blob, layout: Self.layout, from: 2, complete: false, neighbours: 0, now: t(11), using: &rng)
         let answer = try #require(answerValue)
         #expect(answer.dealt == [0, 1])
+    }
+
+    @Test("a piece reported orphaned is dealt to one reporter per redealAfter")
+    func orphanedPieces() throws {
+        var c = MeshCoordinator<Int>()
+        var rng = SystemRandomNumberGenerator()
+        _ = c.announce(Self.blob, layout: Self.layout, from: 1, complete: false, neighbours: 0, now: t(0), using: &rng)
+        _ = c.dealtDone(Self.blob, piece: 0, from: 1, now: t(1))
+        let unreleased = c.orphaned(Self.blob, piece: 5, from: 2, now: t(4))
+        #expect(unreleased == nil, "a piece nobody fetched is not an orphan")
+        let first = c.orphaned(Self.blob, piece: 0, from: 2, now: t(4))
+        let second = c.orphaned(Self.blob, piece: 0, from: 3, now: t(5))
+        let later = c.orphaned(Self.blob, piece: 0, from: 3, now: t(9.5))
+        #expect(try #require(first).dealt == [0] && #require(second).dealt == [] && #require(later).dealt == [0])
     }
 
     @Test("another layout for the blob, or a blob past maxBlobs, gets no answer")

@@ -16,6 +16,8 @@ public struct MeshCoordinator<Peer: Hashable & Comparable & Sendable>: Sendable 
         public var piecesPerFetcher = 2
         /// A deal not reported done in this long goes to another fetcher.
         public var dealTimeout: Duration = .seconds(10)
+        /// A released piece reported orphaned is dealt again at most this often.
+        public var redealAfter: Duration = .seconds(5)
         /// A member not heard from in this long is dropped: more than twice the longest
         /// keep-alive interval (`MeshCadence.keepAliveHeld`), so one lost keep-alive does not
         /// drop it.
@@ -49,6 +51,8 @@ public struct MeshCoordinator<Peer: Hashable & Comparable & Sendable>: Sendable 
         /// Per fetcher, its deals outstanding.
         var fetchers: [Peer: Int] = [:]
         var released: PieceSet
+        /// Released pieces dealt again (reported orphaned), and when.
+        var redealt: [Int: SwarmInstant] = [:]
         var lastUsed: SwarmInstant
 
         init(layout: PieceLayout, now: SwarmInstant) {
@@ -97,6 +101,19 @@ public struct MeshCoordinator<Peer: Hashable & Comparable & Sendable>: Sendable 
         blobs[blob]!.redeal.removeAll { $0 == piece }
         if let m = blobs[blob]!.members[peer] { blobs[blob]!.members[peer]!.lastSeen = max(m.lastSeen, now) }
         return Answer(neighbours: [], dealt: deal(blob, to: peer, now: now), released: blobs[blob]!.released)
+    }
+
+    /// `peer` waited in vain for released `piece`: no neighbour offers it (its holders left,
+    /// or their sessions broke). It is dealt to `peer` for the origin, unless it was dealt
+    /// again within `redealAfter` (then the one who was dealt it will spread it).
+    public mutating func orphaned(_ blob: Digest, piece: Int, from peer: Peer, now: SwarmInstant) -> Answer? {
+        guard blobs[blob] != nil, piece >= 0, piece < blobs[blob]!.layout.count, blobs[blob]!.released.contains(piece) else { return nil }
+        var dealt: [Int] = []
+        if blobs[blob]!.redealt[piece].map({ now - $0 >= configuration.redealAfter }) ?? true {
+            blobs[blob]!.redealt[piece] = now
+            dealt = [piece]
+        }
+        return Answer(neighbours: [], dealt: dealt, released: blobs[blob]!.released)
     }
 
     /// `peer` left `blob` (its agent stopped, or it dropped the blob).

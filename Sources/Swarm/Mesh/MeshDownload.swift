@@ -9,8 +9,8 @@
 /// per piece it verified), so it asks only for pieces the neighbour holds, and only under
 /// a grant, when the neighbour will send at once. Pieces nobody has yet come from the
 /// origin as the coordinator deals them (each byte leaves the origin about once); a piece
-/// the coordinator released that no neighbour offers for `orphanAfter` is fetched from the
-/// origin by this node itself.
+/// the coordinator released that no neighbour offers for `orphanAfter` is reported to the
+/// coordinator, which deals it to one reporter again.
 public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
     public struct Configuration: Sendable {
         /// Pieces arriving at the node from neighbours at once, for all its blobs; a grant
@@ -20,10 +20,10 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
         /// Dealt pieces fetched from the origin at once: one, so that each leaves the origin
         /// at the fetcher's share of its rate rather than half that.
         public var dealtOriginRequests = 1
-        /// Released pieces no neighbour offers are fetched from the origin after this long,
-        /// at most `orphanRequests` at once.
-        public var orphanAfter: Duration = .seconds(3)
-        public var orphanRequests = 3
+        /// Released pieces no neighbour offers are reported to the coordinator after this
+        /// long (and again after as long), at most `orphanReports` per tick.
+        public var orphanAfter: Duration = .seconds(6)
+        public var orphanReports = 3
         /// Of the pieces a granting neighbour holds, the first missing ones (the client
         /// reads the blob in order) win over the rarest. None by default: the rarest spread
         /// the swarm fastest (docs/decisions/mesh.md).
@@ -42,8 +42,8 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
 
     public enum Action: Hashable, Sendable {
         case request(piece: Int, from: Peer)
-        /// `dealt`: the coordinator dealt it; otherwise no neighbour offered it in time.
-        case fetchOrigin(piece: Int, dealt: Bool)
+        /// The coordinator dealt it: fetch it from the origin, then report `dealtDone`.
+        case fetchOrigin(piece: Int)
         case cancel(piece: Int, from: Source)
         /// Tell every neighbour that this node holds `piece` now.
         case have(piece: Int)
@@ -56,6 +56,8 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
         case drop(Peer)
         /// The coordinator dealt this piece and it has been fetched (report it, with its hash).
         case dealtDone(piece: Int)
+        /// No neighbour has offered this released piece for `orphanAfter`: tell the coordinator.
+        case orphaned(piece: Int)
         case refill
         case complete
     }
@@ -215,7 +217,7 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
             }
             if inFlight[p] != .origin {
                 inFlight[p] = .origin
-                actions.append(.fetchOrigin(piece: p, dealt: true))
+                actions.append(.fetchOrigin(piece: p))
             }
             dealtInFlight.insert(p)
         }
@@ -280,21 +282,23 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
 
     // MARK: Time
 
-    /// Released pieces that no neighbour offers go to the origin after `orphanAfter`; too few
-    /// neighbours, or none useful for `refillAfter`, asks for more.
+    /// Released pieces that no neighbour offers are reported after `orphanAfter` (the
+    /// coordinator deals each to one reporter: a piece whose holders left is read from the
+    /// origin once more, not once per node waiting for it); too few neighbours, or none
+    /// useful for `refillAfter`, asks for more.
     public mutating func tick(now: SwarmInstant) -> [Action] {
         guard !finished else { return [] }
         // Also on the clock: a neighbour deferred while only origin pieces were arriving.
         var actions = roomAvailable()
-        var orphans = inFlight.count - fromPeers - dealtInFlight.count
-        for p in released.subtracting(have).members where inFlight[p] == nil {
+        var reports = 0
+        for p in released.subtracting(have).members where inFlight[p] == nil && !dealt.contains(p) {
             if availability[p] > 0 { unoffered[p] = nil; continue }
             let since = unoffered[p] ?? now
             unoffered[p] = since
-            if now - since >= configuration.orphanAfter, orphans < configuration.orphanRequests {
-                inFlight[p] = .origin
-                orphans += 1
-                actions.append(.fetchOrigin(piece: p, dealt: false))
+            if now - since >= configuration.orphanAfter, reports < configuration.orphanReports {
+                unoffered[p] = now
+                reports += 1
+                actions.append(.orphaned(piece: p))
             }
         }
         if !interestedIn.isEmpty || fromPeers > 0 { lastUseful = now }
