@@ -234,6 +234,11 @@ struct SimulateCommand: ParsableCommand {
             if verbose {
                 let times = report.nodes.compactMap { $0.seconds.map { $0 / report.bound } }.sorted()
                 print("       nodes ÷ bound: " + times.map { String(format: "%.2f", $0) }.joined(separator: " "))
+                let slowest = report.nodes.filter { $0.seconds != nil }.sorted { $0.seconds! > $1.seconds! }.prefix(5)
+                print("       slowest: " + slowest.map { n in
+                    String(format: "node-%d %.2f", n.node, n.seconds! / report.bound)
+                        + (n.slow ? " (slow)" : "") + (n.failed ? " (killed)" : "") + (n.corrupt ? " (corrupting)" : "")
+                }.joined(separator: ", "))
                 for n in report.nodes where n.seconds == nil {
                     print("       node-\(n.node) incomplete" + (n.slow ? ", slow" : "") + (n.failed ? ", killed" : "") + (n.corrupt ? ", corrupting" : ""))
                 }

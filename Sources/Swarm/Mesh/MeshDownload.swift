@@ -32,6 +32,10 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
         /// asks the coordinator for more.
         public var neighbours = 12
         public var refillAfter: Duration = .seconds(1)
+        /// At the incoming limit, a grant replaces the oldest piece from a neighbour when
+        /// that one has taken this many times the usual piece's time (a slow sender must not
+        /// keep this node's downlink idle while others could send).
+        public var slowFactor = 4.0
         public init() {}
     }
 
@@ -70,8 +74,11 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
     /// Per piece, how many neighbours hold it.
     private var availability: [Int32]
     private var inFlight: [Int: Source] = [:]
-    /// Pieces arriving from neighbours now.
+    /// Pieces arriving from neighbours now, and when each was asked for.
     public private(set) var fromPeers = 0
+    private var askedAt: [Int: SwarmInstant] = [:]
+    /// The usual time from asking a neighbour to a verified piece (a moving average).
+    private var pieceTime: Duration?
     private var interestedIn: Set<Peer> = []
     /// Neighbours whose grant was given back: asked to grant again when there is room.
     private var deferred: Set<Peer> = []
@@ -133,7 +140,7 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
         deferred.remove(peer)
         for (piece, source) in inFlight where source == .peer(peer) {
             inFlight[piece] = nil
-            fromPeers -= 1
+            endPeerRequest(piece, verifiedAt: nil)
         }
         return roomAvailable() + refillIfFew(now: now)
     }
@@ -156,6 +163,14 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
     /// (the incoming limit is the node's, as its downlink is).
     public mutating func granted(by peer: Peer, arrivingElsewhere: Int = 0, now: SwarmInstant) -> [Action] {
         guard let holds = neighbours[peer], !finished else { return [.decline(peer)] }
+        var actions: [Action] = []
+        if fromPeers + arrivingElsewhere >= configuration.incoming, let usual = pieceTime, choose(from: holds) != nil,
+           let (slowest, asked) = askedAt.min(by: { ($0.value, $0.key) < ($1.value, $1.key) }),
+           now - asked > usual * configuration.slowFactor, case .peer(let sender)? = inFlight[slowest] {
+            inFlight[slowest] = nil
+            endPeerRequest(slowest, verifiedAt: nil)
+            actions.append(.cancel(piece: slowest, from: .peer(sender)))
+        }
         guard fromPeers + arrivingElsewhere < configuration.incoming, let piece = choose(from: holds) else {
             // Full, or what it holds is on its way from others: out of its line until there
             // is room (a grant handed back and forth would otherwise never rest).
@@ -164,9 +179,19 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
             return [.decline(peer)]
         }
         inFlight[piece] = .peer(peer)
+        askedAt[piece] = now
         fromPeers += 1
         lastUseful = now
-        return [.request(piece: piece, from: peer)]
+        return actions + [.request(piece: piece, from: peer)]
+    }
+
+    /// A piece asked of a neighbour is no longer awaited; one that arrived counts toward the
+    /// usual piece time.
+    private mutating func endPeerRequest(_ piece: Int, verifiedAt now: SwarmInstant?) {
+        fromPeers -= 1
+        guard let asked = askedAt.removeValue(forKey: piece), let now else { return }
+        let took = now - asked
+        pieceTime = pieceTime.map { $0 * 0.8 + took * 0.2 } ?? took
     }
 
     /// The first missing pieces the peer holds, else its rarest (ties rotated by `salt`).
@@ -212,7 +237,7 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
             let p = dealt.removeFirst()
             if have.contains(p) { actions.append(.dealtDone(piece: p)); continue }
             if case .peer(let peer)? = inFlight[p] {
-                fromPeers -= 1
+                endPeerRequest(p, verifiedAt: nil)
                 actions.append(.cancel(piece: p, from: .peer(peer)))
             }
             if inFlight[p] != .origin {
@@ -231,7 +256,7 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
         guard piece >= 0, piece < layout.count else { return [] }
         if inFlight[piece] == source {
             inFlight[piece] = nil
-            if source != .origin { fromPeers -= 1 }
+            if source != .origin { endPeerRequest(piece, verifiedAt: now) }
         }
         guard have.insert(piece) else { return [] }
         lastUseful = now
@@ -240,7 +265,7 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
         if dealtInFlight.remove(piece) != nil { actions.append(.dealtDone(piece: piece)) }
         if let k = dealt.firstIndex(of: piece) { dealt.remove(at: k); actions.append(.dealtDone(piece: piece)) }
         if let other = inFlight.removeValue(forKey: piece) {
-            if other != .origin { fromPeers -= 1 }
+            if other != .origin { endPeerRequest(piece, verifiedAt: nil) }
             actions.append(.cancel(piece: piece, from: other))
         }
         // (In order: the same run gives the same messages in the same order.)
@@ -269,7 +294,7 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
         case .origin:
             if dealtInFlight.remove(piece) != nil { dealt.insert(piece, at: 0) }
         case .peer(let peer):
-            fromPeers -= 1
+            endPeerRequest(piece, verifiedAt: nil)
             if corrupt {
                 actions.append(.drop(peer))
                 actions += neighbourLost(peer, now: now)
