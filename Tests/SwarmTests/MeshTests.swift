@@ -192,6 +192,25 @@ struct MeshDownloadTests {
         #expect(r38 == [], "a finished download asks nothing")
     }
 
+    @Test("any salt picks a piece the granter holds")
+    func anySalt() {
+        for salt in [Int.min, -7, 0, 5, Int.max] {
+            var d = MeshDownload<String>(layout: Self.layout, salt: salt)
+            _ = d.neighbourAdded("a", holds: Self.set([6]))
+            let r = d.granted(by: "a", now: t(0))
+            #expect(r == [.request(piece: 6, from: "a")], "salt \(salt)")
+        }
+    }
+
+    @Test("an empty blob asks nothing and does not trap")
+    func emptyBlob() {
+        var d = MeshDownload<String>(layout: PieceLayout(size: 0))
+        _ = d.neighbourAdded("a", holds: PieceSet(count: 0))
+        let grant = d.granted(by: "a", now: t(0))
+        let tick = d.tick(now: t(10))
+        #expect(grant == [.decline("a")] && !tick.contains { if case .orphaned = $0 { true } else { false } })
+    }
+
     @Test("a bitfield of another layout drops the neighbour")
     func wrongLayout() {
         var d = MeshDownload<String>(layout: Self.layout)

@@ -203,9 +203,10 @@ public struct MeshDownload<Peer: Hashable & Comparable & Sendable>: Sendable {
             start = p + 1
         }
         let n = layout.count
+        guard n > 0 else { return nil }
         var best: Int?
         var bestCount = Int32.max
-        let offset = salt % n
+        let offset = (salt % n + n) % n
         for k in 0..<n {
             let p = (k + offset) % n
             guard holds.contains(p), !have.contains(p), inFlight[p] == nil else { continue }
