@@ -60,7 +60,7 @@ public struct MeshSimulation: SteppedRollout {
         case have(at: Int, from: Int, blob: Int, piece: Int)
         case interested(at: Int, from: Int, blob: Int, Bool)
         case grant(at: Int, from: Int, blob: Int)
-        case decline(at: Int, from: Int, blob: Int, stillInterested: Bool)
+        case decline(at: Int, from: Int, blob: Int)
         case request(at: Int, from: Int, blob: Int, piece: Int, id: Int)
         case cancel(at: Int, from: Int, blob: Int, piece: Int)
         case pieceDone(node: Int, blob: Int, piece: Int, source: Int, id: Int, Outcome)
@@ -213,9 +213,9 @@ public struct MeshSimulation: SteppedRollout {
             var elsewhere = 0
             for other in layouts.indices where other != b { elsewhere += nodes[i].downloads[other]?.fromPeers ?? 0 }
             perform(nodes[i].downloads[b]!.granted(by: j, arrivingElsewhere: elsewhere, now: now), node: i, blob: b)
-        case .decline(let j, let i, let b, let still):
+        case .decline(let j, let i, let b):
             guard nodes[j].alive, nodes[j].links[b].contains(i) else { return }
-            grant(nodes[j].grants.declined(by: Interest(node: i, blob: b), stillInterested: still), from: j)
+            grant(nodes[j].grants.declined(by: Interest(node: i, blob: b)), from: j)
         case .request(let j, let i, let b, let p, let id): requestArrives(at: j, from: i, blob: b, piece: p, id: id)
         case .cancel(let j, let i, let b, let p):
             let key = RequestKey(node: i, blob: b, piece: p, source: j)
@@ -436,7 +436,7 @@ public struct MeshSimulation: SteppedRollout {
             case .interested(let j): send(.interested(at: j, from: i, blob: b, true))
             case .notInterested(let j): send(.interested(at: j, from: i, blob: b, false))
             case .decline(let j):
-                send(.decline(at: j, from: i, blob: b, stillInterested: false))
+                send(.decline(at: j, from: i, blob: b))
             case .drop(let j):
                 if nodes[i].links[b].contains(j) {
                     closeSession(i, with: j, blob: b)

@@ -168,3 +168,20 @@ public final class KubernetesTestCluster: Sendable {
         directory.remove()
     }
 }
+
+extension KubernetesTestCluster {
+    /// Writes a kubeconfig whose API server never answers (port 1 on loopback), as during a
+    /// control-plane outage; returns its path.
+    public static func writeUnreachableKubeconfig(in dir: TemporaryDirectory, namespace: String = "peerpull-system") throws -> String {
+        let path = dir.file("kubeconfig")
+        try """
+        apiVersion: v1
+        kind: Config
+        current-context: c
+        clusters: [{name: k, cluster: {server: "https://127.0.0.1:1"}}]
+        users: [{name: u, user: {token: t}}]
+        contexts: [{name: c, context: {cluster: k, user: u, namespace: \(namespace)}}]
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}

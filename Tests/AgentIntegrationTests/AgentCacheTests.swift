@@ -42,15 +42,9 @@ struct AgentCacheTests {
             var config = RegistryClientConfiguration()
             config.plainHTTPRegistries = [registry.domain]
             let client = RegistryClient(httpClient: http, configuration: config)
-            let metrics = AgentMetrics()
-            let cache = try BlobCache(configuration: .init(root: dir.file("cache"), quota: 1 << 30), metrics: metrics, logger: Logger(label: "test"))
-            let frontEnd = RegistryFrontEnd(
-                resolver: OriginResolver(origins: [registry.domain], rule: P2PHostRule()),
-                client: client, cache: cache, manifests: try ManifestCache(root: dir.file("cache")),
-                gate: AuthorizationGate(client: client, metrics: metrics), metrics: metrics)
-            let router = Router(context: AgentRequestContext.self)
-            frontEnd.register(on: router)
-            agent = try await LoopbackServer.start(router: router)
+            let rig = try FrontEndUnderTest(origin: registry.domain, client: client, dir: dir)
+            let metrics = rig.metrics
+            agent = try await LoopbackServer.start(router: rig.router)
             let base = "127.0.0.1:\(agent!.port)"
 
             func pull(_ name: String) async throws {

@@ -43,16 +43,9 @@ struct FrontEndRequestEdgeTests {
                 let client = RegistryClient(httpClient: http, configuration: configuration)
                 let manifest = try await client.manifest(Repository(domain: registry.domain, path: "team/app"), reference: pushed.digest.description)
                 guard case .image(let image) = try manifest.document() else { throw TestSupportError("expected an image manifest") }
-                let metrics = AgentMetrics()
-                let cache = try BlobCache(configuration: .init(root: dir.file("cache"), quota: 1 << 30), metrics: metrics, logger: Logger(label: "test"))
-                let frontEnd = RegistryFrontEnd(
-                    resolver: OriginResolver(origins: [registry.domain], rule: P2PHostRule()),
-                    client: client, cache: cache, manifests: try ManifestCache(root: dir.file("cache")),
-                    gate: AuthorizationGate(client: client, metrics: metrics), metrics: metrics)
-                let router = Router(context: AgentRequestContext.self)
-                frontEnd.register(on: router)
-                let agent = try await LoopbackServer.start(router: router)
-                return Rig(registry: registry, http: http, agent: agent, metrics: metrics, cache: cache, dir: dir, layers: image.layers, config: image.config)
+                let frontEnd = try FrontEndUnderTest(origin: registry.domain, client: client, dir: dir)
+                let agent = try await LoopbackServer.start(router: frontEnd.router)
+                return Rig(registry: registry, http: http, agent: agent, metrics: frontEnd.metrics, cache: frontEnd.cache, dir: dir, layers: image.layers, config: image.config)
             } catch {
                 try? await http.shutdown(); registry.stop(); dir.remove()
                 throw error

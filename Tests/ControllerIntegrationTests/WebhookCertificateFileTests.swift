@@ -14,14 +14,7 @@ struct WebhookCertificateFileTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         // The API server is unreachable: the watchers retry, the webhook still serves.
-        try """
-        apiVersion: v1
-        kind: Config
-        current-context: c
-        clusters: [{name: k, cluster: {server: "https://127.0.0.1:1"}}]
-        users: [{name: u, user: {token: t}}]
-        contexts: [{name: c, context: {cluster: k, user: u, namespace: peerpull-system}}]
-        """.write(toFile: dir.file("kubeconfig"), atomically: true, encoding: .utf8)
+        _ = try KubernetesTestCluster.writeUnreachableKubeconfig(in: dir)
         func issue() throws -> String {
             let c = try GeneratedCertificate.generate(caName: "cert-manager CA", leafName: "peerpull-controller", dnsNames: ["peerpull-controller"])
             // As the kubelet updates a mounted Secret: new files, swapped in by a rename.

@@ -393,14 +393,7 @@ extension SwarmLoopbackTests {
         // during a control-plane outage; the agent must still serve, and stop cleanly.
         let dir = try TemporaryDirectory(prefix: "peerpull-swarm")
         defer { dir.remove() }
-        try """
-        apiVersion: v1
-        kind: Config
-        current-context: c
-        clusters: [{name: k, cluster: {server: "https://127.0.0.1:1"}}]
-        users: [{name: u, user: {token: t}}]
-        contexts: [{name: c, context: {cluster: k, user: u, namespace: peerpull-system}}]
-        """.write(toFile: dir.file("kubeconfig"), atomically: true, encoding: .utf8)
+        _ = try KubernetesTestCluster.writeUnreachableKubeconfig(in: dir)
         try "a test cluster's secret, 48 bytes long.........".write(toFile: dir.file("secret"), atomically: true, encoding: .utf8)
         let port = try LoopbackPort.free(), peerPort = try LoopbackPort.free()
         let agent = try BackgroundProcess([

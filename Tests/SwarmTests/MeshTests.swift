@@ -19,8 +19,8 @@ struct UploadGrantsTests {
         #expect(asked && g.inUse == 2, "a's grant became a send")
         let next = g.sent(to: "a")
         #expect(next == ["b"], "the freed slot goes to b, which holds none, before a")
-        let back = g.declined(by: "a", stillInterested: true)
-        #expect(back == ["b"], "a slot given back goes to another, even one that holds a grant")
+        let back = g.declined(by: "a")
+        #expect(back == ["b"] && g.interestedCount == 1, "a slot given back goes to another; the decliner leaves the line")
     }
 
     @Test("a grant given back or left by a requester that lost interest goes to the next")
@@ -28,12 +28,10 @@ struct UploadGrantsTests {
         var g = UploadGrants<String>(slots: 1)
         _ = g.interested("a")
         _ = g.interested("b")
-        let toB = g.declined(by: "a", stillInterested: true)
+        let toB = g.declined(by: "a")
         #expect(toB == ["b"])
-        let toA = g.notInterested("b")
-        #expect(toA == ["a"], "b's grant is freed when it leaves")
-        let empty = g.notInterested("a")
-        #expect(empty == [] && g.inUse == 0 && g.interestedCount == 0)
+        let empty = g.notInterested("b")
+        #expect(empty == [] && g.inUse == 0 && g.interestedCount == 0, "b's grant is freed; a left when it declined")
         let again = g.interested("a")
         #expect(again == ["a"], "and comes back when it is interested again")
         let stray = g.sent(to: "z")
@@ -43,16 +41,15 @@ struct UploadGrantsTests {
     @Test("each interested requester is in the line once, however often it says so")
     func noDuplicates() {
         var g = UploadGrants<String>(slots: 1)
-        _ = g.interested("a")
+        var order = g.interested("a")
         _ = g.interested("b")
         _ = g.interested("b")
         _ = g.interested("c")
-        var order: [String] = []
-        for _ in 0..<6 {
-            let r = g.declined(by: order.last ?? "a", stillInterested: true)
-            order += r
+        for _ in 0..<5 {
+            _ = g.request(from: order.last!)
+            order += g.sent(to: order.last!)
         }
-        #expect(order == ["b", "c", "a", "b", "c", "a"])
+        #expect(order == ["a", "a", "b", "c", "a", "b"], "a was back in line before b and c came; b said it twice, waits once")
     }
 }
 

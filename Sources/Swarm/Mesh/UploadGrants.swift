@@ -58,11 +58,11 @@ public struct UploadGrants<Requester: Hashable & Sendable>: Sendable {
     }
 
     /// `requester` gave a grant back (nothing it wants now, or its downlink is full): it
-    /// stays in the line if `stillInterested`. Returns the grants to send.
-    public mutating func declined(by requester: Requester, stillInterested: Bool) -> [Requester] {
+    /// leaves the line until it says it is interested again. Returns the grants to send.
+    public mutating func declined(by requester: Requester) -> [Requester] {
         if let held = granted[requester] { granted[requester] = held > 1 ? held - 1 : nil }
-        if !stillInterested { waiting.remove(requester) }
-        return handOut(passingOver: requester)
+        waiting.remove(requester)
+        return handOut()
     }
 
     /// A piece to `requester` has been sent (or its connection broke). Returns the grants
@@ -75,9 +75,8 @@ public struct UploadGrants<Requester: Hashable & Sendable>: Sendable {
     }
 
     /// Free slots go round the line, first to requesters that hold none, then to any (so a
-    /// lone requester may have them all). A requester that left the line is skipped; one
-    /// that just gave a grant back is passed over once.
-    private mutating func handOut(passingOver decliner: Requester? = nil) -> [Requester] {
+    /// lone requester may have them all). A requester that left the line is skipped.
+    private mutating func handOut() -> [Requester] {
         var out: [Requester] = []
         var free = slots - inUse
         for onlyIdle in [true, false] {
@@ -89,7 +88,7 @@ public struct UploadGrants<Requester: Hashable & Sendable>: Sendable {
                 queued.remove(next)
                 guard waiting.contains(next) else { continue }
                 let holds = granted[next, default: 0] + sendingTo[next, default: 0] > 0
-                if next == decliner || (onlyIdle && holds) {
+                if onlyIdle && holds {
                     enqueue(next)
                     continue
                 }
